@@ -1,0 +1,71 @@
+"""Amazon Titan Text Embeddings V2 through Bedrock InvokeModel, one text per call, many calls at once."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .aws import AWS_ERRORS, classify
+from .errors import RagError, TransientError, UnindexableDocument
+from .limits import TITAN_MAX_INPUT_CHARS
+
+Vector = list[float]
+
+
+class TitanEmbedder:
+    """Embeds texts with Titan V2. Thread-safe; `embed_many` runs up to ``concurrency`` calls at once.
+
+    Throttling is retried by the client's botocore retry mode (the indexer builds it with ``adaptive``).
+    """
+
+    def __init__(self, client: Any, *, model_id: str, dimensions: int, concurrency: int = 16,
+                 normalize: bool = True):
+        self.client = client
+        self.model_id = model_id
+        self.dimensions = dimensions
+        self.concurrency = concurrency
+        self.normalize = normalize
+        self.calls = 0
+        self._pool: ThreadPoolExecutor | None = None
+
+    def embed(self, text: str) -> Vector:
+        """Embed one text; raises UnindexableDocument (never retry) or TransientError (retry later)."""
+        if not text.strip():
+            raise UnindexableDocument("Titan cannot embed an empty or blank text")
+        if len(text) > TITAN_MAX_INPUT_CHARS:
+            raise UnindexableDocument(f"text is {len(text)} characters; Titan V2 takes at most {TITAN_MAX_INPUT_CHARS}")
+        body = json.dumps({"inputText": text, "dimensions": self.dimensions, "normalize": self.normalize})
+        self.calls += 1
+        try:
+            response = self.client.invoke_model(
+                modelId=self.model_id, body=body, contentType="application/json", accept="application/json")
+            payload = json.loads(response["body"].read())
+        except AWS_ERRORS as exc:
+            raise classify(exc, action=f"Bedrock InvokeModel ({self.model_id})") from exc
+        except ValueError as exc:
+            raise TransientError(f"{self.model_id} returned a body that is not JSON: {exc}") from exc
+        embedding = payload.get("embedding") if isinstance(payload, dict) else None
+        if (not isinstance(embedding, list) or len(embedding) != self.dimensions
+                or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in embedding)):
+            got = len(embedding) if isinstance(embedding, list) else type(embedding).__name__
+            raise TransientError(
+                f"{self.model_id} returned no valid {self.dimensions}-dimension embedding (got {got})")
+        return [float(x) for x in embedding]
+
+    def _embed_or_error(self, text: str) -> Vector | RagError:
+        try:
+            return self.embed(text)
+        except RagError as exc:
+            return exc
+
+    def embed_many(self, texts: Sequence[str]) -> list[Vector | RagError]:
+        """Embed every text concurrently; each result is its vector or the error that text met, in order."""
+        if len(texts) <= 1 or self.concurrency == 1:
+            return [self._embed_or_error(t) for t in texts]
+        if self._pool is None:
+            # Kept across warm invocations: threads and the client's connections are reused.
+            self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="embed")
+        return list(self._pool.map(self._embed_or_error, texts))

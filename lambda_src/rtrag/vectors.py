@@ -1,0 +1,154 @@
+"""Amazon S3 Vectors adapter. Every documented limit is checked here before a request is sent (moto checks
+only the dimension, the service checks all of them)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from .aws import AWS_ERRORS, classify
+from .errors import LimitExceeded
+from .events import SOURCE_TEXT_KEY
+from .limits import (
+    MAX_FILTERABLE_METADATA_BYTES,
+    MAX_KEYS_PER_DELETE,
+    MAX_KEYS_PER_GET,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_KEYS,
+    MAX_PUT_PAYLOAD_BYTES,
+    MAX_VECTOR_KEY_CHARS,
+    MAX_VECTORS_PER_PUT,
+)
+
+T = TypeVar("T")
+Vector = dict[str, Any]  # {"key": str, "data": {"float32": [...]}, "metadata": {...}}
+
+# Room left in a PutVectors request for the envelope (bucket and index names, JSON punctuation).
+_PAYLOAD_MARGIN = 64 * 1024
+
+
+def _json_bytes(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def check_key(key: Any) -> None:
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_VECTOR_KEY_CHARS:
+        raise LimitExceeded(f"vector key must be 1..{MAX_VECTOR_KEY_CHARS} characters, got {key!r:.80}")
+
+
+def check_vector(vector: Vector, *, dimension: int, non_filterable_keys: Iterable[str] = (SOURCE_TEXT_KEY,)) -> int:
+    """Raise LimitExceeded if ``vector`` breaks a PutVectors limit; return its size in the request in bytes."""
+    key = vector.get("key")
+    check_key(key)
+    data = vector.get("data", {}).get("float32")
+    if not isinstance(data, list) or len(data) != dimension:
+        got = len(data) if isinstance(data, list) else type(data).__name__
+        raise LimitExceeded(f"vector {key!r} has dimension {got}; the index takes {dimension}")
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in data):
+        raise LimitExceeded(f"vector {key!r} holds a value that is not a finite float32")
+    metadata = vector.get("metadata") or {}
+    if len(metadata) > MAX_METADATA_KEYS:
+        raise LimitExceeded(f"vector {key!r} has {len(metadata)} metadata keys; the limit is {MAX_METADATA_KEYS}")
+    total = _json_bytes(metadata)
+    if total > MAX_METADATA_BYTES:
+        raise LimitExceeded(f"vector {key!r} has {total} bytes of metadata; the limit is {MAX_METADATA_BYTES}")
+    skip = set(non_filterable_keys)
+    filterable = _json_bytes({k: v for k, v in metadata.items() if k not in skip})
+    if filterable > MAX_FILTERABLE_METADATA_BYTES:
+        raise LimitExceeded(
+            f"vector {key!r} has {filterable} bytes of filterable metadata; the limit is "
+            f"{MAX_FILTERABLE_METADATA_BYTES} (large text belongs in a non-filterable key)")
+    return _json_bytes(vector)
+
+
+def pack_puts(sized: Sequence[tuple[T, int]]) -> Iterator[list[T]]:
+    """Group items (a vector, or anything standing for one) with their request sizes into PutVectors calls
+    within the per-call count and payload limits, keeping order."""
+    call: list[T] = []
+    size = 0
+    for vector, vector_bytes in sized:
+        if call and (len(call) == MAX_VECTORS_PER_PUT or size + vector_bytes > MAX_PUT_PAYLOAD_BYTES - _PAYLOAD_MARGIN):
+            yield call
+            call, size = [], 0
+        call.append(vector)
+        size += vector_bytes + 1
+    if call:
+        yield call
+
+
+def batched(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class S3VectorsIndex:
+    """One S3 Vectors index. Single-call methods refuse oversized requests; the plural helpers split them."""
+
+    def __init__(self, client: Any, *, bucket: str, index: str, dimension: int,
+                 non_filterable_keys: Sequence[str] = (SOURCE_TEXT_KEY,)):
+        self.client = client
+        self.bucket = bucket
+        self.index = index
+        self.dimension = dimension
+        self.non_filterable_keys = tuple(non_filterable_keys)
+
+    def _target(self) -> dict[str, str]:
+        return {"vectorBucketName": self.bucket, "indexName": self.index}
+
+    def check(self, vector: Vector) -> int:
+        return check_vector(vector, dimension=self.dimension, non_filterable_keys=self.non_filterable_keys)
+
+    def put_call(self, vectors: Sequence[Vector]) -> None:
+        """One PutVectors call (at most 500 vectors, 20 MiB)."""
+        if not 1 <= len(vectors) <= MAX_VECTORS_PER_PUT:
+            raise LimitExceeded(f"PutVectors takes 1..{MAX_VECTORS_PER_PUT} vectors per call, got {len(vectors)}")
+        payload = sum(self.check(v) for v in vectors)
+        if payload > MAX_PUT_PAYLOAD_BYTES - _PAYLOAD_MARGIN:
+            raise LimitExceeded(f"PutVectors payload of {payload} bytes is over {MAX_PUT_PAYLOAD_BYTES}")
+        try:
+            self.client.put_vectors(**self._target(), vectors=list(vectors))
+        except AWS_ERRORS as exc:
+            raise classify(exc, action="S3 Vectors PutVectors") from exc
+
+    def put(self, vectors: Sequence[Vector]) -> int:
+        """Write any number of vectors in as few calls as the limits allow; returns the number of calls."""
+        calls = 0
+        for call in pack_puts([(v, self.check(v)) for v in vectors]):
+            self.put_call(call)
+            calls += 1
+        return calls
+
+    def delete_call(self, keys: Sequence[str]) -> None:
+        """One DeleteVectors call (at most 500 keys). Deleting a key that does not exist is not an error."""
+        if not 1 <= len(keys) <= MAX_KEYS_PER_DELETE:
+            raise LimitExceeded(f"DeleteVectors takes 1..{MAX_KEYS_PER_DELETE} keys per call, got {len(keys)}")
+        for key in keys:
+            check_key(key)
+        try:
+            self.client.delete_vectors(**self._target(), keys=list(keys))
+        except AWS_ERRORS as exc:
+            raise classify(exc, action="S3 Vectors DeleteVectors") from exc
+
+    def delete(self, keys: Sequence[str]) -> int:
+        calls = 0
+        for call in batched(list(keys), MAX_KEYS_PER_DELETE):
+            self.delete_call(call)
+            calls += 1
+        return calls
+
+    def get(self, keys: Sequence[str], *, data: bool = False, metadata: bool = True) -> dict[str, Vector]:
+        """The vectors that exist among ``keys`` (GetVectors, 100 keys per call), by key."""
+        found: dict[str, Vector] = {}
+        for call in batched(list(dict.fromkeys(keys)), MAX_KEYS_PER_GET):
+            for key in call:
+                check_key(key)
+            try:
+                response = self.client.get_vectors(
+                    **self._target(), keys=list(call), returnData=data, returnMetadata=metadata)
+            except AWS_ERRORS as exc:
+                raise classify(exc, action="S3 Vectors GetVectors") from exc
+            for vector in response.get("vectors", []):
+                found[vector["key"]] = vector
+        return found

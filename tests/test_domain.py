@@ -1,0 +1,167 @@
+"""The domain rules on their own: the event contract, chunking, S3 Vectors limits and the indexer settings."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rtrag import limits
+from rtrag.chunking import chunk_text
+from rtrag.config import IndexerSettings
+from rtrag.errors import ConfigError, InvalidEvent, LimitExceeded
+from rtrag.events import DocumentEvent, decode_event, validate_event
+from rtrag.vectors import S3VectorsIndex, check_vector, pack_puts
+
+
+# the document event contract
+def test_seed_event_shape_is_a_valid_upsert():
+    event = validate_event({"doc_id": "d", "text": "t", "source": "s", "ts": 5}, default_ts=1)
+
+    assert event == DocumentEvent(doc_id="d", op="upsert", text="t", source="s", ts=5, metadata={})
+
+
+def test_float_ts_is_accepted_as_whole_epoch_seconds():
+    assert validate_event({"doc_id": "d", "text": "t", "ts": 1767225600.75}, default_ts=1).ts == 1767225600
+
+
+@pytest.mark.parametrize("payload, fragment", [
+    ({"doc_id": "", "text": "t"}, "doc_id is required"),
+    ({"doc_id": "x" * (limits.MAX_DOC_ID_CHARS + 1), "text": "t"}, "the limit is 512"),
+    ({"doc_id": 7, "text": "t"}, "doc_id is required"),
+    ({"doc_id": "d", "text": ""}, "text is required"),
+    ({"doc_id": "d", "text": 5}, "text is required"),
+    ({"doc_id": "d", "text": "t", "source": ""}, "source must be"),
+    ({"doc_id": "d", "text": "t", "ts": True}, "ts must be an integer"),
+    ({"doc_id": "d", "text": "t", "ts": 1_767_225_600_000}, "milliseconds"),
+    ({"doc_id": "d", "text": "t", "ts": -1}, "not epoch seconds"),
+    ({"doc_id": "d", "text": "t", "metadata": []}, "metadata must be a JSON object"),
+    ({"doc_id": "d", "text": "t", "metadata": {"k": [1, 2]}}, "list of strings"),
+    ({"doc_id": "d", "text": "t", "metadata": {"source_text": "x"}}, "reserved"),
+    ({"doc_id": "d", "text": "t", "metadata": {f"k{i}": i for i in range(44)}}, "use at most 43"),
+])
+def test_contract_violations_are_rejected_with_a_reason_that_names_the_fix(payload, fragment):
+    with pytest.raises(InvalidEvent) as caught:
+        validate_event(payload, default_ts=1)
+
+    assert fragment in caught.value.reason
+
+
+def test_nan_in_json_is_rejected():
+    with pytest.raises(InvalidEvent, match="not JSON"):
+        decode_event(b'{"doc_id": "d", "text": "t", "metadata": {"x": NaN}}', default_ts=1)
+
+
+def test_delete_needs_no_text_and_ignores_it():
+    event = validate_event({"doc_id": "d", "op": "delete", "text": "ignored"}, default_ts=9)
+
+    assert (event.op, event.text, event.ts) == ("delete", None, 9)
+
+
+def test_event_round_trips_through_the_bytes_a_producer_sends():
+    event = validate_event({"doc_id": "d", "text": "héllo", "metadata": {"tags": ["a"], "n": 2.5}}, default_ts=3)
+
+    assert decode_event(event.to_bytes(), default_ts=0) == event
+
+
+# chunking
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("ab .\n!é字"), min_size=1, max_size=3000),
+       size=st.integers(200, 800), overlap=st.integers(0, 100))
+def test_chunks_cover_the_text_in_order_and_respect_the_size(text, size, overlap):
+    chunks = chunk_text(text, size=size, overlap=overlap)
+
+    assert all(1 <= len(c) <= size for c in chunks)
+    position = 0
+    for chunk in chunks:
+        found = text.find(chunk, max(0, position - overlap - 1), position + len(chunk))
+        assert found != -1 and found <= position
+        position = found + len(chunk)
+    assert position == len(text)
+
+
+def test_short_text_is_one_chunk_and_long_text_breaks_on_sentences():
+    assert chunk_text("short", size=200, overlap=20) == ["short"]
+    text = " ".join(f"Sentence number {i} ends here." for i in range(40))
+
+    chunks = chunk_text(text, size=300, overlap=30)
+
+    assert all(c.rstrip().endswith(".") for c in chunks[:-1])
+
+
+# S3 Vectors limits, enforced before a request is sent
+def vector(key="k#0", dims=4, **metadata):
+    return {"key": key, "data": {"float32": [0.5] * dims}, "metadata": metadata}
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    (vector(key=""), "1..1024 characters"),
+    (vector(key="k" * (limits.MAX_VECTOR_KEY_CHARS + 1)), "1..1024 characters"),
+    (vector(dims=3), "dimension 3"),
+    ({"key": "k", "data": {"float32": [0.1, math.nan, 0.1, 0.1]}, "metadata": {}}, "finite"),
+    (vector(note="x" * limits.MAX_FILTERABLE_METADATA_BYTES), "filterable metadata"),
+    (vector(source_text="x" * limits.MAX_METADATA_BYTES), "bytes of metadata"),
+    (vector(**{f"k{i}": i for i in range(limits.MAX_METADATA_KEYS + 1)}), "metadata keys"),
+])
+def test_vector_that_breaks_a_putvectors_limit_is_refused(bad, fragment):
+    with pytest.raises(LimitExceeded, match=fragment):
+        check_vector(bad, dimension=4)
+
+
+def test_filterable_budget_counts_utf8_bytes_not_characters():
+    fits = vector(note="x" * 1900)
+    multibyte = vector(note="字" * 700)  # 700 characters, 2,100 bytes
+
+    check_vector(fits, dimension=4)
+    with pytest.raises(LimitExceeded, match="filterable"):
+        check_vector(multibyte, dimension=4)
+
+
+def test_large_source_text_is_allowed_because_it_is_non_filterable():
+    assert check_vector(vector(source_text="x" * 30_000), dimension=4) > 30_000
+
+
+class NoCalls:
+    def __getattr__(self, name):
+        raise AssertionError(f"{name} must not be called")
+
+
+def test_oversized_single_calls_are_refused_before_reaching_aws():
+    index = S3VectorsIndex(NoCalls(), bucket="b", index="i", dimension=4)
+
+    with pytest.raises(LimitExceeded, match="1..500 vectors"):
+        index.put_call([vector(key=f"k{i}") for i in range(501)])
+    with pytest.raises(LimitExceeded, match="1..500 keys"):
+        index.delete_call([f"k{i}" for i in range(501)])
+
+
+def test_pack_puts_splits_on_count_and_on_payload_size():
+    by_count = list(pack_puts([(i, 10) for i in range(1201)]))
+    by_bytes = list(pack_puts([(i, 8 * 1024 * 1024) for i in range(5)]))
+
+    assert [len(c) for c in by_count] == [500, 500, 201]
+    assert [len(c) for c in by_bytes] == [2, 2, 1]
+
+
+# settings
+BASE_ENV = {"VECTOR_BUCKET": "b", "VECTOR_INDEX": "i", "DEAD_LETTER_BUCKET": "d"}
+
+
+def test_settings_defaults_match_titan_v2():
+    s = IndexerSettings.from_env(BASE_ENV)
+
+    assert (s.embed_model_id, s.embed_dimensions, s.chunking.size_chars) == (limits.TITAN_V2_MODEL_ID, 1024, 2000)
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"VECTOR_BUCKET": ""}, "VECTOR_BUCKET is not set"),
+    ({"EMBED_DIMENSIONS": "300"}, "use one of 256, 512, 1024"),
+    ({"EMBED_CONCURRENCY": "lots"}, "not a whole number"),
+    ({"CHUNK_SIZE_CHARS": "9000"}, "CHUNK_SIZE_CHARS=9000 is out of range"),
+    ({"CHUNK_OVERLAP_CHARS": "1500"}, "at most half the chunk size"),
+])
+def test_bad_settings_fail_with_the_variable_and_the_allowed_values(overrides, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        IndexerSettings.from_env(BASE_ENV | overrides)

@@ -1,0 +1,418 @@
+"""The indexer Lambda end to end: Kinesis-shaped events in, vectors in (moto) S3 Vectors and dead letters in
+(moto) S3 out, Titan faked at the boto3 level. Each test names the behaviour it proves."""
+
+from __future__ import annotations
+
+import base64
+import json
+from types import SimpleNamespace
+
+import boto3
+import pytest
+
+import indexer
+from kinesis import ARRIVAL, STREAM_ARN, batch, load_event, record, seq
+from rtrag import limits
+from rtrag.events import content_hash
+
+BUCKET, INDEX, DEAD_LETTERS = "vectors-test", "docs", "dead-letters-test"
+DIMENSIONS = 256
+CHUNK, OVERLAP = 1000, 100
+
+
+class Context:
+    function_name = "indexer"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:indexer"
+    aws_request_id = "req-1"
+
+
+@pytest.fixture
+def env(aws, monkeypatch):
+    """The deployed resources and the function's environment, as the stack sets them."""
+    s3vectors = boto3.client("s3vectors")
+    s3vectors.create_vector_bucket(vectorBucketName=BUCKET)
+    s3vectors.create_index(vectorBucketName=BUCKET, indexName=INDEX, dataType="float32", dimension=DIMENSIONS,
+                           distanceMetric="cosine",
+                           metadataConfiguration={"nonFilterableMetadataKeys": ["source_text"]})
+    boto3.client("s3").create_bucket(Bucket=DEAD_LETTERS)
+    for name, value in {"VECTOR_BUCKET": BUCKET, "VECTOR_INDEX": INDEX, "DEAD_LETTER_BUCKET": DEAD_LETTERS,
+                        "EMBED_DIMENSIONS": str(DIMENSIONS), "EMBED_CONCURRENCY": "8",
+                        "CHUNK_SIZE_CHARS": str(CHUNK), "CHUNK_OVERLAP_CHARS": str(OVERLAP)}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(indexer, "_indexer", None)
+    aws.s3vectors.calls.clear()
+    return SimpleNamespace(aws=aws, s3vectors=s3vectors, s3=boto3.client("s3"))
+
+
+def run(event):
+    return indexer.handler(event, Context())
+
+
+def vectors(env) -> dict[str, dict]:
+    listed = env.s3vectors.list_vectors(vectorBucketName=BUCKET, indexName=INDEX, returnMetadata=True,
+                                        returnData=True)["vectors"]
+    return {v["key"]: v for v in listed}
+
+
+def dead_letters(env) -> list[dict]:
+    listed = env.s3.list_objects_v2(Bucket=DEAD_LETTERS).get("Contents", [])
+    return [json.loads(env.s3.get_object(Bucket=DEAD_LETTERS, Key=o["Key"])["Body"].read()) | {"_key": o["Key"]}
+            for o in listed]
+
+
+def doc(doc_id: str, text: str, **fields) -> dict:
+    return {"doc_id": doc_id, "text": text, **fields}
+
+
+def long_text(words: int, tag: str = "w") -> str:
+    return " ".join(f"{tag}{i}." if i % 17 == 16 else f"{tag}{i}" for i in range(words))
+
+
+# 1. event shapes
+def test_seed_event_becomes_one_vector_with_the_full_metadata_scheme(env):
+    response = run(load_event("seed_upsert.json"))
+
+    assert response == {"batchItemFailures": []}
+    stored = vectors(env)
+    assert list(stored) == ["nimbus-v3#0"]
+    text = "Project Nimbus ships its v3 release on 2026-08-14 and drops Python 3.9 support."
+    assert stored["nimbus-v3#0"]["metadata"] == {
+        "doc_id": "nimbus-v3", "source": "release-notes", "ts": 1767225600, "chunk": 0, "chunks": 1,
+        "content_hash": content_hash(text), "source_text": text}
+    assert len(stored["nimbus-v3#0"]["data"]["float32"]) == DIMENSIONS
+    assert env.aws.titan.calls == 1
+
+
+def test_full_event_keeps_user_metadata_and_delete_event_is_accepted(env):
+    run(batch(doc("old-faq", "Old answer.")))
+
+    response = run(load_event("full_events.json"))
+
+    assert response == {"batchItemFailures": []}
+    stored = vectors(env)
+    assert list(stored) == ["runbook-42#0"]
+    meta = stored["runbook-42#0"]["metadata"]
+    assert {k: meta[k] for k in ("team", "tier", "public", "tags", "source")} == {
+        "team": "platform", "tier": 1, "public": False, "tags": ["security", "keys"], "source": "wiki"}
+
+
+def test_missing_ts_defaults_to_the_record_arrival_time(env):
+    run(batch(doc("no-ts", "Document without a timestamp.")))
+
+    assert vectors(env)["no-ts#0"]["metadata"]["ts"] == int(ARRIVAL)
+
+
+# 2. bad records
+def test_aws_documentation_sample_event_is_dead_lettered_whole_and_not_retried(env):
+    event = load_event("aws_docs_sample.json")
+
+    response = run(event)
+
+    assert response == {"batchItemFailures": []}
+    assert vectors(env) == {}
+    letters = sorted(dead_letters(env), key=lambda l: l["sequence_number"])
+    assert [l["data"] for l in letters] == [r["kinesis"]["data"] for r in event["Records"]]
+    for letter, rec in zip(letters, event["Records"]):
+        assert letter["_key"].startswith("invalid/2018/12/17/shardId-000000000006/")
+        assert letter["sequence_number"] == rec["kinesis"]["sequenceNumber"]
+        assert letter["partition_key"] == "1"
+        assert letter["event_source_arn"] == rec["eventSourceARN"]
+        assert "not JSON" in letter["reason"]
+
+
+EXPECTED_REASONS = {
+    1: "not valid base64", 2: "not UTF-8", 3: "not JSON", 4: "must be a JSON object", 5: "doc_id is required",
+    6: "text is required", 7: "op must be", 8: "must not contain '#'", 9: "ts must be an integer",
+    10: "metadata 'nested' must be", 11: "reserved", 12: "unknown field(s) metdata",
+}
+
+
+def test_mixed_batch_indexes_the_good_records_and_dead_letters_each_bad_one_with_its_reason(env):
+    event = load_event("mixed_batch.json")
+
+    response = run(event)
+
+    assert response == {"batchItemFailures": []}
+    assert list(vectors(env)) == ["good-1#0"]
+    letters = {l["sequence_number"]: l for l in dead_letters(env)}
+    assert set(letters) == {seq(i) for i in EXPECTED_REASONS}
+    for i, fragment in EXPECTED_REASONS.items():
+        letter = letters[seq(i)]
+        assert fragment in letter["reason"], (i, letter["reason"])
+        assert letter["data"] == event["Records"][i]["kinesis"]["data"]
+        assert letter["partition_key"] == f"pk-{i}"
+        assert letter["event_source_arn"] == STREAM_ARN
+        assert letter["kind"] == "invalid-event"
+
+
+def test_dead_letter_that_cannot_be_written_is_reported_for_retry_not_dropped(env):
+    env.s3.delete_bucket(Bucket=DEAD_LETTERS)
+
+    response = run(batch(doc("fine", "Good document."), b"not json at all"))
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": seq(1)}]}
+    assert list(vectors(env)) == ["fine#0"]
+
+
+def test_text_that_titan_rejects_is_dead_lettered_as_unindexable(env):
+    env.aws.titan.reject = lambda text: "poison" in text
+
+    response = run(batch(doc("ok", "Fine text."), doc("bad", "This contains poison.")))
+
+    assert response == {"batchItemFailures": []}
+    assert list(vectors(env)) == ["ok#0"]
+    [letter] = dead_letters(env)
+    assert (letter["doc_id"], letter["kind"], letter["error_code"]) == ("bad", "unindexable", "ValidationException")
+    assert letter["sequence_number"] == seq(1)
+
+
+def test_metadata_over_the_filterable_budget_is_dead_lettered_before_any_aws_call(env):
+    big = {"note": "x" * (limits.MAX_FILTERABLE_METADATA_BYTES - 100)}
+
+    response = run(batch(doc("meta-heavy", "Some text.", metadata=big)))
+
+    assert response == {"batchItemFailures": []}
+    assert vectors(env) == {}
+    assert env.aws.titan.calls == 0
+    [letter] = dead_letters(env)
+    assert "filterable metadata" in letter["reason"]
+
+
+# 3. chunking
+def test_sixty_thousand_character_document_is_chunked_within_every_limit_and_loses_no_text(env):
+    text = long_text(10_200)
+    assert len(text) >= 60_000
+
+    response = run(batch(doc("big", text)))
+
+    assert response == {"batchItemFailures": []}
+    stored = vectors(env)
+    n = len(stored)
+    assert n > 60_000 // CHUNK
+    assert set(stored) == {f"big#{i}" for i in range(n)}
+    parts = [stored[f"big#{i}"]["metadata"]["source_text"] for i in range(n)]
+    assert all(len(p) <= CHUNK for p in parts)
+    assert all(stored[f"big#{i}"]["metadata"]["chunks"] == n for i in range(n))
+    # every word of the text is in some chunk, and chunks follow the text's order
+    position = 0
+    for part in parts:
+        found = text.find(part, max(0, position - OVERLAP - 1))
+        assert found != -1 and found <= position, "chunks must cover the text with no gap"
+        position = found + len(part)
+    assert position == len(text)
+
+
+# 4. concurrency and write batching
+def test_batch_of_six_hundred_chunks_is_written_in_putvectors_calls_of_at_most_500(env):
+    from rtrag.chunking import chunk_text
+
+    docs = [doc(f"d{i}", long_text(520, tag=f"d{i:03d}w")) for i in range(100)]
+    assert sum(len(chunk_text(d["text"], size=CHUNK, overlap=OVERLAP)) for d in docs) == 600
+
+    response = run(batch(*docs))
+
+    assert response == {"batchItemFailures": []}
+    stored = vectors(env)
+    assert len(stored) == 600 == env.aws.titan.calls
+    sizes = env.aws.s3vectors.sizes("PutVectors")
+    assert sum(sizes) == 600 and max(sizes) <= limits.MAX_VECTORS_PER_PUT
+    assert env.aws.s3vectors.sizes("GetVectors") and max(env.aws.s3vectors.sizes("GetVectors")) <= 100
+
+
+def test_embedding_runs_concurrently_within_the_configured_pool(env, monkeypatch):
+    import threading
+    import time
+
+    active, peak, lock = 0, 0, threading.Lock()
+    titan = env.aws.titan
+
+    def slow_titan(params, **kwargs):
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.02)
+        with lock:
+            active -= 1
+        return titan(params, **kwargs)
+
+    boto3.DEFAULT_SESSION.events.unregister("before-call.bedrock-runtime.InvokeModel", titan)
+    boto3.DEFAULT_SESSION.events.register("before-call.bedrock-runtime.InvokeModel", slow_titan)
+
+    run(batch(*[doc(f"c{i}", f"Concurrent document number {i}.") for i in range(24)]))
+
+    assert len(vectors(env)) == 24
+    assert 1 < peak <= 8
+
+
+# 5. upsert semantics
+def test_update_that_shrinks_a_document_deletes_its_stale_chunks(env):
+    run(batch(doc("shrink", long_text(500))))
+    assert len(vectors(env)) >= 3
+
+    response = run(batch(doc("shrink", "Now it is one short chunk."), start=1))
+
+    assert response == {"batchItemFailures": []}
+    stored = vectors(env)
+    assert list(stored) == ["shrink#0"]
+    assert stored["shrink#0"]["metadata"]["chunks"] == 1
+    assert stored["shrink#0"]["metadata"]["source_text"] == "Now it is one short chunk."
+
+
+def test_delete_removes_every_chunk_and_deleting_an_absent_document_is_a_no_op(env):
+    run(batch(doc("gone", long_text(400)), doc("stays", "Keep me.")))
+
+    response = run(batch({"doc_id": "gone", "op": "delete"}, {"doc_id": "never-was", "op": "delete"}, start=2))
+
+    assert response == {"batchItemFailures": []}
+    assert list(vectors(env)) == ["stays#0"]
+
+
+def test_same_document_twice_in_one_batch_last_event_wins_and_only_it_is_embedded(env):
+    response = run(batch(doc("twice", "First version."), doc("twice", "Second version.")))
+
+    assert response == {"batchItemFailures": []}
+    assert vectors(env)["twice#0"]["metadata"]["source_text"] == "Second version."
+    assert env.aws.titan.texts == ["Second version."]
+
+
+def test_replayed_batch_makes_zero_embedding_calls_and_changes_nothing(env):
+    event = batch(doc("a", long_text(300)), doc("b", "Short b."), {"doc_id": "c", "op": "delete"})
+    run(event)
+    before, calls = vectors(env), env.aws.titan.calls
+
+    response = run(event)
+
+    assert response == {"batchItemFailures": []}
+    assert env.aws.titan.calls == calls
+    assert vectors(env) == before
+
+
+def test_event_older_than_the_stored_version_does_not_overwrite_it(env):
+    run(batch(doc("v", "Newer text.", ts=2000)))
+
+    response = run(batch(doc("v", "Older text.", ts=1000), {"doc_id": "v", "op": "delete", "ts": 999}, start=1))
+
+    assert response == {"batchItemFailures": []}
+    assert vectors(env)["v#0"]["metadata"]["source_text"] == "Newer text."
+
+
+def test_metadata_only_change_updates_metadata_without_calling_bedrock(env):
+    run(batch(doc("m", long_text(250), source="wiki", metadata={"team": "a"})))
+    before, calls = vectors(env), env.aws.titan.calls
+
+    response = run(batch(doc("m", long_text(250), source="wiki", metadata={"team": "b"}), start=1))
+
+    assert response == {"batchItemFailures": []}
+    assert env.aws.titan.calls == calls
+    after = vectors(env)
+    assert set(after) == set(before)
+    for key in after:
+        assert after[key]["metadata"]["team"] == "b"
+        assert after[key]["data"] == before[key]["data"]
+        assert after[key]["metadata"]["source_text"] == before[key]["metadata"]["source_text"]
+
+
+# 6. transient failures
+def test_throttled_document_is_reported_and_redelivery_indexes_it_without_reembedding_the_rest(env):
+    env.aws.titan.throttle = lambda text: "throttle-me" in text
+    docs = [doc("d0", "Zero."), doc("d1", "Please throttle-me now."), doc("d2", "Two."), doc("d3", "Three.")]
+    event = batch(*docs)
+
+    response = run(event)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": seq(1)}]}
+    assert set(vectors(env)) == {"d0#0", "d2#0", "d3#0"}
+
+    # The event source mapping checkpoints before the lowest failure and redelivers from it.
+    env.aws.titan.throttle = lambda text: False
+    env.aws.titan.texts.clear()
+    redelivered = {"Records": event["Records"][1:]}
+    response = run(redelivered)
+
+    assert response == {"batchItemFailures": []}
+    assert set(vectors(env)) == {"d0#0", "d1#0", "d2#0", "d3#0"}
+    assert env.aws.titan.texts == ["Please throttle-me now."]
+
+
+def test_failure_after_body_chunks_are_written_is_retried_and_leaves_a_consistent_document(env):
+    from fakes import error_response
+
+    run(batch(doc("crash", long_text(500, tag="old"))))
+    old_n = len(vectors(env))
+    heads_failed = []
+
+    def fail_head_write(operation, body):
+        if operation == "PutVectors" and any(v["key"] == "crash#0" for v in body["vectors"]):
+            heads_failed.append(1)
+            return error_response(503, "ServiceUnavailableException", "try again")
+        return None
+
+    env.aws.s3vectors.fail = fail_head_write
+    event = batch(doc("crash", long_text(200, tag="new")), start=1)
+
+    response = run(event)
+
+    assert heads_failed and response == {"batchItemFailures": [{"itemIdentifier": seq(1)}]}
+    # The old head still describes the old version, so the redelivered event is not mistaken for unchanged.
+    assert vectors(env)["crash#0"]["metadata"]["content_hash"] == content_hash(long_text(500, tag="old"))
+
+    env.aws.s3vectors.fail = lambda operation, body: None
+    response = run(event)
+
+    assert response == {"batchItemFailures": []}
+    stored = vectors(env)
+    n = stored["crash#0"]["metadata"]["chunks"]
+    assert n < old_n and set(stored) == {f"crash#{i}" for i in range(n)}
+    assert all(v["metadata"]["content_hash"] == content_hash(long_text(200, tag="new")) for v in stored.values())
+
+
+def test_unreadable_index_fails_every_document_lowest_sequence_number_first(env):
+    from fakes import error_response
+
+    env.aws.s3vectors.fail = lambda operation, body: (
+        error_response(500, "InternalServerException", "boom") if operation == "GetVectors" else None)
+
+    response = run(batch(b"not json", doc("x", "X."), doc("y", "Y.")))
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": seq(1)}, {"itemIdentifier": seq(2)}]}
+    assert vectors(env) == {}
+    assert len(dead_letters(env)) == 1
+
+
+# 8. observability
+def test_handler_emits_emf_metrics_including_index_lag(env, capsys):
+    run(batch(doc("m1", "Metric one."), doc("m2", "Metric two."), b"bad"))
+
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert blobs, "no EMF output"
+    values = {}
+    for blob in blobs:
+        for definition in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            value = blob[definition["Name"]]
+            values[definition["Name"]] = value if isinstance(value, list) else [value]
+    assert values["DocumentsUpserted"] == [2]
+    assert values["DeadLetters"] == [1]
+    assert values["EmbeddingCalls"] == [2]
+    assert values["ChunksWritten"] == [2]
+    assert len(values["IndexLag"]) == 2 and all(lag > 0 for lag in values["IndexLag"])
+
+
+def test_importing_the_handler_creates_no_clients(env):
+    import importlib
+
+    reloaded = importlib.reload(indexer)
+
+    assert reloaded._indexer is None
+    assert not [c for c in env.aws.recorder.calls if c[0] != "s3vectors" and c[0] != "s3"]
+
+
+def test_base64_with_stray_characters_is_not_silently_repaired(env):
+    data = base64.b64encode(json.dumps(doc("b64", "text")).encode()).decode()
+
+    response = run({"Records": [record(None, seq=0, raw_data=data[:10] + "!" + data[10:], partition_key="b64")]})
+
+    assert response == {"batchItemFailures": []}
+    assert vectors(env) == {}
+    assert "base64" in dead_letters(env)[0]["reason"]
