@@ -1,0 +1,597 @@
+"""The vector bucket + index custom resource, driven through its CloudFormation entry point against moto.
+
+moto 5.2.5 neither stores nor reports an index's metadataConfiguration and returns no ARN from the create
+calls, so the tests that need the exact request and response shapes use botocore's Stubber on a real client.
+"""
+
+from __future__ import annotations
+
+import re
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+import vector_index_resource as vir
+from conftest import ACCOUNT, REGION
+from rtrag import names
+from rtrag.limits import NAME_MAX_CHARS
+
+# Titan Text Embeddings V2's default output size (DESIGN.md, vectors); the replacement tests move to 512.
+DIMENSION = 1024
+SMALLER_DIMENSION = 512
+KMS_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ARN_PREFIX = f"arn:aws:s3vectors:{REGION}:{ACCOUNT}:bucket/"
+SERVICE_TOKEN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:provider-framework-onEvent"
+CREATE_FAILED_MARKER = "AWSCDK::CustomResourceProviderFramework::CREATE_FAILED"  # aws-cdk-lib cfn-response.js
+
+
+def props(**overrides) -> dict:
+    """ResourceProperties as CloudFormation sends them: every scalar a string, plus the ServiceToken."""
+    base = {
+        "ServiceToken": SERVICE_TOKEN,
+        "VectorBucketName": "rtrag-vectors",
+        "IndexName": "documents",
+        "Dimension": str(DIMENSION),
+        "DistanceMetric": "cosine",
+        "DataType": "float32",
+        "NonFilterableMetadataKeys": ["source_text"],
+        "SseType": "AES256",
+        "RetainOnDelete": "false",
+    }
+    base.update(overrides)
+    return {key: value for key, value in base.items() if value is not None}
+
+
+def event(request_type: str, properties: dict, *, physical_id: str | None = None, old: dict | None = None) -> dict:
+    evt = {
+        "RequestType": request_type,
+        "ServiceToken": SERVICE_TOKEN,
+        "ResponseURL": "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/presigned",
+        "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/rtrag/11111111-2222-3333-4444-555555555555",
+        "RequestId": "6f1c2f0e-0d5c-4d5e-9d1e-0c1a2b3c4d5e",
+        "LogicalResourceId": "VectorIndex",
+        "ResourceType": "Custom::VectorIndex",
+        "ResourceProperties": properties,
+    }
+    if physical_id is not None:
+        evt["PhysicalResourceId"] = physical_id
+    if old is not None:
+        evt["OldResourceProperties"] = old
+    return evt
+
+
+@pytest.fixture(autouse=True)
+def fresh_handler_client():
+    """The handler caches its client; each test gets one made inside its own mock."""
+    vir._s3vectors_client.cache_clear()
+    yield
+    vir._s3vectors_client.cache_clear()
+
+
+@pytest.fixture
+def s3v():
+    """A moto-backed s3vectors client for arranging and inspecting state."""
+    with mock_aws():
+        yield boto3.client("s3vectors", region_name=REGION)
+
+
+def bucket_names(client) -> list[str]:
+    return sorted(b["vectorBucketName"] for b in client.list_vector_buckets()["vectorBuckets"])
+
+
+def index_names(client, bucket: str) -> list[str]:
+    return sorted(i["indexName"] for i in client.list_indexes(vectorBucketName=bucket)["indexes"])
+
+
+def create(properties: dict | None = None) -> dict:
+    return vir.on_event(event("Create", properties or props()), None)
+
+
+# --- names ---------------------------------------------------------------------------------------------------
+
+
+def test_given_base_names_when_deriving_then_names_are_base_dash_eight_hex_and_stable():
+    p = vir.parse_properties(props())
+
+    assert re.fullmatch(r"rtrag-vectors-[0-9a-f]{8}", p.bucket_name)
+    assert re.fullmatch(r"documents-[0-9a-f]{8}", p.index_name)
+    assert vir.parse_properties(props()).index_name == p.index_name
+
+
+def test_given_longest_base_names_when_deriving_then_actual_names_are_valid_and_63_chars():
+    assert vir.MAX_BUCKET_BASE_NAME_CHARS == vir.MAX_INDEX_BASE_NAME_CHARS == NAME_MAX_CHARS - 9 == 54
+    p = vir.parse_properties(props(VectorBucketName="b" * 54, IndexName="i" * 54))
+
+    assert len(p.bucket_name) == len(p.index_name) == NAME_MAX_CHARS
+    names.validate_bucket_name(p.bucket_name)
+    names.validate_index_name(p.index_name)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"Dimension": str(SMALLER_DIMENSION)},
+        {"DistanceMetric": "euclidean"},
+        {"NonFilterableMetadataKeys": ["source_text", "title"]},
+        {"NonFilterableMetadataKeys": []},
+    ],
+)
+def test_given_an_immutable_index_change_when_deriving_then_index_name_changes_and_bucket_name_does_not(change):
+    before, after = vir.parse_properties(props()), vir.parse_properties(props(**change))
+
+    assert after.index_name != before.index_name
+    assert after.bucket_name == before.bucket_name
+
+
+def test_given_reordered_non_filterable_keys_when_deriving_then_index_name_is_unchanged():
+    one = vir.parse_properties(props(NonFilterableMetadataKeys=["source_text", "title"]))
+    other = vir.parse_properties(props(NonFilterableMetadataKeys=["title", "source_text"]))
+
+    assert one.index_name == other.index_name
+
+
+def test_given_kms_encryption_when_deriving_then_bucket_name_changes_and_index_name_does_not():
+    aes, kms = vir.parse_properties(props()), vir.parse_properties(props(SseType="aws:kms", KmsKeyArn=KMS_KEY_ARN))
+
+    assert kms.bucket_name != aes.bucket_name
+    assert kms.index_name == aes.index_name
+
+
+def test_given_an_index_arn_when_parsing_then_bucket_and_index_names_come_out():
+    ref = vir.parse_index_arn(f"{ARN_PREFIX}my-bucket-0a1b2c3d/index/docs.v1-99aa88bb")
+
+    assert (ref.bucket_name, ref.index_name) == ("my-bucket-0a1b2c3d", "docs.v1-99aa88bb")
+    assert ref.bucket_arn == f"{ARN_PREFIX}my-bucket-0a1b2c3d"
+    assert vir.parse_index_arn(CREATE_FAILED_MARKER) is None
+    assert vir.parse_index_arn(f"{ARN_PREFIX}my-bucket-0a1b2c3d") is None
+
+
+# --- create ---------------------------------------------------------------------------------------------------
+
+
+def test_given_nothing_when_create_then_bucket_and_index_exist_with_requested_params(s3v):
+    expected = vir.parse_properties(props())
+
+    response = create()
+
+    bucket = s3v.get_vector_bucket(vectorBucketName=expected.bucket_name)["vectorBucket"]
+    index = s3v.get_index(vectorBucketName=expected.bucket_name, indexName=expected.index_name)["index"]
+    assert bucket["encryptionConfiguration"] == {"sseType": "AES256"}
+    assert (index["dataType"], index["dimension"], index["distanceMetric"]) == ("float32", DIMENSION, "cosine")
+    index_arn = f"{ARN_PREFIX}{expected.bucket_name}/index/{expected.index_name}"
+    assert response == {
+        "PhysicalResourceId": index_arn,
+        "Data": {
+            "VectorBucketName": expected.bucket_name,
+            "VectorBucketArn": f"{ARN_PREFIX}{expected.bucket_name}",
+            "IndexName": expected.index_name,
+            "IndexArn": index_arn,
+        },
+    }
+
+
+def test_given_kms_properties_when_create_then_bucket_is_encrypted_with_that_key(s3v):
+    response = create(props(SseType="aws:kms", KmsKeyArn=KMS_KEY_ARN))
+
+    bucket = s3v.get_vector_bucket(vectorBucketName=response["Data"]["VectorBucketName"])["vectorBucket"]
+    assert bucket["encryptionConfiguration"] == {"sseType": "aws:kms", "kmsKeyArn": KMS_KEY_ARN}
+
+
+def test_given_a_completed_create_when_create_is_repeated_then_it_succeeds_with_the_same_result(s3v):
+    first = create()
+
+    second = create()
+
+    assert second == first
+    assert bucket_names(s3v) == [first["Data"]["VectorBucketName"]]
+    assert index_names(s3v, first["Data"]["VectorBucketName"]) == [first["Data"]["IndexName"]]
+
+
+def test_given_the_bucket_of_an_interrupted_create_when_create_is_retried_then_the_index_is_added(s3v):
+    expected = vir.parse_properties(props())
+    s3v.create_vector_bucket(vectorBucketName=expected.bucket_name, encryptionConfiguration={"sseType": "AES256"})
+
+    response = create()
+
+    assert index_names(s3v, expected.bucket_name) == [expected.index_name]
+    assert response["Data"]["IndexName"] == expected.index_name
+
+
+def test_given_an_index_with_the_derived_name_but_other_params_when_create_then_it_fails_and_keeps_it(s3v):
+    expected = vir.parse_properties(props())
+    s3v.create_vector_bucket(vectorBucketName=expected.bucket_name)
+    s3v.create_index(
+        vectorBucketName=expected.bucket_name,
+        indexName=expected.index_name,
+        dataType="float32",
+        dimension=8,
+        distanceMetric="euclidean",
+    )
+
+    with pytest.raises(vir.ResourceConflict) as failure:
+        create()
+
+    message = str(failure.value)
+    assert f"Vector index {expected.index_name}" in message and "already exists" in message
+    assert "'dimension': 8" in message and f"'dimension': {DIMENSION}" in message
+    assert "delete it or choose another IndexName" in message
+    index = s3v.get_index(vectorBucketName=expected.bucket_name, indexName=expected.index_name)["index"]
+    assert (index["dimension"], index["distanceMetric"]) == (8, "euclidean")
+
+
+def test_given_a_bucket_with_the_derived_name_but_other_encryption_when_create_then_it_fails_clearly(s3v):
+    expected = vir.parse_properties(props())
+    s3v.create_vector_bucket(
+        vectorBucketName=expected.bucket_name,
+        encryptionConfiguration={"sseType": "aws:kms", "kmsKeyArn": KMS_KEY_ARN},
+    )
+
+    with pytest.raises(vir.ResourceConflict, match="already exists with encryption .*choose another VectorBucketName"):
+        create()
+
+    assert index_names(s3v, expected.bucket_name) == []
+
+
+# --- update ---------------------------------------------------------------------------------------------------
+
+
+def test_given_only_retain_on_delete_changed_when_update_then_same_physical_id_and_data_and_no_new_index(s3v):
+    created = create()
+    new_props = props(RetainOnDelete="true")
+
+    response = vir.on_event(
+        event("Update", new_props, physical_id=created["PhysicalResourceId"], old=props()), None
+    )
+
+    assert response == created
+    assert index_names(s3v, created["Data"]["VectorBucketName"]) == [created["Data"]["IndexName"]]
+
+
+def test_given_a_dimension_change_when_update_and_cleanup_delete_then_only_the_new_index_remains(s3v):
+    created = create()
+    new_props = props(Dimension=str(SMALLER_DIMENSION))
+    bucket = created["Data"]["VectorBucketName"]
+
+    updated = vir.on_event(event("Update", new_props, physical_id=created["PhysicalResourceId"], old=props()), None)
+
+    assert updated["PhysicalResourceId"] != created["PhysicalResourceId"]
+    assert updated["Data"]["VectorBucketName"] == bucket
+    new_index = s3v.get_index(vectorBucketName=bucket, indexName=updated["Data"]["IndexName"])["index"]
+    assert new_index["dimension"] == SMALLER_DIMENSION
+    assert updated["PhysicalResourceId"] == new_index["indexArn"]
+    assert index_names(s3v, bucket) == sorted([created["Data"]["IndexName"], updated["Data"]["IndexName"]])
+
+    # CloudFormation's cleanup after the successful update: Delete with the OLD physical id.
+    cleanup = vir.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
+
+    assert cleanup == {"PhysicalResourceId": created["PhysicalResourceId"]}
+    assert bucket_names(s3v) == [bucket]
+    assert index_names(s3v, bucket) == [updated["Data"]["IndexName"]]
+
+
+def test_given_an_encryption_change_when_update_and_cleanup_delete_then_the_old_bucket_is_gone(s3v):
+    created = create()
+    new_props = props(SseType="aws:kms", KmsKeyArn=KMS_KEY_ARN)
+
+    updated = vir.on_event(event("Update", new_props, physical_id=created["PhysicalResourceId"], old=props()), None)
+    vir.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
+
+    new_bucket = updated["Data"]["VectorBucketName"]
+    assert new_bucket != created["Data"]["VectorBucketName"]
+    assert bucket_names(s3v) == [new_bucket]
+    assert s3v.get_vector_bucket(vectorBucketName=new_bucket)["vectorBucket"]["encryptionConfiguration"] == {
+        "sseType": "aws:kms",
+        "kmsKeyArn": KMS_KEY_ARN,
+    }
+    assert index_names(s3v, new_bucket) == [updated["Data"]["IndexName"]]
+
+
+def test_given_invalid_new_properties_when_update_then_it_fails_and_the_index_stays(s3v):
+    created = create()
+
+    with pytest.raises(vir.InvalidProperties, match="Dimension"):
+        vir.on_event(event("Update", props(Dimension="0"), physical_id=created["PhysicalResourceId"]), None)
+
+    assert index_names(s3v, created["Data"]["VectorBucketName"]) == [created["Data"]["IndexName"]]
+
+
+# --- delete ---------------------------------------------------------------------------------------------------
+
+
+def test_given_a_created_resource_when_delete_then_index_and_bucket_are_gone(s3v):
+    created = create()
+
+    response = vir.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
+
+    assert response == {"PhysicalResourceId": created["PhysicalResourceId"]}
+    assert bucket_names(s3v) == []
+
+
+def test_given_index_and_bucket_already_gone_when_delete_then_it_succeeds(s3v):
+    created = create()
+    vir.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
+
+    again = vir.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
+
+    assert again == {"PhysicalResourceId": created["PhysicalResourceId"]}
+    assert bucket_names(s3v) == []
+
+
+def test_given_a_bucket_without_the_index_when_delete_then_the_empty_bucket_is_removed(s3v):
+    created = create()
+    bucket = created["Data"]["VectorBucketName"]
+    s3v.delete_index(vectorBucketName=bucket, indexName=created["Data"]["IndexName"])
+
+    vir.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
+
+    assert bucket_names(s3v) == []
+
+
+def test_given_retain_on_delete_when_delete_then_bucket_and_index_are_kept(s3v):
+    created = create(props(RetainOnDelete="true"))
+
+    response = vir.on_event(
+        event("Delete", props(RetainOnDelete="true"), physical_id=created["PhysicalResourceId"]), None
+    )
+
+    assert response == {"PhysicalResourceId": created["PhysicalResourceId"]}
+    assert index_names(s3v, created["Data"]["VectorBucketName"]) == [created["Data"]["IndexName"]]
+
+
+def test_given_a_bucket_holding_another_index_when_delete_then_only_our_index_goes(s3v):
+    created = create()
+    bucket = created["Data"]["VectorBucketName"]
+    s3v.create_index(vectorBucketName=bucket, indexName="someone-else", dataType="float32", dimension=4,
+                     distanceMetric="cosine")
+
+    vir.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
+
+    assert index_names(s3v, bucket) == ["someone-else"]
+
+
+@pytest.mark.parametrize(
+    "physical_id",
+    [CREATE_FAILED_MARKER, "AWSCDK::CustomResourceProviderFramework::MISSING_PHYSICAL_ID", "6f1c2f0e-request-id"],
+)
+def test_given_a_physical_id_that_is_not_an_index_arn_when_delete_then_it_succeeds_and_touches_nothing(
+    s3v, physical_id
+):
+    created = create()
+
+    response = vir.on_event(event("Delete", props(), physical_id=physical_id), None)
+
+    assert response == {"PhysicalResourceId": physical_id}
+    assert index_names(s3v, created["Data"]["VectorBucketName"]) == [created["Data"]["IndexName"]]
+
+
+# --- invalid properties ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"VectorBucketName": "RTRAG_Vectors"}, r"VectorBucketName: .*may use only lowercase letters, digits and '-'"),
+        ({"VectorBucketName": "v" * 55}, r"VectorBucketName: .*must be 3\.\.54 characters long.*appends '-'"),
+        ({"IndexName": "docs_v1"}, r"IndexName: .*may use only lowercase letters, digits, '-' and '\.'"),
+        ({"IndexName": None}, r"IndexName is required"),
+        ({"Dimension": "0"}, r"Dimension must be from 1 to 4096, got 0"),
+        ({"Dimension": "4097"}, r"Dimension must be from 1 to 4096, got 4097"),
+        ({"Dimension": "1024.0"}, r"Dimension must be a whole number from 1 to 4096, got '1024.0'"),
+        ({"Dimension": None}, r"Dimension must be a whole number"),
+        ({"DistanceMetric": "dotproduct"}, r"DistanceMetric must be one of \['cosine', 'euclidean'\]"),
+        ({"DataType": "float16"}, r"DataType must be one of \['float32'\]"),
+        ({"SseType": "aws:kms"}, r"KmsKeyArn is required when SseType is 'aws:kms'"),
+        (
+            {"SseType": "aws:kms", "KmsKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/rtrag"},
+            r"KmsKeyArn must be a full key ARN .*not a key id or alias",
+        ),
+        ({"KmsKeyArn": KMS_KEY_ARN}, r"KmsKeyArn is allowed only when SseType is 'aws:kms'"),
+        ({"SseType": "SSE-S3"}, r"SseType must be one of \['AES256', 'aws:kms'\]"),
+        ({"NonFilterableMetadataKeys": "source_text"}, r"NonFilterableMetadataKeys must be a list of strings"),
+        ({"NonFilterableMetadataKeys": [f"k{i}" for i in range(11)]}, r"has 11 keys; S3 Vectors allows at most 10"),
+        ({"NonFilterableMetadataKeys": ["a", "a"]}, r"lists \['a'\] more than once"),
+        ({"NonFilterableMetadataKeys": ["x" * 64]}, r"must each be 1\.\.63 characters long"),
+        ({"RetainOnDelete": "yes"}, r"RetainOnDelete must be 'true' or 'false', got 'yes'"),
+        ({"Dimensions": "1024"}, r"unknown properties \['Dimensions'\]"),
+    ],
+)
+def test_given_invalid_properties_when_create_then_it_fails_with_the_property_and_rule_and_creates_nothing(
+    s3v, overrides, expected
+):
+    with pytest.raises(vir.InvalidProperties, match=expected):
+        create(props(**overrides))
+
+    assert bucket_names(s3v) == []
+
+
+def test_given_several_invalid_properties_when_parsing_then_every_problem_is_reported():
+    with pytest.raises(vir.InvalidProperties) as failure:
+        vir.parse_properties(props(VectorBucketName="X", Dimension="-1", SseType="aws:kms"))
+
+    message = str(failure.value)
+    assert "VectorBucketName" in message and "Dimension" in message and "KmsKeyArn is required" in message
+
+
+@pytest.mark.parametrize("dimension", ["1", "4096"])
+def test_given_a_boundary_dimension_when_parsing_then_it_is_accepted(dimension):
+    # 1..4096: botocore s3vectors model, shape Dimension (moto 5.2.5 wrongly rejects 4096 on CreateIndex)
+    assert vir.parse_properties(props(Dimension=dimension)).index.dimension == int(dimension)
+
+
+def test_given_integer_and_boolean_values_when_parsing_then_they_are_accepted_like_their_strings():
+    parsed = vir.parse_properties(props(Dimension=DIMENSION, RetainOnDelete=True))
+
+    assert parsed == vir.parse_properties(props(RetainOnDelete="TRUE"))
+    assert parsed.index.dimension == DIMENSION and parsed.retain_on_delete is True
+
+
+def test_given_an_unknown_request_type_when_handling_then_it_fails_clearly():
+    with pytest.raises(vir.VectorIndexResourceError, match="Unknown RequestType 'Refresh'"):
+        vir.handle_event(None, event("Refresh", props()))
+
+
+# --- exact request shapes (botocore Stubber validates them against the s3vectors service model) ---------------
+
+
+@pytest.fixture
+def stubbed():
+    client = boto3.client("s3vectors", region_name=REGION)
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_given_nothing_when_create_then_requests_carry_encryption_and_non_filterable_source_text(stubbed):
+    client, stubber = stubbed
+    p = vir.parse_properties(props())
+    bucket_arn = f"{ARN_PREFIX}{p.bucket_name}"
+    index_arn = f"{bucket_arn}/index/{p.index_name}"
+    described_index = {
+        "vectorBucketName": p.bucket_name,
+        "indexName": p.index_name,
+        "indexArn": index_arn,
+        "creationTime": "2026-11-24T00:00:00Z",
+        "dataType": "float32",
+        "dimension": DIMENSION,
+        "distanceMetric": "cosine",
+        "metadataConfiguration": {"nonFilterableMetadataKeys": ["source_text"]},
+    }
+    stubber.add_response(
+        "create_vector_bucket",
+        {"vectorBucketArn": bucket_arn},
+        {"vectorBucketName": p.bucket_name, "encryptionConfiguration": {"sseType": "AES256"}},
+    )
+    stubber.add_response(
+        "get_vector_bucket",
+        {
+            "vectorBucket": {
+                "vectorBucketName": p.bucket_name,
+                "vectorBucketArn": bucket_arn,
+                "creationTime": "2026-11-24T00:00:00Z",
+                "encryptionConfiguration": {"sseType": "AES256"},
+            }
+        },
+        {"vectorBucketName": p.bucket_name},
+    )
+    stubber.add_client_error(
+        "get_index", "NotFoundException", "The specified index could not be found", 404,
+        expected_params={"vectorBucketName": p.bucket_name, "indexName": p.index_name},
+    )
+    stubber.add_response(
+        "create_index",
+        {"indexArn": index_arn},
+        {
+            "vectorBucketName": p.bucket_name,
+            "indexName": p.index_name,
+            "dataType": "float32",
+            "dimension": DIMENSION,
+            "distanceMetric": "cosine",
+            "metadataConfiguration": {"nonFilterableMetadataKeys": ["source_text"]},
+        },
+    )
+    stubber.add_response(
+        "get_index", {"index": described_index}, {"vectorBucketName": p.bucket_name, "indexName": p.index_name}
+    )
+
+    response = vir.create_vector_index(client, p)
+
+    assert response["PhysicalResourceId"] == index_arn
+    assert response["Data"]["VectorBucketArn"] == bucket_arn
+
+
+def test_given_an_index_reported_with_other_non_filterable_keys_when_create_then_it_fails_clearly(stubbed):
+    client, stubber = stubbed
+    p = vir.parse_properties(props())
+    bucket_arn = f"{ARN_PREFIX}{p.bucket_name}"
+    stubber.add_client_error("create_vector_bucket", "ConflictException", "exists", 409)
+    stubber.add_response(
+        "get_vector_bucket",
+        {"vectorBucket": {"vectorBucketName": p.bucket_name, "vectorBucketArn": bucket_arn,
+                          "creationTime": "2026-11-24T00:00:00Z"}},
+    )
+    stubber.add_response(
+        "get_index",
+        {
+            "index": {
+                "vectorBucketName": p.bucket_name,
+                "indexName": p.index_name,
+                "indexArn": f"{bucket_arn}/index/{p.index_name}",
+                "creationTime": "2026-11-24T00:00:00Z",
+                "dataType": "float32",
+                "dimension": DIMENSION,
+                "distanceMetric": "cosine",
+                "metadataConfiguration": {"nonFilterableMetadataKeys": []},
+            }
+        },
+    )
+
+    with pytest.raises(vir.ResourceConflict, match=r"'nonFilterableMetadataKeys': \[\].*\['source_text'\]"):
+        vir.create_vector_index(client, p)
+
+
+def test_given_index_creation_fails_when_create_then_the_new_bucket_is_removed_and_the_aws_code_kept(stubbed):
+    client, stubber = stubbed
+    p = vir.parse_properties(props())
+    bucket_arn = f"{ARN_PREFIX}{p.bucket_name}"
+    stubber.add_response("create_vector_bucket", {"vectorBucketArn": bucket_arn})
+    stubber.add_response(
+        "get_vector_bucket",
+        {"vectorBucket": {"vectorBucketName": p.bucket_name, "vectorBucketArn": bucket_arn,
+                          "creationTime": "2026-11-24T00:00:00Z", "encryptionConfiguration": {"sseType": "AES256"}}},
+    )
+    stubber.add_client_error("get_index", "NotFoundException", "not found", 404)
+    stubber.add_client_error("create_index", "ServiceQuotaExceededException", "Too many indexes", 402)
+    stubber.add_response("list_indexes", {"indexes": []}, {"vectorBucketName": p.bucket_name})
+    stubber.add_response("delete_vector_bucket", {}, {"vectorBucketName": p.bucket_name})
+
+    with pytest.raises(vir.S3VectorsError) as failure:
+        vir.create_vector_index(client, p)
+
+    assert failure.value.code == "ServiceQuotaExceededException"
+    assert failure.value.operation == "CreateIndex"
+    assert "Too many indexes" in str(failure.value) and "raise the quota" in str(failure.value)
+    assert failure.value.__cause__ is not None
+
+
+def test_given_access_denied_when_delete_then_the_error_names_the_action_and_keeps_the_code(stubbed):
+    client, stubber = stubbed
+    physical_id = f"{ARN_PREFIX}rtrag-vectors-0a1b2c3d/index/documents-99aa88bb"
+    stubber.add_client_error("delete_index", "AccessDeniedException", "not authorized", 403)
+
+    with pytest.raises(vir.S3VectorsError, match=r"Allow s3vectors:DeleteIndex") as failure:
+        vir.delete_vector_index(client, physical_id, retain=False)
+
+    assert failure.value.code == "AccessDeniedException"
+
+
+def test_given_an_index_added_after_listing_when_deleting_the_bucket_then_it_is_kept_and_delete_succeeds(stubbed):
+    client, stubber = stubbed
+    physical_id = f"{ARN_PREFIX}rtrag-vectors-0a1b2c3d/index/documents-99aa88bb"
+    stubber.add_response(
+        "delete_index", {}, {"vectorBucketName": "rtrag-vectors-0a1b2c3d", "indexName": "documents-99aa88bb"}
+    )
+    stubber.add_response("list_indexes", {"indexes": []}, {"vectorBucketName": "rtrag-vectors-0a1b2c3d"})
+    stubber.add_client_error("delete_vector_bucket", "ConflictException", "The vector bucket is not empty", 409)
+
+    response = vir.delete_vector_index(client, physical_id, retain=False)
+
+    assert response == {"PhysicalResourceId": physical_id}
+
+
+def test_given_paged_index_listing_when_deleting_then_indexes_on_later_pages_keep_the_bucket(stubbed):
+    client, stubber = stubbed
+    summary = {
+        "vectorBucketName": "rtrag-vectors-0a1b2c3d",
+        "indexName": "other-index",
+        "indexArn": f"{ARN_PREFIX}rtrag-vectors-0a1b2c3d/index/other-index",
+        "creationTime": "2026-11-24T00:00:00Z",
+    }
+    stubber.add_response("list_indexes", {"indexes": [], "nextToken": "page-2"})
+    stubber.add_response(
+        "list_indexes", {"indexes": [summary]}, {"vectorBucketName": "rtrag-vectors-0a1b2c3d", "nextToken": "page-2"}
+    )
+
+    assert vir.delete_bucket_if_empty(client, "rtrag-vectors-0a1b2c3d") is False
+
