@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test venv clean
+.PHONY: demo test venv clean
 
 venv: $(STAMP)
 
@@ -14,9 +14,38 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+## make demo: the whole pipeline on this machine (local mode, no AWS account): the README's first command
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
 ## make test: the whole test suite (no network, no AWS account)
 test: $(STAMP)
 	$(PY) -m pytest
 
 clean:
 	rm -rf $(VENV) cdk.out .pytest_cache
+
+# The CDK CLI runs the app with the venv's Python (cdk.json's "python3 app.py" is for users with an active venv).
+CDK ?= npx --yes aws-cdk@2
+CDK_APP := --app "$(PY) app.py"
+# Extra CLI options, e.g. make deploy CDK_FLAGS="-c stack_name=RagDev"
+CDK_FLAGS ?=
+
+.PHONY: synth deploy destroy lint
+
+## make synth: full synth with local bundling (pip fetches the layer's wheels), then checks the bundled boto3
+synth: $(STAMP)
+	$(CDK) synth $(CDK_APP) --quiet $(CDK_FLAGS)
+	$(PY) tests/stack/check_bundle.py cdk.out
+
+## make deploy: deploy to the account and Region of your AWS CLI credentials (bootstrap once: cdk bootstrap)
+deploy: $(STAMP)
+	$(CDK) deploy $(CDK_APP) --require-approval broadening $(CDK_FLAGS)
+
+## make destroy: delete the stack (asks first); retain_data_on_destroy=true keeps the data resources
+destroy: $(STAMP)
+	$(CDK) destroy $(CDK_APP) $(CDK_FLAGS)
+
+## make lint: cfn-lint over the templates of the last synth (W3005 is how CDK writes DependsOn)
+lint: synth
+	$(VENV)/bin/cfn-lint --ignore-checks W3005 --regions us-east-1 us-west-2 eu-central-1 ap-southeast-2 -- cdk.out/*.template.json

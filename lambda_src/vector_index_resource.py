@@ -63,7 +63,7 @@ DEFAULT_DISTANCE_METRIC = "cosine"
 SSE_AES256 = "AES256"
 SSE_KMS = "aws:kms"
 SSE_TYPES = (SSE_AES256, SSE_KMS)
-MAX_METADATA_KEY_CHARS = 63  # botocore s3vectors model, shape MetadataKey (1..63)
+MAX_METADATA_KEY_CHARS = limits.MAX_METADATA_KEY_NAME_CHARS
 
 # The key ARN form only: S3 Vectors rejects key ids and aliases (botocore s3vectors model, shape KmsKeyArn).
 _KMS_KEY_ARN_RE = re.compile(r"^arn:aws[-a-z0-9]*:kms:[-a-z0-9]*:[0-9]{12}:key/.+$")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from types import SimpleNamespace
 
+import boto3
 import pytest
 
 REGION = "us-east-1"
@@ -31,19 +32,71 @@ def aws_env(monkeypatch):
 
 @pytest.fixture
 def aws():
-    """moto for S3, S3 Vectors and Kinesis; Titan faked at the boto3 level; S3 Vectors' limits enforced; every
-    call recorded. Clients created with boto3.client() during the test get these hooks."""
+    """moto for S3, S3 Vectors and Kinesis; Bedrock and QueryVectors faked at the boto3 level; S3 Vectors' limits
+    enforced; every call recorded. The hooks join botocore's built-in handlers (as moto's own do), so every
+    session created during the test has them, including the ones the scripts create."""
     import boto3
+    from botocore.handlers import BUILTIN_HANDLERS
     from moto import mock_aws
 
-    from fakes import ApiRecorder, FakeTitan, StrictS3Vectors
+    from fakes import ApiRecorder, FakeNova, FakeQueryVectors, FakeTitan, KinesisPartialFailure, StrictS3Vectors
 
+    fakes = SimpleNamespace(titan=FakeTitan(), s3vectors=StrictS3Vectors(), recorder=ApiRecorder(),
+                            nova=FakeNova(), query=FakeQueryVectors(), kinesis=KinesisPartialFailure())
+    handlers = [
+        ("provide-client-params", fakes.recorder),
+        ("before-call.bedrock-runtime.InvokeModel", fakes.titan),
+        ("before-call.bedrock-runtime.ConverseStream", fakes.nova),
+        ("before-call.s3vectors.QueryVectors", fakes.query),
+        ("before-call.s3vectors", fakes.s3vectors),
+        ("before-call.kinesis.PutRecords", fakes.kinesis.before),
+        ("after-call.kinesis.PutRecords", fakes.kinesis.after),
+    ]
     with mock_aws():
-        boto3.setup_default_session()
-        titan, strict, recorder = FakeTitan(), StrictS3Vectors(), ApiRecorder()
-        events = boto3.DEFAULT_SESSION.events
-        events.register("provide-client-params", recorder)
-        events.register("before-call.bedrock-runtime.InvokeModel", titan)
-        events.register("before-call.s3vectors", strict)
-        yield SimpleNamespace(titan=titan, s3vectors=strict, recorder=recorder)
-    boto3.DEFAULT_SESSION = None
+        BUILTIN_HANDLERS.extend(handlers)
+        try:
+            boto3.setup_default_session()
+            yield fakes
+        finally:
+            for handler in handlers:
+                BUILTIN_HANDLERS.remove(handler)
+            boto3.DEFAULT_SESSION = None
+
+
+BUCKET, INDEX, DEAD_LETTERS = "vectors-test", "docs", "dead-letters-test"
+DIMENSIONS = 256
+CHUNK, OVERLAP = 1000, 100
+
+
+class Context:
+    function_name = "indexer"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:indexer"
+    aws_request_id = "req-1"
+
+
+@pytest.fixture
+def env(aws, monkeypatch):
+    """The deployed resources and the function's environment, as the stack sets them."""
+    s3vectors = boto3.client("s3vectors")
+    s3vectors.create_vector_bucket(vectorBucketName=BUCKET)
+    s3vectors.create_index(vectorBucketName=BUCKET, indexName=INDEX, dataType="float32", dimension=DIMENSIONS,
+                           distanceMetric="cosine",
+                           metadataConfiguration={"nonFilterableMetadataKeys": ["source_text"]})
+    boto3.client("s3").create_bucket(Bucket=DEAD_LETTERS)
+    for name, value in {"VECTOR_BUCKET": BUCKET, "VECTOR_INDEX": INDEX, "DEAD_LETTER_BUCKET": DEAD_LETTERS,
+                        "EMBED_DIMENSIONS": str(DIMENSIONS), "EMBED_CONCURRENCY": "8",
+                        "CHUNK_SIZE_CHARS": str(CHUNK), "CHUNK_OVERLAP_CHARS": str(OVERLAP)}.items():
+        monkeypatch.setenv(name, value)
+    import indexer
+
+    monkeypatch.setattr(indexer, "_indexer", None)
+    aws.s3vectors.calls.clear()
+    return SimpleNamespace(aws=aws, s3vectors=s3vectors, s3=boto3.client("s3"))
+
+
+def run(event):
+    """Invoke the indexer Lambda handler with a Kinesis event, as the event source mapping does."""
+    import indexer
+
+    return indexer.handler(event, Context())

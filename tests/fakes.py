@@ -157,3 +157,119 @@ class ApiRecorder:
     def __call__(self, model: Any, params: dict[str, Any], **kwargs: Any) -> None:
         with self._lock:
             self.calls.append((model.service_model.signing_name, model.name, params))
+
+
+class KinesisPartialFailure:
+    """Makes chosen PutRecords entries fail the way Kinesis reports it (per-entry ErrorCode in a 200 response):
+    the failed entries never reach moto, the others do, and the response keeps the request's order."""
+
+    def __init__(self) -> None:
+        self.fail_entries: Callable[[int, int], bool] = lambda call, index: False  # (call number, entry index)
+        self.calls = 0
+        self._dropped: list[int] = []
+
+    def before(self, params: dict[str, Any], **kwargs: Any) -> None:
+        self.calls += 1
+        body = _body(params)
+        records = body.get("Records", [])
+        self._dropped = [i for i in range(len(records)) if self.fail_entries(self.calls, i)]
+        if self._dropped:
+            body["Records"] = [r for i, r in enumerate(records) if i not in self._dropped]
+            params["body"] = json.dumps(body).encode()
+        return None
+
+    def after(self, parsed: dict[str, Any], **kwargs: Any) -> None:
+        if not self._dropped:
+            return
+        records = parsed.get("Records", [])
+        for i in self._dropped:
+            records.insert(i, {"ErrorCode": "ProvisionedThroughputExceededException",
+                               "ErrorMessage": "Rate exceeded for shard shardId-000000000000"})
+        parsed["Records"] = records
+        parsed["FailedRecordCount"] = len(self._dropped)
+        self._dropped = []
+
+
+class FakeQueryVectors:
+    """S3 Vectors QueryVectors, which moto lacks: exact cosine search over the vectors moto holds, with the
+    metadata filter applied as S3 Vectors does, and the service's request limits."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def __call__(self, params: dict[str, Any], **kwargs: Any):
+        from moto.s3vectors.models import s3vectors_backends
+
+        from rtrag.filters import matches
+
+        body = _body(params)
+        self.requests.append(body)
+        top_k = body.get("topK", 0)
+        if not 1 <= top_k <= limits.MAX_TOP_K:
+            return error_response(400, "ValidationException", f"topK {top_k} out of range")
+        backend = s3vectors_backends["123456789012"]["aws"]  # moto keys S3 Vectors by partition
+        try:
+            index = backend.get_index(body.get("vectorBucketName"), body.get("indexName"), body.get("indexArn"))
+        except Exception:  # noqa: BLE001 - moto's own not-found error
+            return error_response(404, "NotFoundException", "The specified index could not be found")
+        query = body["queryVector"]["float32"]
+        if len(query) != index.dimension:
+            return error_response(400, "ValidationException", "Query vector dimension mismatch")
+        scored = []
+        for vector in index.vectors.values():
+            if body.get("filter") and not matches(body["filter"], vector.metadata or {}):
+                continue
+            data = vector.data["float32"]
+            dot = sum(a * b for a, b in zip(query, data))
+            norm = math.sqrt(sum(a * a for a in query)) * math.sqrt(sum(b * b for b in data)) or 1.0
+            scored.append((1.0 - dot / norm, vector))
+        scored.sort(key=lambda pair: pair[0])
+        out = []
+        for distance, vector in scored[:top_k]:
+            item: dict[str, Any] = {"key": vector.key}
+            if body.get("returnDistance"):
+                item["distance"] = distance
+            if body.get("returnMetadata"):
+                item["metadata"] = vector.metadata
+            out.append(item)
+        return ok_response({"vectors": out, "distanceMetric": "cosine"})
+
+
+class FakeNova:
+    """Bedrock ConverseStream for Nova: answers with the first document's first sentence, cited, streamed in
+    small pieces; or the chosen error. Records each request."""
+
+    NOT_FOUND = "The answer is not in the indexed documents."
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.error: tuple[int, str, str] | None = None
+        self.stream_error: str | None = None
+
+    def __call__(self, params: dict[str, Any], **kwargs: Any):
+        from urllib.parse import unquote
+
+        body = _body(params)
+        # The model id travels in the URL path: /model/{modelId}/converse-stream
+        body["modelId"] = unquote(params["url_path"].split("/")[2])
+        self.requests.append(body)
+        if self.error:
+            return error_response(*self.error)
+        prompt = body["messages"][0]["content"][0]["text"]
+        match = re.search(r'<document id="([^"]+)"[^>]*>\n(.*?)\n</document>', prompt, re.S)
+        if match:
+            key, text = match.groups()
+            first_sentence = re.split(r"(?<=[.!?])\s", text.strip())[0]
+            answer = f"{first_sentence} [{key}]"
+        else:
+            answer = self.NOT_FOUND
+        pieces = [answer[i:i + 7] for i in range(0, len(answer), 7)]
+        events: list[dict[str, Any]] = [{"messageStart": {"role": "assistant"}}]
+        events += [{"contentBlockDelta": {"delta": {"text": p}, "contentBlockIndex": 0}} for p in pieces]
+        if self.stream_error:
+            events.append({self.stream_error: {"message": "stream broke"}})
+        events += [{"messageStop": {"stopReason": "end_turn"}},
+                   {"metadata": {"usage": {"inputTokens": len(prompt) // 4, "outputTokens": len(pieces),
+                                           "totalTokens": len(prompt) // 4 + len(pieces)},
+                                 "metrics": {"latencyMs": 5}}}]
+        return ok_response({"stream": events})

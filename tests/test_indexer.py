@@ -5,48 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
-from types import SimpleNamespace
 
 import boto3
 import pytest
 
 import indexer
+from conftest import BUCKET, CHUNK, DEAD_LETTERS, DIMENSIONS, INDEX, OVERLAP, run
 from kinesis import ARRIVAL, STREAM_ARN, batch, load_event, record, seq
 from rtrag import limits
 from rtrag.events import content_hash
-
-BUCKET, INDEX, DEAD_LETTERS = "vectors-test", "docs", "dead-letters-test"
-DIMENSIONS = 256
-CHUNK, OVERLAP = 1000, 100
-
-
-class Context:
-    function_name = "indexer"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:indexer"
-    aws_request_id = "req-1"
-
-
-@pytest.fixture
-def env(aws, monkeypatch):
-    """The deployed resources and the function's environment, as the stack sets them."""
-    s3vectors = boto3.client("s3vectors")
-    s3vectors.create_vector_bucket(vectorBucketName=BUCKET)
-    s3vectors.create_index(vectorBucketName=BUCKET, indexName=INDEX, dataType="float32", dimension=DIMENSIONS,
-                           distanceMetric="cosine",
-                           metadataConfiguration={"nonFilterableMetadataKeys": ["source_text"]})
-    boto3.client("s3").create_bucket(Bucket=DEAD_LETTERS)
-    for name, value in {"VECTOR_BUCKET": BUCKET, "VECTOR_INDEX": INDEX, "DEAD_LETTER_BUCKET": DEAD_LETTERS,
-                        "EMBED_DIMENSIONS": str(DIMENSIONS), "EMBED_CONCURRENCY": "8",
-                        "CHUNK_SIZE_CHARS": str(CHUNK), "CHUNK_OVERLAP_CHARS": str(OVERLAP)}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(indexer, "_indexer", None)
-    aws.s3vectors.calls.clear()
-    return SimpleNamespace(aws=aws, s3vectors=s3vectors, s3=boto3.client("s3"))
-
-
-def run(event):
-    return indexer.handler(event, Context())
 
 
 def vectors(env) -> dict[str, dict]:

@@ -1,0 +1,106 @@
+"""The Lambda layer with the functions' pinned dependencies, built with pip on this machine (no Docker)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from stacks.paths import LAMBDA_SRC
+
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+ARCHITECTURE = lambda_.Architecture.ARM_64
+# pip's view of the same runtime: Amazon Linux 2023 on Graviton, CPython 3.13.
+PIP_PLATFORM = "manylinux2014_aarch64"
+PIP_PYTHON_VERSION = "3.13"
+REQUIREMENTS = LAMBDA_SRC / "requirements.txt"
+# Why the functions are not on the newest Python runtime (cdk-nag AwsSolutions-L1).
+PYTHON_RUNTIME_PIN_REASON = (
+    "python3.13 is pinned on purpose: the dependency layer is built by pip for CPython 3.13 "
+    "(stacks/dependencies.py, PIP_PYTHON_VERSION) and the pinned boto3/Powertools set is tested on it; python3.13 "
+    "is a supported Lambda runtime. Move the runtime and the layer's --python-version together."
+)
+
+
+@jsii.implements(ILocalBundling)
+class PipInstallLocally:
+    """Installs a requirements file for another platform with this Python's pip: binary wheels only, so nothing
+    is compiled here and the result runs on the Lambda runtime, not on the build machine."""
+
+    def __init__(self, *, requirements: Path, platform: str, python_version: str) -> None:
+        self._requirements = requirements
+        self._platform = platform
+        self._python_version = python_version
+
+    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:  # noqa: ARG002 (jsii signature)
+        target = Path(output_dir) / "python"  # a layer's Python packages live under python/
+        command = [
+            sys.executable, "-m", "pip", "install",
+            "--requirement", str(self._requirements),
+            "--target", str(target),
+            "--platform", self._platform,
+            "--python-version", self._python_version,
+            "--implementation", "cp",
+            "--only-binary=:all:",
+            "--no-compile",  # .pyc built by this Python would be ignored by the runtime's 3.13
+            "--disable-pip-version-check",
+            "--quiet",
+        ]
+        subprocess.run(command, check=True)
+        return True
+
+
+class DependencyLayer(Construct):
+    """A layer with ``lambda_src/requirements.txt`` (pinned boto3 with the s3vectors client, Powertools).
+
+    The runtime's own boto3 differs by Region and may predate S3 Vectors, so every function ships this one; a
+    layer's ``/opt/python`` comes before the runtime's packages on ``sys.path``.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        code = lambda_.Code.from_asset(
+            str(LAMBDA_SRC),
+            exclude=["*", "!requirements.txt"],
+            # The layer is rebuilt when a pin or the target platform changes, and reused from cdk.out otherwise.
+            asset_hash_type=AssetHashType.CUSTOM,
+            asset_hash=_layer_hash(),
+            bundling=BundlingOptions(
+                local=PipInstallLocally(
+                    requirements=REQUIREMENTS, platform=PIP_PLATFORM, python_version=PIP_PYTHON_VERSION
+                ),
+                # Used only if local bundling declined; it never does, but the option is required.
+                image=RUNTIME.bundling_image,
+                platform="linux/arm64",
+                command=["bash", "-c", "pip install --no-compile -r requirements.txt -t /asset-output/python"],
+            ),
+        )
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Layer",
+            code=code,
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="boto3 with the s3vectors client and aws-lambda-powertools (lambda_src/requirements.txt)",
+        )
+
+
+def _layer_hash() -> str:
+    inputs = f"{REQUIREMENTS.read_text()}\n{PIP_PLATFORM}\n{PIP_PYTHON_VERSION}"
+    return hashlib.sha256(inputs.encode()).hexdigest()
+
+
+def function_code() -> lambda_.Code:
+    """The functions' own code: all of ``lambda_src`` except what only the build or the tests use."""
+    return lambda_.Code.from_asset(
+        str(LAMBDA_SRC),
+        # Local mode (rtrag/local) and the CLI plumbing never run in Lambda.
+        exclude=["__pycache__", "*.pyc", "requirements.txt", ".pytest_cache", "*.egg-info", "rtrag/local",
+                 "rtrag/cli.py"],
+    )

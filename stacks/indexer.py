@@ -1,0 +1,145 @@
+"""The indexer: its role, log group and function, and the event source mapping that feeds it from the stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk.aws_lambda_event_sources import KinesisEventSource
+from constructs import Construct
+
+from stacks.dead_letters import S3FailedBatchDestination
+from stacks.dependencies import ARCHITECTURE, PYTHON_RUNTIME_PIN_REASON, RUNTIME, function_code
+from stacks.nag import acknowledge
+
+HANDLER = "indexer.handler"
+SERVICE_NAME = "indexer"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbeddingOptions:
+    """What the indexer embeds with and how it cuts documents (read by ``rtrag.config.IndexerSettings``)."""
+
+    model_id: str
+    dimensions: int
+    concurrency: int
+    chunk_size_chars: int
+    chunk_overlap_chars: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionSizing:
+    memory_mb: int
+    timeout_seconds: int
+    reserved_concurrency: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamBatching:
+    """How the event source mapping reads the stream.
+
+    Defaults (see stacks/settings.py) favour freshness: a batching window of 0 invokes as soon as a poll of the
+    shard (once a second) returns records; a batch size of 100 only caps the batch, it never waits to fill it;
+    parallelization factor 2 lets a slow batch (a long document, Bedrock throttling) hold up only half of a
+    shard's partition keys, while the mapping still keeps each document's events (partition key = doc_id) in
+    order. Retries and record age are bounded so a persistently failing batch goes to the dead-letter bucket
+    instead of blocking its shard until the records expire.
+    """
+
+    starting_position: lambda_.StartingPosition
+    batch_size: int
+    max_batching_window_seconds: int
+    parallelization_factor: int
+    max_retry_attempts: int
+    max_record_age_seconds: int
+
+
+class StreamIndexer(Construct):
+    """The indexer Lambda on an explicit least-privilege role, fed by ``stream`` through an event source mapping.
+
+    The role starts with nothing but its own log group; the event source grants stream reads and writes of
+    failed batches to the dead-letter bucket. Bedrock, S3 Vectors and the bad-event prefix are granted by the
+    stack, through ``role``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stream: kinesis.IStream,
+        dead_letter_bucket_name: str,
+        failed_batch_destination: S3FailedBatchDestination,
+        vector_bucket_name: str,
+        vector_index_name: str,
+        layer: lambda_.ILayerVersion,
+        embedding: EmbeddingOptions,
+        sizing: FunctionSizing,
+        batching: StreamBatching,
+        metrics_namespace: str,
+        log_retention: logs.RetentionDays,
+        retain_logs: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Indexer: reads the stream, embeds with Bedrock, writes the S3 Vectors index",
+        )
+        self.log_group.grant_write(self.role)
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="Indexes document events from Kinesis into S3 Vectors with Titan V2 embeddings",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=HANDLER,
+            code=function_code(),
+            layers=[layer],
+            role=self.role,
+            log_group=self.log_group,
+            memory_size=sizing.memory_mb,
+            timeout=Duration.seconds(sizing.timeout_seconds),
+            reserved_concurrent_executions=sizing.reserved_concurrency,
+            # Never a reserved variable (AWS_REGION and the like): Lambda sets those and rejects the function.
+            environment={
+                "VECTOR_BUCKET": vector_bucket_name,
+                "VECTOR_INDEX": vector_index_name,
+                "DEAD_LETTER_BUCKET": dead_letter_bucket_name,
+                "EMBED_MODEL_ID": embedding.model_id,
+                "EMBED_DIMENSIONS": str(embedding.dimensions),
+                "EMBED_CONCURRENCY": str(embedding.concurrency),
+                "CHUNK_SIZE_CHARS": str(embedding.chunk_size_chars),
+                "CHUNK_OVERLAP_CHARS": str(embedding.chunk_overlap_chars),
+                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+            },
+        )
+
+        self.event_source = KinesisEventSource(
+            stream,
+            starting_position=batching.starting_position,
+            batch_size=batching.batch_size,
+            max_batching_window=Duration.seconds(batching.max_batching_window_seconds),
+            parallelization_factor=batching.parallelization_factor,
+            retry_attempts=batching.max_retry_attempts,
+            max_record_age=Duration.seconds(batching.max_record_age_seconds),
+            bisect_batch_on_error=True,
+            report_batch_item_failures=True,
+            on_failure=failed_batch_destination,
+        )
+        self.function.add_event_source(self.event_source)
+        acknowledge(self.function, "AwsSolutions-L1", PYTHON_RUNTIME_PIN_REASON)

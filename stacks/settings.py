@@ -1,0 +1,280 @@
+"""The project's settings: parsed once from CDK context, typed, validated with one clear message per bad value.
+
+Values come from ``cdk.json`` ("context") or ``cdk synth -c key=value``. The CLI passes ``-c`` values as strings,
+so every value is coerced to its type here; a bad one raises :class:`SettingsError` naming the key, the value and
+what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from stacks.paths import LAMBDA_SRC  # noqa: F401  (importing it puts lambda_src on sys.path for rtrag)
+from rtrag.limits import TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID
+from rtrag.names import InvalidName, validate_bucket_name, validate_index_name
+
+# The custom resource appends "-" and an 8-character hash of the immutable parameters to both base names, so a
+# base name may use at most 63 - 9 characters (S3 Vectors' limit is 63 for bucket and index names).
+MAX_BASE_NAME_CHARS = 54
+
+# Values CloudWatch Logs accepts for a log group's retention (PutRetentionPolicy, "retentionInDays").
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
+
+# Chunk bounds shared with the indexer (lambda_src/rtrag/config.py): a chunk must stay under Titan V2's
+# 8,192-token input limit even at one token per character.
+MIN_CHUNK_CHARS = 200
+MAX_CHUNK_CHARS = 8000
+
+# CloudFormation stack names: a letter, then letters, digits and hyphens, at most 128 characters.
+_STACK_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+# A full KMS key ARN (S3 Vectors rejects aliases and bare key ids); multi-Region keys start with "mrk-".
+_KMS_KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$")
+
+
+class SettingsError(ValueError):
+    """A setting in cdk.json or ``-c key=value`` is missing, malformed or out of range."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every deploy-time choice of the stack; the defaults deploy as-is."""
+
+    stack_name: str = "RealtimeRag"
+    vector_bucket_name: str = ""  # "" = derived from the stack name
+    vector_index_name: str = ""  # "" = derived from the stack name
+    embed_model_id: str = TITAN_V2_MODEL_ID
+    embed_dimensions: int = 1024
+    chunk_size_chars: int = 2000
+    chunk_overlap_chars: int = 200
+    embed_concurrency: int = 16
+    batch_size: int = 100
+    max_batching_window_seconds: int = 0
+    starting_position: str = "TRIM_HORIZON"
+    parallelization_factor: int = 2
+    max_retry_attempts: int = 10
+    max_record_age_seconds: int = 3600
+    stream_retention_hours: int = 24
+    log_retention_days: int = 30
+    retain_data_on_destroy: bool = False
+    vectors_kms_key_arn: str = ""  # "" = SSE-S3
+    lambda_memory_mb: int = 1024
+    lambda_timeout_seconds: int = 120
+    reserved_concurrency: int | None = None  # None = no reservation (new accounts have too little to reserve)
+    dead_letter_expiration_days: int = 30
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """The default of every key, as cdk.json spells it (None for "not set")."""
+        return dataclasses.asdict(cls())
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> Settings:
+        """Parse the CDK context (e.g. ``app.node.get_all_context()``); raise SettingsError on the first bad value.
+
+        Keys this class does not define are ignored, except snake_case ones: CDK's own keys are kebab-case or
+        contain ':', so an unknown snake_case key is almost surely a misspelt setting that would otherwise be
+        silently dropped.
+        """
+        _reject_unknown_keys(context)
+        return cls.from_mapping({k: v for k, v in context.items() if k in _PARSERS and v is not None})
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
+        """Coerce and validate ``values`` (missing keys keep their defaults); raise SettingsError on the first."""
+        defaults = cls.defaults()
+        unknown = sorted(set(values) - set(defaults))
+        if unknown:
+            raise _unknown(unknown[0])
+        raw = {**defaults, **values}
+        parsed: dict[str, Any] = {key: parse(raw[key]) for key, parse in _PARSERS.items()}
+        _check_combinations(parsed)
+        return cls(**parsed)
+
+    @property
+    def vector_bucket_base_name(self) -> str:
+        return self.vector_bucket_name or derive_base_name(self.stack_name, "vectors")
+
+    @property
+    def vector_index_base_name(self) -> str:
+        return self.vector_index_name or derive_base_name(self.stack_name, "chunks")
+
+
+def derive_base_name(stack_name: str, suffix: str) -> str:
+    """``<stack name, lowercased and shortened>-<6 hex digits of its hash>-<suffix>``, a valid S3 Vectors base name.
+
+    Vector bucket names are unique per account and Region, as stack names are, so different stack names must
+    derive different names; lowercasing and shortening alone could merge two ("RagA", "raga"), the hash of the
+    exact stack name keeps them apart.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", stack_name.lower()).strip("-") or "rag"
+    digest = hashlib.sha256(stack_name.encode()).hexdigest()[:6]
+    keep = MAX_BASE_NAME_CHARS - len(suffix) - len(digest) - 2
+    return f"{slug[:keep].rstrip('-')}-{digest}-{suffix}"
+
+
+def _reject_unknown_keys(context: Mapping[str, Any]) -> None:
+    for key in sorted(context):
+        if key not in _PARSERS and re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)+", key):
+            raise _unknown(key)
+
+
+def _unknown(key: str) -> SettingsError:
+    close = difflib.get_close_matches(key, list(_PARSERS), n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return SettingsError(f"unknown setting {key!r}: {hint}the settings are {', '.join(_PARSERS)}")
+
+
+def _fail(key: str, value: Any, allowed: str) -> SettingsError:
+    return SettingsError(
+        f"setting {key}={value!r} is invalid: {allowed} "
+        f'(set it under "context" in cdk.json or pass -c {key}=VALUE)'
+    )
+
+
+def _integer(key: str, low: int, high: int, *, choices: tuple[int, ...] = ()) -> Callable[[Any], int]:
+    if choices:
+        allowed = f"allowed values are {', '.join(map(str, choices))}"
+    else:
+        allowed = f"expected a whole number {low}..{high}"
+
+    def parse(value: Any) -> int:
+        if isinstance(value, bool):
+            raise _fail(key, value, allowed)
+        if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+            number = int(value)
+        elif isinstance(value, int):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        else:
+            raise _fail(key, value, allowed)
+        if (choices and number not in choices) or not low <= number <= high:
+            raise _fail(key, value, allowed)
+        return number
+
+    return parse
+
+
+def _optional_integer(key: str, low: int, high: int, unset_means: str) -> Callable[[Any], int | None]:
+    strict = _integer(key, low, high)
+
+    def parse(value: Any) -> int | None:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+            return None
+        try:
+            return strict(value)
+        except SettingsError:
+            raise _fail(key, value, f"expected a whole number {low}..{high}, or none ({unset_means})") from None
+
+    return parse
+
+
+def _boolean(key: str) -> Callable[[Any], bool]:
+    def parse(value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise _fail(key, value, "expected true or false")
+
+    return parse
+
+
+def _choice(key: str, choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if isinstance(value, str) and value.strip() in choices:
+            return value.strip()
+        raise _fail(key, value, f"allowed values are {', '.join(choices)}")
+
+    return parse
+
+
+def _pattern(key: str, pattern: re.Pattern[str], allowed: str, *, optional: bool = False) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = value.strip() if isinstance(value, str) else None
+        if text == "" and optional:
+            return ""
+        if text is None or not pattern.match(text):
+            raise _fail(key, value, allowed)
+        return text
+
+    return parse
+
+
+def _vector_name(key: str, validate: Callable[..., str]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str):
+            raise _fail(key, value, "expected a name, or empty to derive it from the stack name")
+        if not value.strip():
+            return ""
+        try:
+            return validate(value.strip(), max_chars=MAX_BASE_NAME_CHARS)
+        except InvalidName as err:
+            raise _fail(key, value, f"{err}; or leave it empty to derive it from the stack name") from None
+
+    return parse
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "stack_name": _pattern(
+        "stack_name", _STACK_NAME_RE,
+        "expected 1..128 characters: a letter, then letters, digits and '-' (a CloudFormation stack name)",
+    ),
+    "vector_bucket_name": _vector_name("vector_bucket_name", validate_bucket_name),
+    "vector_index_name": _vector_name("vector_index_name", validate_index_name),
+    "embed_model_id": _choice("embed_model_id", (TITAN_V2_MODEL_ID,)),
+    "embed_dimensions": _integer("embed_dimensions", 1, 4096, choices=TITAN_V2_DIMENSIONS),
+    "chunk_size_chars": _integer("chunk_size_chars", MIN_CHUNK_CHARS, MAX_CHUNK_CHARS),
+    "chunk_overlap_chars": _integer("chunk_overlap_chars", 0, MAX_CHUNK_CHARS),
+    "embed_concurrency": _integer("embed_concurrency", 1, 64),
+    # Lambda ESM limits for Kinesis (CreateEventSourceMapping API reference).
+    "batch_size": _integer("batch_size", 1, 10_000),
+    "max_batching_window_seconds": _integer("max_batching_window_seconds", 0, 300),
+    "starting_position": _choice("starting_position", STARTING_POSITIONS),
+    "parallelization_factor": _integer("parallelization_factor", 1, 10),
+    # -1 (retry forever) is deliberately not allowed: one failing document would stall its shard for days.
+    "max_retry_attempts": _integer("max_retry_attempts", 0, 10_000),
+    "max_record_age_seconds": _integer("max_record_age_seconds", 60, 604_800),
+    # Kinesis retention: 24 hours .. 365 days.
+    "stream_retention_hours": _integer("stream_retention_hours", 24, 8760),
+    "log_retention_days": _integer("log_retention_days", 1, 3653, choices=LOG_RETENTION_DAYS),
+    "retain_data_on_destroy": _boolean("retain_data_on_destroy"),
+    "vectors_kms_key_arn": _pattern(
+        "vectors_kms_key_arn", _KMS_KEY_ARN_RE,
+        "expected a full KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY-ID), or empty for SSE-S3",
+        optional=True,
+    ),
+    "lambda_memory_mb": _integer("lambda_memory_mb", 128, 10_240),
+    "lambda_timeout_seconds": _integer("lambda_timeout_seconds", 1, 900),
+    "reserved_concurrency": _optional_integer("reserved_concurrency", 1, 1000, "no reserved concurrency"),
+    "dead_letter_expiration_days": _integer("dead_letter_expiration_days", 1, 3650),
+}
+
+
+def _check_combinations(parsed: dict[str, Any]) -> None:
+    size, overlap = parsed["chunk_size_chars"], parsed["chunk_overlap_chars"]
+    if overlap * 2 >= size:
+        raise _fail(
+            "chunk_overlap_chars", overlap,
+            f"expected a whole number 0..{(size - 1) // 2} (less than half of chunk_size_chars={size})",
+        )
+    retention_seconds = parsed["stream_retention_hours"] * 3600
+    if parsed["max_record_age_seconds"] > retention_seconds:
+        raise _fail(
+            "max_record_age_seconds", parsed["max_record_age_seconds"],
+            f"expected a whole number 60..{retention_seconds} (at most stream_retention_hours="
+            f"{parsed['stream_retention_hours']}; older records have left the stream)",
+        )

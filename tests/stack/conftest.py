@@ -1,0 +1,93 @@
+"""One synthesized template per test session (bundling skipped), shared by every test in tests/stack."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import aws_cdk as cdk  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+
+from stacks.assembly import add_checks, add_stack  # noqa: E402
+from stacks.rag_stack import RealtimeRagStack  # noqa: E402
+from stacks.settings import Settings  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Asset bundling (pip install of the layer) needs the network; `make synth` covers it.
+SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The context the CDK CLI would pass from cdk.json (feature flags and the project's settings)."""
+    return json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    """A synthesized app: its stacks, their templates, and cdk-nag's validation report (None when clean)."""
+
+    app: cdk.App
+    stacks: list[RealtimeRagStack]
+    templates: dict[str, dict[str, Any]]
+    validation_report: dict[str, Any] | None
+    synth_error: str | None
+    outdir: Path
+
+    @property
+    def stack(self) -> RealtimeRagStack:
+        return self.stacks[0]
+
+    @property
+    def template_json(self) -> dict[str, Any]:
+        return self.templates[self.stack.stack_name]
+
+
+def synthesize(outdir: Path, *settings_overrides: dict[str, Any]) -> Synthesized:
+    """Synthesize one app with one stack per overrides dict, cdk-nag on, as app.py does (minus bundling)."""
+    app = cdk.App(context={**cdk_json_context(), **SKIP_BUNDLING}, outdir=str(outdir))
+    base = Settings.from_context(app.node.get_all_context())
+    stacks = [add_stack(app, Settings.from_mapping({**_asdict(base), **o})) for o in settings_overrides or ({},)]
+    add_checks(app)
+    error = None
+    try:
+        app.synth()
+    except RuntimeError as err:  # cdk-nag violations fail synth; the tests report them from the report file
+        error = str(err)
+    report_path = outdir / "validation-report.json"
+    return Synthesized(
+        app=app,
+        stacks=stacks,
+        templates={
+            s.stack_name: json.loads((outdir / s.template_file).read_text()) for s in stacks
+        },
+        validation_report=json.loads(report_path.read_text()) if report_path.exists() else None,
+        synth_error=error,
+        outdir=outdir,
+    )
+
+
+def _asdict(settings: Settings) -> dict[str, Any]:
+    return {key: getattr(settings, key) for key in Settings.keys()}
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The default stack exactly as cdk.json configures it."""
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture
+def template(synth: Synthesized) -> Template:
+    return Template.from_json(synth.template_json)
+
+
+@pytest.fixture
+def resources(synth: Synthesized) -> dict[str, dict[str, Any]]:
+    return synth.template_json["Resources"]

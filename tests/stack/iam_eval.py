@@ -1,0 +1,101 @@
+"""A small IAM evaluator for the sufficiency tests: is a recorded AWS call allowed by synthesized statements?
+
+It covers what this stack's identity policies use: Allow statements with Action/Resource lists, "*" and "?"
+wildcards, and Ref/Fn::GetAtt/Fn::Join in resources. A reference it cannot resolve becomes a value that matches
+nothing, so an unknown case fails closed (the test reports the call as denied).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+REGION, ACCOUNT, PARTITION = "us-east-1", "123456789012", "aws"
+PSEUDO = {"AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+_UNRESOLVED = "\x00unresolved\x00"
+
+# Operations whose IAM action is named differently from the operation.
+_ACTION_FOR = {
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "ListObjects"): "s3:ListBucket",
+    ("s3", "HeadObject"): "s3:GetObject",
+    ("s3", "HeadBucket"): "s3:ListBucket",
+    ("bedrock", "Converse"): "bedrock:InvokeModel",
+    ("bedrock", "ConverseStream"): "bedrock:InvokeModelWithResponseStream",
+}
+_S3VECTORS_INDEX_OPERATIONS = {
+    "CreateIndex", "GetIndex", "DeleteIndex",
+    "PutVectors", "GetVectors", "DeleteVectors", "ListVectors", "QueryVectors",
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    action: str
+    resource: str
+
+
+def request_for(service: str, operation: str, params: Mapping[str, Any]) -> Request:
+    """The IAM action and resource ARN that authorize one API call (service = botocore signing name)."""
+    action = _ACTION_FOR.get((service, operation), f"{service}:{operation}")
+    if service == "s3vectors":
+        if "indexArn" in params:
+            resource = params["indexArn"]
+        else:
+            bucket = params.get("vectorBucketArn") or (
+                f"arn:{PARTITION}:s3vectors:{REGION}:{ACCOUNT}:bucket/{params['vectorBucketName']}")
+            resource = f"{bucket}/index/{params['indexName']}" if operation in _S3VECTORS_INDEX_OPERATIONS else bucket
+    elif service == "s3":
+        resource = f"arn:{PARTITION}:s3:::{params['Bucket']}"
+        if "Key" in params:
+            resource += f"/{params['Key']}"
+    elif service == "bedrock":
+        model = params["modelId"]
+        resource = model if model.startswith("arn:") else (
+            f"arn:{PARTITION}:bedrock:{REGION}::foundation-model/{model}")
+    elif service == "kinesis":
+        resource = params.get("StreamARN") or (
+            f"arn:{PARTITION}:kinesis:{REGION}:{ACCOUNT}:stream/{params['StreamName']}")
+    else:
+        raise ValueError(f"no resource mapping for {service}:{operation}; extend iam_eval.request_for")
+    return Request(action=action, resource=resource)
+
+
+def resolve(value: Any, attributes: Mapping[tuple[str, str], str], refs: Mapping[str, str]) -> str:
+    """A template value as a string; ``attributes`` maps (logical id, attribute) and ``refs`` maps Ref targets."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return PSEUDO.get(value["Ref"]) or refs.get(value["Ref"], _UNRESOLVED)
+    if "Fn::GetAtt" in value:
+        return attributes.get(tuple(value["Fn::GetAtt"]), _UNRESOLVED)
+    if "Fn::Join" in value:
+        delimiter, parts = value["Fn::Join"]
+        return delimiter.join(resolve(part, attributes, refs) for part in parts)
+    return _UNRESOLVED
+
+
+def _glob(pattern: str, value: str, *, ignore_case: bool) -> bool:
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, value, re.IGNORECASE if ignore_case else 0) is not None
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def allows(statements: list[dict[str, Any]], request: Request, attributes: Mapping[tuple[str, str], str],
+           refs: Mapping[str, str] | None = None) -> bool:
+    """True if an Allow statement covers the request and no Deny statement does."""
+    refs = refs or {}
+
+    def covers(statement: dict[str, Any]) -> bool:
+        return (any(_glob(a, request.action, ignore_case=True) for a in _as_list(statement["Action"]))
+                and any(_glob(resolve(r, attributes, refs), request.resource, ignore_case=False)
+                        for r in _as_list(statement["Resource"])))
+
+    if any(s["Effect"] == "Deny" and covers(s) for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" and covers(s) for s in statements)

@@ -1,0 +1,203 @@
+"""Least privilege: exact actions on exact ARNs, no statement on "*", no managed policies on our roles."""
+
+from __future__ import annotations
+
+import json
+
+from stacks.settings import Settings
+
+from .helpers import (
+    actions,
+    all_policy_statements,
+    as_list,
+    custom_resource,
+    function_by_handler,
+    getatt,
+    managed_policy,
+    of_type,
+    one,
+    role_of,
+    role_statements,
+    statements_with_action,
+)
+
+def _partition_region_join(suffix: str) -> dict:
+    return {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":bedrock:", {"Ref": "AWS::Region"}, suffix]]}
+
+
+TITAN_ARN = _partition_region_join("::foundation-model/amazon.titan-embed-text-v2:0")
+
+
+def _indexer(resources):
+    _, function = function_by_handler(resources, "indexer.handler")
+    return role_of(function), role_statements(resources, role_of(function))
+
+
+def test_no_statement_allows_anything_on_a_bare_wildcard(resources):
+    offenders = [
+        (key, statement) for key, statement in all_policy_statements(resources)
+        if statement["Effect"] == "Allow" and "*" in as_list(statement["Resource"])
+    ]
+    assert offenders == []
+
+
+def test_no_statement_uses_an_action_wildcard(resources):
+    assert [a for _, s in all_policy_statements(resources) for a in actions(s) if "*" in a] == []
+
+
+def test_our_roles_have_no_managed_policies(resources):
+    for handler in ("indexer.handler", "vector_index_resource.on_event", "framework.onEvent"):
+        _, function = function_by_handler(resources, handler)
+        assert "ManagedPolicyArns" not in resources[role_of(function)]["Properties"], handler
+
+
+def test_indexer_role_holds_exactly_the_permissions_the_indexer_uses(resources):
+    role_id, statements = _indexer(resources)
+    granted = {a for s in statements for a in actions(s)}
+
+    assert granted == {
+        "logs:CreateLogStream", "logs:PutLogEvents",
+        # stream reads, as CDK's Stream.grantRead and the event source mapping need them
+        "kinesis:DescribeStream", "kinesis:DescribeStreamConsumer", "kinesis:DescribeStreamSummary",
+        "kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards", "kinesis:ListStreams",
+        "kinesis:SubscribeToShard",
+        "bedrock:InvokeModel",
+        "s3vectors:GetVectors", "s3vectors:PutVectors", "s3vectors:DeleteVectors",
+        "s3:PutObject", "s3:ListBucket",
+    }
+
+
+def test_indexer_may_invoke_only_the_embedding_model(resources):
+    _, statements = _indexer(resources)
+    (bedrock,) = statements_with_action(statements, "bedrock:InvokeModel")
+    assert actions(bedrock) == {"bedrock:InvokeModel"}
+    assert bedrock["Resource"] == TITAN_ARN
+
+
+def test_indexer_s3vectors_actions_apply_to_the_index_arn_only(resources):
+    _, statements = _indexer(resources)
+    vectors = [s for s in statements if any(a.startswith("s3vectors:") for a in actions(s))]
+    assert len(vectors) == 1
+    assert vectors[0]["Resource"] == getatt(custom_resource(resources), "IndexArn")
+
+
+def test_indexer_reads_only_its_stream(resources):
+    _, statements = _indexer(resources)
+    stream_id, _ = one(of_type(resources, "AWS::Kinesis::Stream"))
+    for statement in statements:
+        if any(a.startswith("kinesis:") for a in actions(statement)):
+            assert statement["Resource"] == getatt(stream_id, "Arn")
+
+
+def test_indexer_writes_dead_letters_only_under_its_two_prefixes(resources):
+    _, statements = _indexer(resources)
+    bucket_id, _ = one(of_type(resources, "AWS::S3::Bucket"))
+    bucket_arn = getatt(bucket_id, "Arn")
+
+    puts = statements_with_action(statements, "s3:PutObject")
+    assert sorted(json.dumps(s["Resource"], sort_keys=True) for s in puts) == sorted(
+        json.dumps({"Fn::Join": ["", [bucket_arn, f"/{prefix}*"]]}, sort_keys=True)
+        for prefix in ("invalid/", "aws/lambda/")
+    )
+    (listing,) = statements_with_action(statements, "s3:ListBucket")
+    assert listing["Resource"] == bucket_arn
+    assert all(actions(s) <= {"s3:PutObject", "s3:ListBucket"} for s in statements
+               if any(a.startswith("s3:") for a in actions(s)))
+
+
+def test_indexer_writes_logs_only_to_its_own_log_group(resources):
+    _, function = function_by_handler(resources, "indexer.handler")
+    _, statements = _indexer(resources)
+    own = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    for statement in statements:
+        if any(a.startswith("logs:") for a in actions(statement)):
+            assert statement["Resource"] == getatt(own, "Arn")
+
+
+# The handler names things f"{base}-{8 hex digits}"; "?" matches one character (see test_permissions_suffice).
+SUFFIX = "-????????"
+BUCKET_BASE, INDEX_BASE = Settings().vector_bucket_base_name, Settings().vector_index_base_name
+
+
+def test_custom_resource_handler_is_scoped_to_this_stacks_base_names(resources):
+    _, function = function_by_handler(resources, "vector_index_resource.on_event")
+    statements = role_statements(resources, role_of(function))
+    by_action = {a: s for s in statements for a in actions(s)}
+
+    def arn_suffix(action: str) -> str:
+        return by_action[action]["Resource"]["Fn::Join"][1][-1]
+
+    for action in ("CreateVectorBucket", "GetVectorBucket", "DeleteVectorBucket", "ListIndexes"):
+        assert arn_suffix(f"s3vectors:{action}") == f":bucket/{BUCKET_BASE}{SUFFIX}"
+    for action in ("CreateIndex", "GetIndex", "DeleteIndex"):
+        assert arn_suffix(f"s3vectors:{action}") == f":bucket/{BUCKET_BASE}{SUFFIX}/index/{INDEX_BASE}{SUFFIX}"
+    assert not [a for a in by_action if a.startswith("kms:")]  # no key configured by default
+    assert {a for a in by_action if a.startswith("s3vectors:")} == {
+        "s3vectors:CreateVectorBucket", "s3vectors:GetVectorBucket", "s3vectors:DeleteVectorBucket",
+        "s3vectors:ListIndexes", "s3vectors:CreateIndex", "s3vectors:GetIndex", "s3vectors:DeleteIndex",
+    }
+
+
+def test_producer_policy_puts_records_on_this_stream_only(resources):
+    stream_id, _ = one(of_type(resources, "AWS::Kinesis::Stream"))
+    policy = managed_policy(resources, "Put document events")
+
+    assert "ManagedPolicyName" not in policy["Properties"]
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert actions(statement) == {
+        "kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary", "kinesis:ListShards"
+    }
+    assert statement["Resource"] == getatt(stream_id, "Arn")
+
+
+def test_asker_policy_embeds_queries_converses_and_reads_outputs(resources):
+    policy = managed_policy(resources, "Ask the real-time RAG index")
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+    assert actions(statements["EmbedQuestion"]) == {"bedrock:InvokeModel"}
+    assert statements["EmbedQuestion"]["Resource"] == TITAN_ARN
+
+    nova = statements["AnswerWithNova"]
+    assert actions(nova) == {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
+    profile, model = nova["Resource"]
+    profile_parts = profile["Fn::Join"][1]
+    assert profile_parts[-3] == ":inference-profile/"
+    assert profile_parts[-1] == ".amazon.nova-lite-v1:0"
+    nova_models = ":bedrock:*::foundation-model/amazon.nova-lite-v1:0"
+    assert model == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, nova_models]]}
+
+    query = statements["QueryVectorIndex"]
+    assert actions(query) == {"s3vectors:QueryVectors", "s3vectors:GetVectors", "s3vectors:GetIndex"}
+    assert query["Resource"] == getatt(custom_resource(resources), "IndexArn")
+
+    assert actions(statements["ReadStackOutputs"]) == {"cloudformation:DescribeStacks"}
+    assert statements["ReadStackOutputs"]["Resource"] == {"Ref": "AWS::StackId"}
+    assert set(statements) == {"EmbedQuestion", "AnswerWithNova", "QueryVectorIndex", "ReadStackOutputs"}
+
+
+def test_nova_geography_follows_the_region(synth):
+    # given the conditions that pick the inference profile's prefix (the Region is unknown until deploy)
+    template = synth.template_json
+    conditions = template["Conditions"]
+    profile = managed_policy(template["Resources"], "Ask the real-time RAG index")
+    statement = next(s for s in profile["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "AnswerWithNova")
+    choice = statement["Resource"][0]["Fn::Join"][1][-2]
+
+    def prefix_for(region: str) -> str:
+        def holds(name: str) -> bool:
+            left, right = conditions[name]["Fn::Equals"]
+            assert left == {"Fn::Select": [0, {"Fn::Split": ["-", {"Ref": "AWS::Region"}]}]}
+            return region.split("-")[0] == right
+
+        node = choice
+        while isinstance(node, dict):
+            condition, if_true, if_false = node["Fn::If"]
+            node = if_true if holds(condition) else if_false
+        return node
+
+    # then each Region gets its geography's profile
+    assert {r: prefix_for(r) for r in ("us-east-1", "us-west-2", "eu-central-1", "eu-west-1", "ap-southeast-2",
+                                       "ap-northeast-1", "ca-central-1")} == {
+        "us-east-1": "us", "us-west-2": "us", "eu-central-1": "eu", "eu-west-1": "eu",
+        "ap-southeast-2": "apac", "ap-northeast-1": "apac", "ca-central-1": "us",
+    }

@@ -1,0 +1,40 @@
+"""Stack outputs: every name and ARN the scripts read, each with a description."""
+
+from __future__ import annotations
+
+from .helpers import custom_resource, function_by_handler, getatt, of_type, one
+
+# The output keys are the contract with scripts/ (they resolve names from the deployed stack's outputs).
+EXPECTED_OUTPUTS = {
+    "StreamName", "StreamArn", "VectorBucketName", "VectorIndexName", "VectorIndexArn", "DeadLetterBucketName",
+    "IndexerFunctionName", "ProducerPolicyArn", "AskerPolicyArn", "EmbedModelId", "EmbedDimensions",
+    "AnswerModelId", "Region",
+}
+
+
+def test_every_output_the_scripts_need_is_there_with_a_description(synth):
+    outputs = synth.template_json["Outputs"]
+
+    assert set(outputs) == EXPECTED_OUTPUTS
+    for key, output in outputs.items():
+        assert len(output.get("Description", "")) > 10, key
+        assert "Export" not in output, key  # exports would collide between two stacks
+
+
+def test_outputs_point_at_the_resources(synth, resources):
+    outputs = {key: o["Value"] for key, o in synth.template_json["Outputs"].items()}
+    stream_id, _ = one(of_type(resources, "AWS::Kinesis::Stream"))
+    bucket_id, _ = one(of_type(resources, "AWS::S3::Bucket"))
+    indexer_id, _ = function_by_handler(resources, "indexer.handler")
+    policies = of_type(resources, "AWS::IAM::ManagedPolicy")
+
+    assert outputs["StreamName"] == {"Ref": stream_id}
+    assert outputs["StreamArn"] == getatt(stream_id, "Arn")
+    assert outputs["VectorIndexArn"] == getatt(custom_resource(resources), "IndexArn")
+    assert outputs["DeadLetterBucketName"] == {"Ref": bucket_id}
+    assert outputs["IndexerFunctionName"] == {"Ref": indexer_id}
+    assert {outputs["ProducerPolicyArn"]["Ref"], outputs["AskerPolicyArn"]["Ref"]} == set(policies)
+    assert outputs["EmbedModelId"] == "amazon.titan-embed-text-v2:0"
+    assert outputs["EmbedDimensions"] == "1024"
+    assert outputs["Region"] == {"Ref": "AWS::Region"}
+    assert outputs["AnswerModelId"]["Fn::Join"][1][-1] == ".amazon.nova-lite-v1:0"

@@ -1,0 +1,116 @@
+"""Sufficiency: every AWS call the deployed code makes on the tested paths is allowed by its synthesized role.
+
+The code runs against moto with the shared fakes (tests/conftest.py ``aws``/``env``), which record every call;
+each call is then checked, action and resource, against the role's statements from the template, with the
+template's references resolved to the names the test used. A deployed function therefore cannot hit
+AccessDenied on these paths.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from conftest import ACCOUNT, BUCKET, DEAD_LETTERS, INDEX, REGION, run  # tests/conftest.py
+from kinesis import EVENTS_DIR, STREAM_ARN, batch, load_event
+
+from .helpers import custom_resource, function_by_handler, of_type, one, role_of, role_statements
+from .iam_eval import allows, request_for
+
+
+def _denied(calls: list[tuple[str, str, dict[str, Any]]], statements, attributes) -> list[str]:
+    denied = []
+    for service, operation, params in calls:
+        request = request_for(service, operation, params)
+        if not allows(statements, request, attributes):
+            denied.append(f"{request.action} on {request.resource}")
+    return denied
+
+
+def _words(n: int, tag: str) -> str:
+    return " ".join(f"{tag}{i}." if i % 15 == 14 else f"{tag}{i}" for i in range(n))
+
+
+def test_indexer_role_allows_every_call_the_indexer_makes(env, synth):
+    # given the indexer's role as synthesized, its references resolved to the test's resources
+    resources = synth.template_json["Resources"]
+    _, function = function_by_handler(resources, "indexer.handler")
+    statements = role_statements(resources, role_of(function))
+    index, (dead_letters, _), (stream, _) = (
+        custom_resource(resources), one(of_type(resources, "AWS::S3::Bucket")),
+        one(of_type(resources, "AWS::Kinesis::Stream")))
+    bucket_arn = f"arn:aws:s3vectors:{REGION}:{ACCOUNT}:bucket/{BUCKET}"
+    attributes = {
+        (index, "IndexArn"): f"{bucket_arn}/index/{INDEX}",
+        (index, "VectorBucketArn"): bucket_arn,
+        (dead_letters, "Arn"): f"arn:aws:s3:::{DEAD_LETTERS}",
+        (stream, "Arn"): STREAM_ARN,
+    }
+    recorder = env.aws.recorder
+    start = len(recorder.calls)
+
+    # when the indexer handles the sample events and a document's whole life (long, shrunk, re-sent, deleted)
+    for sample in sorted(EVENTS_DIR.glob("*.json")):
+        run(load_event(sample.name))
+    run(batch({"doc_id": "life", "text": _words(900, "a"), "ts": 1}, start=100))
+    run(batch({"doc_id": "life", "text": _words(120, "b"), "ts": 2}, start=101))
+    run(batch({"doc_id": "life", "text": _words(120, "b"), "ts": 2}, start=102))
+    run(batch({"doc_id": "life", "op": "delete", "ts": 3}, start=103))
+    run(batch({"doc_id": "bad#id", "text": "x"}, b"not json", start=104))
+    calls = recorder.calls[start:]
+
+    # then the paths covered the indexer's whole surface, and the role allows every call on it
+    assert {(service, operation) for service, operation, _ in calls} >= {
+        ("bedrock", "InvokeModel"), ("s3vectors", "GetVectors"), ("s3vectors", "PutVectors"),
+        ("s3vectors", "DeleteVectors"), ("s3", "PutObject"),
+    }
+    assert _denied(calls, statements, attributes) == []
+
+
+def _event(request_type: str, properties: dict[str, Any], physical_id: str | None = None) -> dict[str, Any]:
+    event = {
+        "RequestType": request_type,
+        "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/RealtimeRag/11111111-2222-3333-4444-555555555555",
+        "RequestId": "request-1",
+        "LogicalResourceId": "Vectors",
+        "ResourceType": "Custom::S3VectorIndex",
+        "ResourceProperties": {"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:fw", **properties},
+    }
+    if physical_id:
+        event["PhysicalResourceId"] = physical_id
+    return event
+
+
+@pytest.mark.parametrize("retain", ["false", "true"])
+def test_custom_resource_role_allows_every_call_of_its_lifecycle(aws, synth, retain):
+    import vector_index_resource
+
+    # given the handler's role and the resource properties exactly as synthesized
+    resources = synth.template_json["Resources"]
+    _, handler = function_by_handler(resources, "vector_index_resource.on_event")
+    statements = role_statements(resources, role_of(handler))
+    _, resource = one(of_type(resources, "Custom::S3VectorIndex"))
+    properties = {k: v for k, v in resource["Properties"].items() if k != "ServiceToken"} | {"RetainOnDelete": retain}
+    client = boto3.client("s3vectors", region_name=REGION)
+    start = len(aws.recorder.calls)
+
+    # when CloudFormation creates it (twice, as a retry would), updates it in place, replaces it, cleans up the
+    # old index, deletes the new one, and repeats that delete
+    handle = vector_index_resource.handle_event
+    created = handle(client, _event("Create", properties))
+    handle(client, _event("Create", properties))
+    handle(client, _event("Update", properties, created["PhysicalResourceId"]))
+    replaced = handle(client, _event("Update", properties | {"Dimension": "512"}, created["PhysicalResourceId"]))
+    handle(client, _event("Delete", properties, created["PhysicalResourceId"]))
+    handle(client, _event("Delete", properties | {"Dimension": "512"}, replaced["PhysicalResourceId"]))
+    handle(client, _event("Delete", properties | {"Dimension": "512"}, replaced["PhysicalResourceId"]))
+    calls = aws.recorder.calls[start:]
+
+    # then the names the handler chose fall inside the role's patterns, and every call is allowed
+    assert replaced["PhysicalResourceId"] != created["PhysicalResourceId"]
+    operations = {operation for _, operation, _ in calls}
+    assert {"CreateVectorBucket", "CreateIndex", "GetIndex"} <= operations
+    if retain == "false":
+        assert {"DeleteIndex", "DeleteVectorBucket"} <= operations
+    assert _denied(calls, statements, {}) == []
