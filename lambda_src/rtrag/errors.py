@@ -7,6 +7,14 @@ class RagError(Exception):
     """Base class of the pipeline's own errors."""
 
 
+class UserError(RagError):
+    """A failure the user can fix; the message names the cause and the fix (a CLI prints it as it is)."""
+
+
+class InvalidFilter(UserError):
+    """A metadata filter that S3 Vectors would reject; the message names the bad part and the fix."""
+
+
 class ConfigError(RagError):
     """A setting (environment variable, flag or context value) is missing or invalid."""
 

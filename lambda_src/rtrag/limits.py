@@ -17,6 +17,9 @@ MAX_FILTERABLE_METADATA_BYTES = 2 * 1024  # filterable metadata per vector
 MAX_METADATA_KEYS = 50  # metadata keys per vector
 MAX_NON_FILTERABLE_KEYS = 10  # declared per index at creation
 MAX_VECTOR_KEY_CHARS = 1024
+MAX_METADATA_KEY_NAME_CHARS = 63  # metadata key names (botocore s3vectors model, shape MetadataKey)
+MAX_FILTER_CONSTRAINTS = 100  # QueryVectors filter constraints (an $in list counts its length)
+FLOAT32_MAX = 3.4028234663852886e38  # vectors are float32: larger magnitudes overflow
 NAME_MIN_CHARS = 3  # vector bucket and index names
 NAME_MAX_CHARS = 63
 

@@ -12,12 +12,14 @@ from .aws import AWS_ERRORS, classify
 from .errors import LimitExceeded
 from .events import SOURCE_TEXT_KEY
 from .limits import (
+    FLOAT32_MAX,
     MAX_FILTERABLE_METADATA_BYTES,
     MAX_KEYS_PER_DELETE,
     MAX_KEYS_PER_GET,
     MAX_METADATA_BYTES,
     MAX_METADATA_KEYS,
     MAX_PUT_PAYLOAD_BYTES,
+    MAX_TOP_K,
     MAX_VECTOR_KEY_CHARS,
     MAX_VECTORS_PER_PUT,
 )
@@ -46,7 +48,8 @@ def check_vector(vector: Vector, *, dimension: int, non_filterable_keys: Iterabl
     if not isinstance(data, list) or len(data) != dimension:
         got = len(data) if isinstance(data, list) else type(data).__name__
         raise LimitExceeded(f"vector {key!r} has dimension {got}; the index takes {dimension}")
-    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in data):
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+               and abs(x) <= FLOAT32_MAX for x in data):
         raise LimitExceeded(f"vector {key!r} holds a value that is not a finite float32")
     metadata = vector.get("metadata") or {}
     if len(metadata) > MAX_METADATA_KEYS:
@@ -152,3 +155,30 @@ class S3VectorsIndex:
             for vector in response.get("vectors", []):
                 found[vector["key"]] = vector
         return found
+
+    def query(self, vector: Sequence[float], *, top_k: int, filter: dict[str, Any] | None = None,
+              return_metadata: bool = True) -> list[dict[str, Any]]:
+        """The ``top_k`` nearest vectors (QueryVectors), each ``{"key", "distance", "metadata"}``, nearest first."""
+        from .filters import validate_filter
+
+        if isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
+            raise LimitExceeded(f"topK must be 1..{MAX_TOP_K}, got {top_k}")
+        check_vector({"key": "query", "data": {"float32": list(vector)}}, dimension=self.dimension,
+                     non_filterable_keys=())
+        request: dict[str, Any] = {**self._target(), "topK": top_k, "queryVector": {"float32": list(vector)},
+                                   "returnMetadata": return_metadata, "returnDistance": True}
+        if filter is not None:
+            request["filter"] = validate_filter(filter, non_filterable_keys=self.non_filterable_keys)
+        try:
+            response = self.client.query_vectors(**request)
+        except AWS_ERRORS as exc:
+            raise classify(exc, action="S3 Vectors QueryVectors") from exc
+        return [{"key": v["key"], "distance": v.get("distance"), "metadata": v.get("metadata") or {}}
+                for v in response.get("vectors", [])]
+
+    def describe(self) -> dict[str, Any]:
+        """The index's parameters (GetIndex): dimension, distance metric, data type, metadata configuration."""
+        try:
+            return self.client.get_index(**self._target())["index"]
+        except AWS_ERRORS as exc:
+            raise classify(exc, action="S3 Vectors GetIndex") from exc

@@ -1,0 +1,186 @@
+"""What the command-line scripts share: AWS sessions, resource-name resolution and one-line error messages.
+
+Names resolve in this order: command-line flags, then environment variables, then the outputs of the deployed
+stack (read only when something is still missing)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, RagError, UserError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_STACK_NAME = "RealtimeRag"
+
+
+def default_stack_name() -> str:
+    """The stack name from cdk.json's context, as `make deploy` uses it."""
+    try:
+        context = json.loads((REPO_ROOT / "cdk.json").read_text()).get("context", {})
+    except (OSError, ValueError):
+        return DEFAULT_STACK_NAME
+    return str(context.get("stack_name") or DEFAULT_STACK_NAME)
+
+
+def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("AWS")
+    group.add_argument("--profile", help="AWS CLI profile to use (default: AWS_PROFILE or the default profile)")
+    group.add_argument("--region", help="AWS Region (default: AWS_REGION or the profile's Region)")
+    group.add_argument("--stack-name", default=None,
+                       help=f"stack whose outputs name the resources (default from cdk.json: {default_stack_name()})")
+
+
+def make_session(args: argparse.Namespace) -> Any:
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        # botocore reads AWS_DEFAULT_REGION; AWS_REGION is what the seed's scripts and the AWS SDKs use.
+        session = boto3.Session(profile_name=args.profile, region_name=args.region or os.environ.get("AWS_REGION"))
+    except ProfileNotFound:
+        raise UserError(f"AWS profile {args.profile!r} not found: check --profile / AWS_PROFILE and ~/.aws/config")
+    if not session.region_name:
+        raise UserError("no AWS Region: pass --region or set AWS_REGION (the Region the stack is deployed in)")
+    return session
+
+
+def client(session: Any, service: str, **config: Any) -> Any:
+    from botocore.config import Config
+
+    defaults = {"retries": {"mode": "adaptive" if service.startswith("bedrock") else "standard", "max_attempts": 6},
+                "connect_timeout": 5, "read_timeout": 60}
+    return session.client(service, config=Config(**(defaults | config)))
+
+
+class StackOutputs:
+    """The deployed stack's outputs, read once, only if a name is not given by a flag or the environment."""
+
+    def __init__(self, session: Any, stack_name: str | None):
+        self.session = session
+        self.stack_name = stack_name or default_stack_name()
+        self._outputs: dict[str, str] | None = None
+
+    def get(self, key: str) -> str:
+        if self._outputs is None:
+            self._outputs = self._read()
+        if key not in self._outputs:
+            raise UserError(f"stack {self.stack_name} has no output {key}: redeploy it with `make deploy`")
+        return self._outputs[key]
+
+    def _read(self) -> dict[str, str]:
+        from botocore.exceptions import ClientError
+
+        try:
+            stacks = client(self.session, "cloudformation").describe_stacks(StackName=self.stack_name)["Stacks"]
+        except ClientError as exc:
+            if "does not exist" in str(exc):
+                raise UserError(
+                    f"stack {self.stack_name} is not deployed in {self.session.region_name}: run `make deploy`, "
+                    "pass --stack-name or --region, or name the resources with flags / environment variables"
+                ) from None
+            raise
+        return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def resolve(flag: str | None, env: str | None, outputs: StackOutputs, output_key: str) -> str:
+    """A resource name from the flag, else the environment variable, else the stack output."""
+    if flag:
+        return flag
+    if env and os.environ.get(env):
+        return os.environ[env]
+    return outputs.get(output_key)
+
+
+def explain(exc: BaseException, *, region: str | None = None) -> str:
+    """One line that names the cause of ``exc`` and the fix."""
+    from botocore.exceptions import (
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+        UnknownServiceError,
+    )
+
+    where = f" in {region}" if region else ""
+    original = exc
+    text = str(exc)
+    if isinstance(exc, (UserError, ConfigError)):
+        return text
+    if isinstance(exc, RagError) and isinstance(exc.__cause__, Exception):
+        text = f"{text} {exc.__cause__}"
+        exc = exc.__cause__
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return "no AWS credentials found: run `aws configure` (or `aws sso login`), set AWS_PROFILE, or pass --profile"
+    if isinstance(exc, NoRegionError):
+        return "no AWS Region: pass --region or set AWS_REGION"
+    if isinstance(exc, UnknownServiceError):
+        return "this boto3 has no S3 Vectors client: run `pip install -r requirements.txt` (boto3 1.39.5 or newer)"
+    if isinstance(exc, EndpointConnectionError):
+        if "s3vectors" in text:
+            return f"S3 Vectors is not available{where}: deploy to and use a Region that offers it (e.g. us-east-1)"
+        return f"cannot reach AWS ({exc}): check the network, --region and AWS_ENDPOINT_URL"
+    if "ExpiredToken" in text or "InvalidClientTokenId" in text or "UnrecognizedClientException" in text:
+        return "AWS credentials are expired or invalid: refresh them (`aws sso login`, new keys) and retry"
+    if "inference profile" in text:
+        return ("this model must be called through an inference profile" + where +
+                ": pass --model-id us.amazon.nova-lite-v1:0 (or eu./apac. for those geographies)")
+    if "AccessDenied" in text and ("don't have access to the model" in text or "model access" in text.lower()):
+        return ("model access is not enabled" + where + ": open the Bedrock console, Model access, and enable "
+                "Amazon Titan Text Embeddings V2 and Amazon Nova Lite")
+    if "AccessDenied" in text:
+        return (f"not authorized ({_first_line(text)}): attach the stack's ProducerPolicyArn or AskerPolicyArn "
+                "managed policy to your user or role")
+    if "Throttling" in text or "TooManyRequests" in text:
+        return ("throttled by AWS even after retries: wait a minute and retry, or ask for a higher quota "
+                "(Service Quotas, Amazon Bedrock)")
+    if "Kinesis" in text and "ResourceNotFound" in text:
+        return f"the Kinesis stream was not found{where}: deploy the stack (`make deploy`) or pass --stream-name"
+    if "S3 Vectors" in text and "NotFound" in text:
+        return (f"the vector bucket or index was not found{where}: deploy the stack (`make deploy`) or pass "
+                "--vector-bucket / --vector-index")
+    return _first_line(str(original))
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def current_region(args: argparse.Namespace) -> str | None:
+    return args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+
+
+def run_cli(main: Callable[[], int], *, region: Callable[[], str | None] = lambda: None) -> int:
+    """Run a CLI body: known failures print one line on stderr and exit 1, without a traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (RagError, BotoCoreError, ClientError) as exc:
+        print(f"error: {explain(exc, region=region())}", file=sys.stderr)
+        return 1
+
+
+def progress_printer(label: str, stream: Any = None) -> Callable[[int, int], None]:
+    """A progress callback that redraws one line on a terminal and stays quiet in logs and pipes."""
+    out = stream or sys.stderr
+    if not out.isatty():
+        return lambda done, total: None
+
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        out.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done >= total:
+            out.write("\n")
+        out.flush()
+
+    return show

@@ -1,0 +1,193 @@
+"""Putting document events on the stream: building and validating them with the indexer's own contract, and
+sending them with PutRecord / PutRecords within Kinesis' limits."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .aws import AWS_ERRORS, classify
+from .errors import InvalidEvent, TransientError, UserError
+from .events import DELETE, UPSERT, DocumentEvent, decode_event, validate_event
+from .limits import MAX_PARTITION_KEY_CHARS, MAX_PUT_RECORDS_BYTES, MAX_RECORD_BYTES, MAX_RECORDS_PER_PUT_RECORDS
+
+
+class InvalidInput(UserError):
+    """Producer input that would be dead-lettered by the indexer; nothing has been sent."""
+
+
+def typed_value(raw: str) -> Any:
+    """A ``--metadata`` value: integers and decimals become numbers, true/false booleans, anything else a string."""
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        value = float(raw)
+    except ValueError:
+        return raw
+    return value if math.isfinite(value) else raw
+
+
+def parse_pairs(pairs: Iterable[str], *, option: str) -> dict[str, Any]:
+    """``["team=platform", "tier=1"]`` -> ``{"team": "platform", "tier": 1}``."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput(f"{option} {pair!r} is not KEY=VALUE")
+        out[key] = typed_value(value)
+    return out
+
+
+def build_event(*, doc_id: str, text: str | None = None, source: str | None = None, ts: int | None = None,
+                metadata: dict[str, Any] | None = None, delete: bool = False,
+                now: Callable[[], float] = time.time) -> DocumentEvent:
+    """One event from command-line values, validated exactly as the indexer will validate it."""
+    payload: dict[str, Any] = {"doc_id": doc_id, "op": DELETE if delete else UPSERT,
+                               "ts": int(now()) if ts is None else ts}
+    if not delete:
+        payload["text"] = text
+        if source is not None:
+            payload["source"] = source
+        if metadata:
+            payload["metadata"] = metadata
+    try:
+        return check_sendable(validate_event(payload, default_ts=int(now())))
+    except InvalidEvent as exc:
+        raise InvalidInput(f"event for doc_id {doc_id!r} is invalid: {exc.reason}") from None
+
+
+def check_sendable(event: DocumentEvent) -> DocumentEvent:
+    """Kinesis' own limits on a record whose partition key is the doc id."""
+    size = len(event.to_bytes()) + len(event.doc_id.encode("utf-8"))
+    if size > MAX_RECORD_BYTES:
+        raise InvalidEvent(f"the event is {size} bytes; a Kinesis record holds at most {MAX_RECORD_BYTES}: "
+                           "split the document", doc_id=event.doc_id)
+    if len(event.doc_id) > MAX_PARTITION_KEY_CHARS:
+        raise InvalidEvent(f"doc_id is used as the partition key, which Kinesis limits to "
+                           f"{MAX_PARTITION_KEY_CHARS} characters", doc_id=event.doc_id)
+    return event
+
+
+def read_jsonl(lines: Iterable[str], *, now: Callable[[], float] = time.time) -> list[DocumentEvent]:
+    """Parse JSON Lines of document events. Every bad line is reported with its number; if any line is bad, none
+    is returned, so nothing is sent half-formed."""
+    events: list[DocumentEvent] = []
+    problems: list[str] = []
+    default_ts = int(now())
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(check_sendable(decode_event(line.encode("utf-8"), default_ts=default_ts)))
+        except InvalidEvent as exc:
+            problems.append(f"line {number}: {exc.reason}")
+    if problems:
+        shown = "\n".join(problems[:20]) + (f"\n... and {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise InvalidInput(f"{len(problems)} invalid line(s); nothing was sent:\n{shown}")
+    return events
+
+
+@dataclass(frozen=True)
+class Receipt:
+    doc_id: str
+    shard_id: str
+    sequence_number: str
+
+
+class Stream(Protocol):
+    def put(self, event: DocumentEvent) -> Receipt: ...
+    def put_batch(self, events: Sequence[DocumentEvent]) -> list[Receipt | str]: ...
+
+
+class KinesisStream:
+    """A Kinesis Data Stream as the producer sees it. The partition key is always the doc id."""
+
+    def __init__(self, client: Any, *, stream_name: str):
+        self.client = client
+        self.stream_name = stream_name
+
+    def put(self, event: DocumentEvent) -> Receipt:
+        try:
+            r = self.client.put_record(StreamName=self.stream_name, Data=event.to_bytes(), PartitionKey=event.doc_id)
+        except AWS_ERRORS as exc:
+            raise classify(exc, action=f"Kinesis PutRecord on {self.stream_name}") from exc
+        return Receipt(event.doc_id, r["ShardId"], r["SequenceNumber"])
+
+    def put_batch(self, events: Sequence[DocumentEvent]) -> list[Receipt | str]:
+        """One PutRecords call; per entry a Receipt, or the error code of an entry Kinesis did not take."""
+        entries = [{"Data": e.to_bytes(), "PartitionKey": e.doc_id} for e in events]
+        try:
+            response = self.client.put_records(StreamName=self.stream_name, Records=entries)
+        except AWS_ERRORS as exc:
+            raise classify(exc, action=f"Kinesis PutRecords on {self.stream_name}") from exc
+        return [Receipt(e.doc_id, r["ShardId"], r["SequenceNumber"]) if "SequenceNumber" in r
+                else r.get("ErrorCode", "Failed") for e, r in zip(events, response["Records"])]
+
+
+def plan_batches(events: Sequence[DocumentEvent]) -> list[list[DocumentEvent]]:
+    """Split events into PutRecords calls within Kinesis' limits, with at most one event per doc id in a call,
+    so that retrying a failed entry can never reorder two events of one document."""
+    batches: list[list[DocumentEvent]] = []
+    current: list[DocumentEvent] = []
+    size = 0
+    keys: set[str] = set()
+    for event in events:
+        entry = len(event.to_bytes()) + len(event.doc_id.encode("utf-8"))
+        if current and (len(current) == MAX_RECORDS_PER_PUT_RECORDS or size + entry > MAX_PUT_RECORDS_BYTES
+                        or event.doc_id in keys):
+            batches.append(current)
+            current, size, keys = [], 0, set()
+        current.append(event)
+        size += entry
+        keys.add(event.doc_id)
+    if current:
+        batches.append(current)
+    return batches
+
+
+@dataclass
+class SendReport:
+    sent: list[Receipt] = field(default_factory=list)
+    failed: list[tuple[DocumentEvent, str]] = field(default_factory=list)
+    retries: int = 0
+
+
+def send_all(stream: Stream, events: Sequence[DocumentEvent], *, max_attempts: int = 6, base_delay: float = 0.1,
+             progress: Callable[[int, int], None] = lambda done, total: None,
+             sleep: Callable[[float], None] = time.sleep) -> SendReport:
+    """Send events in order with PutRecords, retrying only the entries Kinesis did not take, with jittered
+    exponential backoff. A batch's failures are retried before the next batch is sent."""
+    report = SendReport()
+    total = len(events)
+    for batch in plan_batches(events):
+        pending = list(batch)
+        for attempt in range(1, max_attempts + 1):
+            try:
+                results = stream.put_batch(pending)
+            except TransientError as exc:
+                results = [exc.code or "Error"] * len(pending)
+            retry = []
+            for event, result in zip(pending, results):
+                if isinstance(result, Receipt):
+                    report.sent.append(result)
+                else:
+                    retry.append((event, result))
+            progress(len(report.sent), total)
+            if not retry:
+                break
+            if attempt == max_attempts:
+                report.failed.extend(retry)
+                break
+            report.retries += len(retry)
+            pending = [event for event, _ in retry]
+            sleep(base_delay * (2 ** (attempt - 1)) * (0.5 + random.random()))
+    return report

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Ask a question: retrieve the nearest chunks from the S3 Vectors index and answer from them with Amazon Nova.
+
+examples:
+  python scripts/ask.py "When does Project Nimbus v3 ship and what does it drop?"
+  python scripts/ask.py --top-k 5 --where team=platform --where tier=1 "Who rotates the signing keys?"
+  python scripts/ask.py --filter '{"source": {"$in": ["wiki", "runbooks"]}}' "How often are keys rotated?"
+  python scripts/ask.py --no-generate "signing keys"        # only the retrieved passages
+  python scripts/ask.py --json "When does Nimbus v3 ship?"   # answer, sources and timings as JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
+
+from rtrag.answering import (  # noqa: E402
+    DEFAULT_MAX_DISTANCE, DEFAULT_TOP_K, LOCAL_MAX_DISTANCE, NovaAnswerer, default_answer_model, not_found, retrieve)
+from rtrag.errors import UserError  # noqa: E402
+from rtrag.cli import StackOutputs, add_aws_arguments, current_region, client, make_session, resolve, run_cli  # noqa: E402
+from rtrag.embedding import TitanEmbedder  # noqa: E402
+from rtrag.filters import validate_filter, where_to_filter  # noqa: E402
+from rtrag.limits import MAX_TOP_K, TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID  # noqa: E402
+from rtrag.vectors import S3VectorsIndex  # noqa: E402
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ask.py", description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("question")
+    parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help=f"chunks to retrieve, 1..{MAX_TOP_K} "
+                        f"(default {DEFAULT_TOP_K})")
+    parser.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                        help="metadata filter; repeatable, combined with $and; numbers and true/false are typed")
+    parser.add_argument("--filter", metavar="JSON", help="metadata filter in S3 Vectors' filter syntax")
+    parser.add_argument("--max-distance", type=float, default=None,
+                        help=f"cosine distance above which a chunk is not relevant (default {DEFAULT_MAX_DISTANCE}; "
+                        f"{LOCAL_MAX_DISTANCE} with --local)")
+    parser.add_argument("--model-id", help="answering model or inference profile (default: Nova Lite's "
+                        "geographic inference profile for the Region, e.g. us.amazon.nova-lite-v1:0)")
+    parser.add_argument("--no-generate", action="store_true", help="print the retrieved passages only")
+    parser.add_argument("--json", action="store_true", help="print one JSON object: answer, sources, timings")
+    parser.add_argument("--vector-bucket", help="default: VECTOR_BUCKET, then the stack's VectorBucketName")
+    parser.add_argument("--vector-index", help="default: VECTOR_INDEX, then the stack's VectorIndexName")
+    parser.add_argument("--embed-model-id", help="default: EMBED_MODEL_ID, then the stack's EmbedModelId")
+    parser.add_argument("--local", action="store_true", help="ask the local pipeline under .rag-local/ (or "
+                        "$RAG_LOCAL_DIR): offline embeddings and an extractive answer, no AWS account")
+    parser.add_argument("--local-generator", choices=("extractive", "bedrock"), default="extractive",
+                        help="with --local: answer by quoting the passages (default) or with Nova on Bedrock")
+    add_aws_arguments(parser)
+    args = parser.parse_args(argv)
+    if not 1 <= args.top_k <= MAX_TOP_K:
+        parser.error(f"--top-k must be 1..{MAX_TOP_K}")
+    if args.where and args.filter:
+        parser.error("use --where or --filter, not both")
+    return args
+
+
+def build_filter(args: argparse.Namespace) -> dict | None:
+    if args.filter:
+        try:
+            parsed = json.loads(args.filter)
+        except ValueError as exc:
+            raise UserError(f"--filter is not JSON ({exc}); give a filter such as '{{\"team\": \"platform\"}}'") from None
+        return validate_filter(parsed)  # InvalidFilter names the bad part and the fix
+    return where_to_filter(args.where)
+
+
+class Local:
+    """The local pipeline: the same retrieval code on the local index and the offline embedder."""
+
+    max_distance = LOCAL_MAX_DISTANCE
+
+    def __init__(self, args: argparse.Namespace):
+        from rtrag.local.answerer import ExtractiveAnswerer
+        from rtrag.local.pipeline import LocalPipeline
+
+        pipeline = LocalPipeline()
+        self.index, self.embedder = pipeline.index, pipeline.embedder
+        if args.local_generator == "bedrock":
+            session = make_session(args)
+            model_id = args.model_id or _env("ANSWER_MODEL_ID") or default_answer_model(session.region_name)
+            self.answerer = NovaAnswerer(client(session, "bedrock-runtime", read_timeout=300), model_id=model_id)
+        else:
+            self.answerer = ExtractiveAnswerer(self.embedder)
+
+
+class Aws:
+    """The deployed pipeline's pieces that ask.py uses, named by flags, environment or stack outputs."""
+
+    max_distance = DEFAULT_MAX_DISTANCE
+
+    def __init__(self, args: argparse.Namespace):
+        self.session = make_session(args)
+        outputs = StackOutputs(self.session, args.stack_name)
+        s3vectors = client(self.session, "s3vectors")
+        self.index = S3VectorsIndex(
+            s3vectors, bucket=resolve(args.vector_bucket, "VECTOR_BUCKET", outputs, "VectorBucketName"),
+            index=resolve(args.vector_index, "VECTOR_INDEX", outputs, "VectorIndexName"), dimension=0)
+        described = self.index.describe()
+        self.index.dimension = int(described["dimension"])
+        model_id = args.embed_model_id or _env("EMBED_MODEL_ID") or _output(outputs, "EmbedModelId")
+        model_id = model_id or TITAN_V2_MODEL_ID
+        wanted = _env("EMBED_DIMENSIONS") or _output(outputs, "EmbedDimensions")
+        if wanted and int(wanted) != self.index.dimension:
+            raise UserError(f"index {self.index.index} has dimension {self.index.dimension} but the embeddings "
+                            f"are configured for {wanted}: set EMBED_DIMENSIONS={self.index.dimension} or reindex")
+        if model_id.startswith("amazon.titan-embed-text-v2") and self.index.dimension not in TITAN_V2_DIMENSIONS:
+            raise UserError(f"index {self.index.index} has dimension {self.index.dimension}, which Titan V2 cannot "
+                            "produce (256, 512 or 1024): query an index built by this pipeline")
+        bedrock = client(self.session, "bedrock-runtime", read_timeout=300)
+        self.embedder = TitanEmbedder(bedrock, model_id=model_id, dimensions=self.index.dimension)
+        answer_model = args.model_id or _env("ANSWER_MODEL_ID") or default_answer_model(self.session.region_name)
+        self.answerer = NovaAnswerer(bedrock, model_id=answer_model)
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def _output(outputs: StackOutputs, key: str) -> str | None:
+    try:
+        return outputs.get(key)
+    except UserError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def body() -> int:
+        started = time.perf_counter()
+        filter_ = build_filter(args)
+        backend = Local(args) if args.local else Aws(args)
+        max_distance = backend.max_distance if args.max_distance is None else args.max_distance
+        found = retrieve(args.question, embedder=backend.embedder, index=backend.index, top_k=args.top_k,
+                         filter=filter_, max_distance=max_distance)
+        stream_text = not args.json and not args.no_generate
+        if args.no_generate:
+            answer = None
+        elif not found.hits:
+            answer = not_found()
+            if stream_text:
+                print(answer.text)
+        else:
+            answer = backend.answerer.answer(
+                args.question, found.hits,
+                on_text=(lambda t: (sys.stdout.write(t), sys.stdout.flush())) if stream_text else (lambda t: None))
+            if stream_text:
+                print()
+        total_ms = (time.perf_counter() - started) * 1000
+        sources = found.hits if answer is None else answer.sources
+        if args.json:
+            print(json.dumps({
+                "question": args.question, "answer": None if answer is None else answer.text,
+                "model_id": None if answer is None else answer.model_id,
+                "sources": [h.to_json() for h in sources],
+                "passages": [h.to_json() | {"text": h.text} for h in found.hits] if args.no_generate else None,
+                "timings_ms": {"embed": round(found.embed_ms, 1), "query": round(found.query_ms, 1),
+                               "generate": round(answer.generate_ms, 1) if answer else 0.0,
+                               "total": round(total_ms, 1)}}, ensure_ascii=False))
+            return 0
+        if args.no_generate:
+            if not found.hits:
+                print("No relevant passages found.")
+            for h in found.hits:
+                print(f"[{h.key}] distance={h.distance:.3f} source={h.source}\n{h.text}\n")
+            return 0
+        if sources:
+            print("\nSources:")
+            for h in sources:
+                print(f"  {h.doc_id}  chunk {h.chunk}  distance {h.distance:.3f}  source {h.source}")
+        return 0
+
+    return run_cli(body, region=lambda: current_region(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
