@@ -49,6 +49,12 @@ def build_indexer(settings: IndexerSettings) -> BatchIndexer:
     )
 
 
+def configure(batch_indexer: BatchIndexer | None) -> None:
+    """Use ``batch_indexer`` instead of the AWS one (local mode hands the same handler local adapters)."""
+    global _indexer
+    _indexer = batch_indexer
+
+
 def get_indexer() -> BatchIndexer:
     global _indexer
     if _indexer is None:

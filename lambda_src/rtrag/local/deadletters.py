@@ -1,0 +1,65 @@
+"""Dead letters in a local directory, laid out exactly like the dead-letter bucket (``invalid/YYYY/MM/DD/...``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..deadletters import DeadLetter
+from ..errors import ConfigError, TransientError
+
+
+class LocalDeadLetters:
+    """A directory standing in for the dead-letter bucket: object key ``k`` is the file ``<directory>/k``.
+
+    Same interface as ``S3DeadLetters`` (``write(letter) -> key``); also holds the event source runner's
+    on-failure records (``write_object``). Writes are atomic: a reader never sees half a letter.
+    """
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+
+    def _path(self, key: str) -> Path:
+        parts = PurePosixPath(key).parts
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key:
+            raise ConfigError(f"dead-letter key {key!r} would leave {self.directory}; keys are relative paths")
+        return self.directory.joinpath(*parts)
+
+    def write(self, letter: DeadLetter) -> str:
+        """Store ``letter`` under its key (a redelivered record overwrites its own letter); returns the key."""
+        return self.write_object(letter.key, letter.to_json())
+
+    def write_object(self, key: str, body: dict[str, Any]) -> str:
+        """Store ``body`` as JSON under ``key``. A failed write raises TransientError (the caller retries)."""
+        path = self._path(key)
+        payload = json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(payload)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise TransientError(f"could not write dead letter {path}: {exc}") from exc
+        return key
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Keys of the stored objects that start with ``prefix``, sorted (like ListObjectsV2)."""
+        if not self.directory.is_dir():
+            return []
+        keys = (p.relative_to(self.directory).as_posix() for p in self.directory.rglob("*")
+                if p.is_file() and not p.name.startswith(".tmp-"))
+        return sorted(k for k in keys if k.startswith(prefix))
+
+    def read(self, key: str) -> dict[str, Any]:
+        """The JSON object stored under ``key``."""
+        return json.loads(self._path(key).read_text(encoding="utf-8"))

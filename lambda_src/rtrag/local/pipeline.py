@@ -1,0 +1,108 @@
+"""The whole pipeline on one machine: the same indexer handler and domain code on local adapters.
+
+State lives under ``.rag-local/`` in the working directory, or ``$RAG_LOCAL_DIR``:
+
+    stream/         the durable local stream (SQLite) and the runner's checkpoints
+    index/          the durable local vector index (SQLite)
+    dead-letters/   the same layout as the dead-letter bucket: invalid/... and aws/lambda/...
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..config import ChunkSettings
+from ..events import DocumentEvent
+from ..producer import Receipt
+from .deadletters import LocalDeadLetters
+from .embedder import LocalEmbedder
+from .index import LocalVectorIndex
+from .runner import LocalEventSourceMapping, RunSummary
+from .stream import LocalStream
+
+DEFAULT_DIR = ".rag-local"
+
+
+def local_dir() -> Path:
+    return Path(os.environ.get("RAG_LOCAL_DIR") or DEFAULT_DIR)
+
+
+def _quiet_lambda_environment() -> None:
+    """The handler's Powertools logs and EMF metrics are for CloudWatch; in a terminal they would bury the
+    scripts' output. An explicit setting in the environment still wins."""
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "rag-indexer-local")
+
+
+def _logs_to_stderr() -> None:
+    """Lambda logs go to stdout (CloudWatch reads it); a terminal's stdout belongs to the scripts' output."""
+    for logger in [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+                handler.setStream(sys.stderr)
+
+
+class LocalStreamProducer:
+    """The local stream behind the producer's Stream interface (same as KinesisStream)."""
+
+    def __init__(self, stream: LocalStream):
+        self.stream = stream
+
+    def put(self, event: DocumentEvent) -> Receipt:
+        shard_id, sequence = self.stream.put_record(event.to_bytes(), event.doc_id)
+        return Receipt(event.doc_id, shard_id, sequence)
+
+    def put_batch(self, events: Sequence[DocumentEvent]) -> list[Receipt | str]:
+        results = self.stream.put_records([(e.to_bytes(), e.doc_id) for e in events])
+        return [Receipt(e.doc_id, r.shard_id, r.sequence_number) for e, r in zip(events, results)]
+
+
+class LocalPipeline:
+    """Opens (creating on first use) the local stream, index and dead letters under ``root``."""
+
+    def __init__(self, root: Path | None = None, *, chunking: ChunkSettings | None = None):
+        self.root = Path(root or local_dir())
+        self.chunking = chunking or ChunkSettings()
+        self.stream = LocalStream(self.root / "stream")
+        self.embedder = LocalEmbedder()
+        self.index = LocalVectorIndex.open(self.root / "index", dimension=self.embedder.dimensions)
+        self.dead_letters = LocalDeadLetters(self.root / "dead-letters")
+        self._runner: LocalEventSourceMapping | None = None
+
+    @property
+    def producer(self) -> LocalStreamProducer:
+        return LocalStreamProducer(self.stream)
+
+    @property
+    def runner(self) -> LocalEventSourceMapping:
+        """The local event source mapping, delivering to the SAME ``indexer.handler`` as the Lambda."""
+        if self._runner is None:
+            _quiet_lambda_environment()
+            import indexer
+            from ..pipeline import BatchIndexer
+
+            _logs_to_stderr()
+            indexer.configure(BatchIndexer(embedder=self.embedder, index=self.index, dead_letters=self.dead_letters,
+                                           chunking=self.chunking))
+            self._runner = LocalEventSourceMapping(self.stream, handler=indexer.handler,
+                                                   on_failure=self.dead_letters)
+        return self._runner
+
+    def drain(self) -> RunSummary:
+        """Index everything on the stream now; when it returns, every event put before it is searchable."""
+        return self.runner.run_once()
+
+    def follow(self, *, poll_interval: float, stop_event: Any = None,
+               on_pass: Callable[[RunSummary], None] | None = None) -> RunSummary:
+        return self.runner.follow(poll_interval, stop_event, on_pass)
+
+    def close(self) -> None:
+        self.index.close()
+        self.stream.close()
+

@@ -1,0 +1,447 @@
+"""A local event source mapping: reads the local stream and invokes a handler the way Lambda's Kinesis ESM does.
+
+Behaviour kept from the Lambda event source mapping for Kinesis (with ``ReportBatchItemFailures``):
+
+- each batch holds records of one shard, in sequence order: at most ``batch_size`` records and at most 6 MB of
+  event payload; with a batching window, a batch that is not full waits up to the window for more records;
+- the event is ``{"Records": [...]}`` with the same fields Lambda sends (base64 ``kinesis.data``,
+  ``sequenceNumber``, ``partitionKey``, ``approximateArrivalTimestamp``, ``eventID`` = ``<shardId>:<seq>``,
+  ``eventSourceARN``, ``awsRegion``, ...), and the handler gets a Lambda-like context object;
+- the checkpoint moves past a batch only after the handler returned success; with ``batchItemFailures`` it moves
+  to just before the LOWEST failed sequence number and the batch is redelivered from there; a handler exception
+  (or a malformed response) retries the whole batch;
+- after ``max_retry_attempts`` retries the batch goes to the on-failure destination (a JSON record under
+  ``aws/lambda/`` in the local dead-letter directory, as the ESM writes to an S3 destination, with the whole
+  event) and the checkpoint moves past it: nothing is dropped without a record of it.
+
+Not modelled: bisecting a failed batch, maximum record age, parallelization factor, enhanced fan-out.
+
+Delivery is at least once: a crash between the handler's writes and the checkpoint redelivers the batch, which
+the indexer makes idempotent (deterministic vector keys, content hashes). Runners in several processes can share
+a stream: each shard is drained under an exclusive file lock per (consumer, shard), so no batch is delivered
+twice at the same time and checkpoints never go back.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, RagError
+from .deadletters import LocalDeadLetters
+from .stream import LOCAL_ACCOUNT, LOCAL_REGION, LocalStream, StreamRecord
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+DEFAULT_CONSUMER = "indexer"
+DEFAULT_FUNCTION_NAME = "rag-indexer"
+# Lambda's event source mapping parameters for Kinesis (Lambda developer guide, "Lambda parameters for Amazon
+# Kinesis Data Streams event source mappings"); the defaults follow the stack's settings (stacks/settings.py).
+DEFAULT_BATCH_SIZE = 100
+MAX_BATCH_SIZE = 10_000
+MAX_BATCHING_WINDOW_SECONDS = 300
+DEFAULT_MAX_RETRY_ATTEMPTS = 10
+MAX_RETRY_ATTEMPTS = 10_000
+# A synchronous invocation's request payload is at most 6 MB (Lambda quotas); the ESM cuts batches to fit.
+MAX_INVOKE_PAYLOAD_BYTES = 6 * 1024 * 1024
+STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
+ON_FAILURE_PREFIX = "aws/lambda/"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class ShardBusy(RagError):
+    """Another runner kept a shard longer than the lease timeout."""
+
+
+@dataclass
+class LocalLambdaContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    aws_request_id: str
+    memory_limit_in_mb: int = 1024
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    timeout_seconds: float = 900.0
+    identity: Any = None
+    client_context: Any = None
+    _started: float = field(default_factory=time.monotonic, repr=False)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
+
+
+@dataclass
+class RunSummary:
+    """What a run did. ``records`` counts records processed and checkpointed; ``failures`` counts invocations
+    that did not fully succeed (each is retried or, at the end, sent to the on-failure destination)."""
+
+    invocations: int = 0
+    batches: int = 0
+    records: int = 0
+    failures: int = 0
+    on_failure_records: int = 0
+    on_failure_keys: list[str] = field(default_factory=list)
+    skipped_shards: list[str] = field(default_factory=list)
+
+    def add(self, other: RunSummary) -> None:
+        self.invocations += other.invocations
+        self.batches += other.batches
+        self.records += other.records
+        self.failures += other.failures
+        self.on_failure_records += other.on_failure_records
+        self.on_failure_keys.extend(other.on_failure_keys)
+        self.skipped_shards.extend(other.skipped_shards)
+
+
+@dataclass
+class _Outcome:
+    lowest_failed: int | None  # index in the batch of the first record to redeliver; None = success
+    error: str | None = None
+    function_error: bool = False
+    reported: list[str] = field(default_factory=list)
+
+
+def kinesis_event_record(record: StreamRecord, *, stream_arn: str, region: str,
+                         invoke_identity_arn: str) -> dict[str, Any]:
+    """One entry of ``event["Records"]`` exactly as the Lambda ESM builds it from a Kinesis record."""
+    return {
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": record.partition_key,
+            "sequenceNumber": record.sequence_number,
+            "data": base64.b64encode(record.data).decode("ascii"),
+            "approximateArrivalTimestamp": round(record.arrival, 3),
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"{record.shard_id}:{record.sequence_number}",
+        "eventName": "aws:kinesis:record",
+        "invokeIdentityArn": invoke_identity_arn,
+        "awsRegion": region,
+        "eventSourceARN": stream_arn,
+    }
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}Z"
+
+
+def _default_handler() -> Handler:
+    # indexer.py is the Lambda entry module; lambda_src/ is on sys.path (DESIGN.md: the entry names are a contract).
+    import indexer
+
+    return indexer.handler
+
+
+def _check_int(name: str, value: int, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name}={value!r} is out of range; use {low}..{high}")
+    return value
+
+
+class LocalEventSourceMapping:
+    """Delivers the local stream's records to ``handler`` (default: ``indexer.handler``) in Kinesis ESM batches.
+
+    ``on_failure`` is the dead-letter directory that receives batches whose retries ran out (default:
+    ``<stream directory>/dead-letters``). ``consumer`` names the checkpoints: runners with the same consumer
+    share progress and take turns per shard; another consumer reads the stream independently.
+    """
+
+    def __init__(self, stream: LocalStream, handler: Handler | None = None, *,
+                 consumer: str = DEFAULT_CONSUMER,
+                 function_name: str = DEFAULT_FUNCTION_NAME,
+                 batch_size: int = DEFAULT_BATCH_SIZE,
+                 maximum_batching_window_seconds: float = 0.0,
+                 max_retry_attempts: int = DEFAULT_MAX_RETRY_ATTEMPTS,
+                 on_failure: LocalDeadLetters | str | Path | None = None,
+                 starting_position: str = "TRIM_HORIZON",
+                 region: str = LOCAL_REGION,
+                 account: str = LOCAL_ACCOUNT,
+                 retry_backoff_seconds: float = 0.1,
+                 max_retry_backoff_seconds: float = 2.0,
+                 lease_timeout_seconds: float = 60.0,
+                 function_timeout_seconds: float = 900.0,
+                 memory_limit_in_mb: int = 1024):
+        if not _NAME.match(consumer):
+            raise ConfigError(f"consumer name {consumer!r} is invalid; use 1..64 letters, digits, '_', '.' or '-'")
+        if not _NAME.match(function_name):
+            raise ConfigError(f"function name {function_name!r} is invalid; use 1..64 letters, digits, '_', '.', '-'")
+        if starting_position not in STARTING_POSITIONS:
+            raise ConfigError(f"starting position {starting_position!r} is not one of {', '.join(STARTING_POSITIONS)}")
+        if not 0 <= maximum_batching_window_seconds <= MAX_BATCHING_WINDOW_SECONDS:
+            raise ConfigError(f"maximum_batching_window_seconds={maximum_batching_window_seconds} is out of range; "
+                              f"use 0..{MAX_BATCHING_WINDOW_SECONDS}")
+        self.stream = stream
+        self.handler = handler if handler is not None else _default_handler()
+        self.consumer = consumer
+        self.function_name = function_name
+        self.batch_size = _check_int("batch_size", batch_size, 1, MAX_BATCH_SIZE)
+        self.maximum_batching_window_seconds = float(maximum_batching_window_seconds)
+        # -1 (retry until the record expires) is not offered: local records never expire, so a poison batch
+        # would stall its shard for ever (the stack refuses it for the same reason).
+        self.max_retry_attempts = _check_int("max_retry_attempts", max_retry_attempts, 0, MAX_RETRY_ATTEMPTS)
+        if on_failure is None:
+            on_failure = stream.directory / "dead-letters"
+        self.on_failure = on_failure if isinstance(on_failure, LocalDeadLetters) else LocalDeadLetters(on_failure)
+        self.starting_position = starting_position
+        self.region = region
+        self.stream_arn = stream.arn(region=region, account=account)
+        self.function_arn = f"arn:aws:lambda:{region}:{account}:function:{function_name}"
+        self.invoke_identity_arn = f"arn:aws:iam::{account}:role/{function_name}-local"
+        self.uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.stream_arn}|{self.function_arn}|{consumer}"))
+        self.retry_backoff_seconds = retry_backoff_seconds
+        self.max_retry_backoff_seconds = max_retry_backoff_seconds
+        self.lease_timeout_seconds = lease_timeout_seconds
+        self.function_timeout_seconds = function_timeout_seconds
+        self.memory_limit_in_mb = memory_limit_in_mb
+        self._lease_dir = stream.directory / "leases"
+
+    # public
+    def run_once(self, *, block: bool = True) -> RunSummary:
+        """Deliver every record that is in the stream now, shard by shard, and return what happened.
+
+        With ``block`` a shard that another runner is draining is waited for (up to the lease timeout, then
+        ShardBusy), so when this returns every record put before the call has been handled. Without it such a
+        shard is skipped and listed in ``skipped_shards``.
+        """
+        summary = RunSummary()
+        for shard_id in self.stream.shard_ids():
+            with self._lease(shard_id, block=block) as held:
+                if not held:
+                    summary.skipped_shards.append(shard_id)
+                    continue
+                self._drain(shard_id, summary)
+        return summary
+
+    def follow(self, poll_interval: float = 1.0, stop_event: threading.Event | None = None,
+               on_pass: Callable[[RunSummary], None] | None = None) -> RunSummary:
+        """Keep delivering records as producers add them until ``stop_event`` is set; returns the totals.
+
+        Polls every ``poll_interval`` seconds when idle (the ESM polls each shard once a second). ``on_pass`` is
+        called with each pass's summary when the pass delivered anything. Shards that another runner is
+        draining are left to it.
+        """
+        stop = stop_event or threading.Event()
+        total = RunSummary()
+        while not stop.is_set():
+            summary = self.run_once(block=False)
+            summary.skipped_shards.clear()
+            total.add(summary)
+            if summary.invocations and on_pass is not None:
+                on_pass(summary)
+            if not summary.invocations:
+                stop.wait(poll_interval)
+        return total
+
+    # one shard
+    def _drain(self, shard_id: str, summary: RunSummary) -> None:
+        position = self._start_position(shard_id)
+        end = self.stream.latest_sequence(shard_id)
+        head, attempts = None, 0
+        while end is not None and (position is None or int(position) < int(end)):
+            records = self._collect(shard_id, position)
+            if not records:
+                break
+            event = {"Records": [kinesis_event_record(r, stream_arn=self.stream_arn, region=self.region,
+                                                      invoke_identity_arn=self.invoke_identity_arn)
+                                 for r in records]}
+            context = self._context()
+            outcome = self._invoke(event, context)
+            summary.invocations += 1
+            if outcome.lowest_failed is None:
+                self._checkpoint(shard_id, records[-1].sequence_number)
+                position = records[-1].sequence_number
+                summary.batches += 1
+                summary.records += len(records)
+                head, attempts = None, 0
+                continue
+            summary.failures += 1
+            done = records[:outcome.lowest_failed]
+            if done:
+                self._checkpoint(shard_id, done[-1].sequence_number)
+                position = done[-1].sequence_number
+                summary.records += len(done)
+            first_failed = records[outcome.lowest_failed].sequence_number
+            attempts = attempts + 1 if first_failed == head else 1
+            head = first_failed
+            log.warning("batch failed; it will be retried from the lowest failed record",
+                        extra={"shard_id": shard_id, "sequence_number": first_failed, "attempt": attempts,
+                               "error": outcome.error})
+            if attempts > self.max_retry_attempts:
+                failed = records[outcome.lowest_failed:]
+                key = self._send_to_on_failure(shard_id, failed, context, attempts, outcome)
+                self._checkpoint(shard_id, failed[-1].sequence_number)
+                position = failed[-1].sequence_number
+                summary.batches += 1
+                summary.on_failure_records += len(failed)
+                summary.on_failure_keys.append(key)
+                head, attempts = None, 0
+                continue
+            delay = min(self.retry_backoff_seconds * 2 ** (attempts - 1), self.max_retry_backoff_seconds)
+            if delay > 0:
+                time.sleep(delay)
+
+    def _start_position(self, shard_id: str) -> str | None:
+        position = self.stream.get_checkpoint(self.consumer, shard_id)
+        if position is None and self.starting_position == "LATEST":
+            latest = self.stream.latest_sequence(shard_id)
+            if latest is not None:
+                self._checkpoint(shard_id, latest)
+            position = latest
+        return position
+
+    def _collect(self, shard_id: str, position: str | None) -> list[StreamRecord]:
+        """The next batch after ``position``: up to ``batch_size`` records and 6 MB of payload, waiting up to the
+        batching window for a batch that is not full."""
+        records: list[StreamRecord] = []
+        payload = len('{"Records": []}')
+        deadline: float | None = None
+        while True:
+            after = records[-1].sequence_number if records else position
+            for record in self.stream.read(shard_id, after_sequence=after, limit=self.batch_size - len(records)):
+                size = len(json.dumps(kinesis_event_record(
+                    record, stream_arn=self.stream_arn, region=self.region,
+                    invoke_identity_arn=self.invoke_identity_arn))) + 2
+                if records and payload + size > MAX_INVOKE_PAYLOAD_BYTES:
+                    return records
+                records.append(record)
+                payload += size
+            if not records or len(records) >= self.batch_size or self.maximum_batching_window_seconds <= 0:
+                return records
+            if deadline is None:
+                deadline = time.monotonic() + self.maximum_batching_window_seconds
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return records
+            time.sleep(min(0.05, remaining))
+
+    def _context(self) -> LocalLambdaContext:
+        return LocalLambdaContext(function_name=self.function_name, invoked_function_arn=self.function_arn,
+                                  aws_request_id=str(uuid.uuid4()), memory_limit_in_mb=self.memory_limit_in_mb,
+                                  log_group_name=f"/aws/lambda/{self.function_name}",
+                                  timeout_seconds=self.function_timeout_seconds)
+
+    def _invoke(self, event: dict[str, Any], context: LocalLambdaContext) -> _Outcome:
+        try:
+            response = self.handler(event, context)
+        except Exception as exc:  # a function error: the ESM retries the whole batch
+            log.exception("handler raised; the whole batch will be retried")
+            return _Outcome(lowest_failed=0, error=f"{type(exc).__name__}: {exc}", function_error=True)
+        return _parse_response(response, [r["kinesis"]["sequenceNumber"] for r in event["Records"]])
+
+    def _checkpoint(self, shard_id: str, sequence_number: str) -> None:
+        self.stream.set_checkpoint(self.consumer, shard_id, sequence_number)
+
+    def _send_to_on_failure(self, shard_id: str, records: list[StreamRecord], context: LocalLambdaContext,
+                            attempts: int, outcome: _Outcome) -> str:
+        """Write the discarded batch as the ESM does to an S3 on-failure destination; returns the key."""
+        now = time.time()
+        event = {"Records": [kinesis_event_record(r, stream_arn=self.stream_arn, region=self.region,
+                                                  invoke_identity_arn=self.invoke_identity_arn) for r in records]}
+        response_context: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+        if outcome.function_error:
+            response_context["functionError"] = "Unhandled"
+        body = {
+            "requestContext": {"requestId": context.aws_request_id, "functionArn": self.function_arn,
+                               "condition": "RetryAttemptsExhausted", "approximateInvokeCount": attempts},
+            "responseContext": response_context,
+            "version": "1.0",
+            "timestamp": _iso(now),
+            "KinesisBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": records[0].sequence_number,
+                "endSequenceNumber": records[-1].sequence_number,
+                "approximateArrivalOfFirstRecord": _iso(records[0].arrival),
+                "approximateArrivalOfLastRecord": _iso(records[-1].arrival),
+                "batchSize": len(records),
+                "streamArn": self.stream_arn,
+            },
+            "payload": event,
+            # Not in AWS's record: why the last attempt failed, to save a trip to the logs.
+            "localDiagnostics": {"error": outcome.error, "batchItemFailures": outcome.reported},
+        }
+        stamp = time.strftime("%Y/%m/%d", time.gmtime(now))
+        name = time.strftime("%Y-%m-%dT%H.%M.%S", time.gmtime(now)) + f"-{uuid.uuid4()}"
+        key = self.on_failure.write_object(f"{ON_FAILURE_PREFIX}{self.uuid}/{shard_id}/{stamp}/{name}", body)
+        log.error("retries exhausted; batch written to the on-failure destination",
+                  extra={"shard_id": shard_id, "first": records[0].sequence_number,
+                         "last": records[-1].sequence_number, "records": len(records), "key": key})
+        return key
+
+    @contextmanager
+    def _lease(self, shard_id: str, *, block: bool) -> Iterator[bool]:
+        """Exclusive right to deliver ``shard_id`` for this consumer, across threads and processes.
+
+        An advisory file lock (flock): the operating system releases it when the holder exits or crashes, so a
+        dead runner never keeps a shard.
+        """
+        try:
+            import fcntl
+        except ImportError:
+            raise ConfigError("the local event source runner needs a POSIX system (Linux, macOS or WSL)") from None
+        self._lease_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._lease_dir / f"{self.consumer}.{shard_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + self.lease_timeout_seconds
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not block:
+                        yield False
+                        return
+                    if time.monotonic() > deadline:
+                        raise ShardBusy(f"{shard_id} has been held by another runner of {self.consumer!r} for over "
+                                        f"{self.lease_timeout_seconds:.0f} s; is a runner stuck?") from None
+                    time.sleep(0.02)
+            try:
+                yield True
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def _parse_response(response: Any, sequence_numbers: list[str]) -> _Outcome:
+    """Read a handler's response as the ESM reads a partial batch response.
+
+    Success: ``None``, ``{}``, or ``batchItemFailures`` empty or null. Partial failure: redeliver from the lowest
+    reported sequence number. Whole-batch failure: a response that is not an object, or an item whose
+    ``itemIdentifier`` is missing, empty or not in the batch.
+    """
+    if response is None:
+        return _Outcome(lowest_failed=None)
+    if not isinstance(response, dict):
+        return _Outcome(lowest_failed=0, error=f"handler returned {type(response).__name__}, not a batch response")
+    items = response.get("batchItemFailures")
+    if not items:
+        return _Outcome(lowest_failed=None)
+    if not isinstance(items, list):
+        return _Outcome(lowest_failed=0, error="batchItemFailures is not a list")
+    index = {seq: i for i, seq in enumerate(sequence_numbers)}
+    reported: list[str] = []
+    for item in items:
+        ident = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not isinstance(ident, str) or ident not in index:
+            return _Outcome(lowest_failed=0, reported=[str(i) for i in items],
+                            error=f"batchItemFailures names {ident!r}, which is not in the batch")
+        reported.append(ident)
+    return _Outcome(lowest_failed=min(index[s] for s in reported), reported=reported,
+                    error=f"{len(reported)} batch item failure(s) reported")

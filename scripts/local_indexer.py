@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Run the local event source mapping: deliver what is on the local stream to the indexer handler.
+
+put_event.py --local already indexes its own events before it returns; run this with --follow to index events
+that other processes put on the local stream (for example a producer of your own using rtrag.local).
+
+examples:
+  python scripts/local_indexer.py              # index what is on the local stream now, then exit
+  python scripts/local_indexer.py --follow     # keep indexing as events arrive (Ctrl-C to stop)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
+
+from rtrag.cli import run_cli  # noqa: E402
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="local_indexer.py", description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--follow", action="store_true", help="keep polling the stream until interrupted")
+    parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls when idle "
+                        "(default 1.0, like the event source mapping's once-a-second poll)")
+    parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def body() -> int:
+        from rtrag.local.pipeline import LocalPipeline
+
+        pipeline = LocalPipeline()
+        try:
+            if args.follow:
+                stop = threading.Event()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, lambda *_: stop.set())  # finish the batch in hand, then stop
+                print(f"indexing new events from {pipeline.root}/stream (Ctrl-C to stop)", file=sys.stderr)
+                summary = pipeline.follow(poll_interval=args.poll_interval, stop_event=stop, on_pass=lambda s: print(
+                    f"indexed {s.records} record(s) in {s.batches} batch(es)", file=sys.stderr, flush=True))
+            else:
+                summary = pipeline.drain()
+        finally:
+            pipeline.close()
+        line = {"batches": summary.batches, "records": summary.records, "failures": summary.failures,
+                "on_failure_records": summary.on_failure_records}
+        print(json.dumps(line) if args.json else
+              f"indexed {summary.records} record(s) in {summary.batches} batch(es); "
+              f"{summary.failures} failed invocation(s), {summary.on_failure_records} record(s) sent to "
+              "dead-letters/aws/lambda/")
+        return 0
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

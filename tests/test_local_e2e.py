@@ -1,0 +1,113 @@
+"""Local mode end to end, through the real CLIs as separate processes (each one a restart), sharing one
+$RAG_LOCAL_DIR: the seed's flow, an update, a delete, a bad event dead-lettered, and state kept across restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FACT = "Project Nimbus ships its v3 release on 2026-08-14 and drops Python 3.9 support."
+QUESTION = "When does Project Nimbus v3 ship and what does it drop?"
+NOT_FOUND = "The answer is not in the indexed documents."
+
+
+@pytest.fixture
+def cli(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["RAG_LOCAL_DIR"] = str(tmp_path / "state")
+
+    def run(script: str, *args: str) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True,
+                                text=True, env=env, timeout=120, cwd=tmp_path)
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    run.state = tmp_path / "state"
+    return run
+
+
+def ask_json(cli, question: str = QUESTION) -> dict:
+    result = cli("ask.py", "--local", "--json", question)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_seed_flow_update_and_delete_change_the_answer(cli):
+    put = cli("put_event.py", "--local", FACT, "nimbus-v3")
+    assert put.returncode == 0 and put.stdout.startswith("put upsert doc_id=nimbus-v3 shard=shardId-")
+
+    first = ask_json(cli)
+    assert first["answer"] == f"{FACT} [nimbus-v3]"
+    assert [s["key"] for s in first["sources"]] == ["nimbus-v3#0"]
+
+    cli("put_event.py", "--local", "--doc-id", "nimbus-v3", "Project Nimbus v3 now ships on 2026-09-01.")
+    assert ask_json(cli)["answer"] == "Project Nimbus v3 now ships on 2026-09-01. [nimbus-v3]"
+
+    deleted = cli("put_event.py", "--local", "--delete", "nimbus-v3")
+    assert deleted.returncode == 0
+    after = ask_json(cli)
+    assert after["answer"] == NOT_FOUND and after["sources"] == []
+
+
+def test_bulk_file_is_indexed_and_filters_apply(cli, tmp_path):
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(json.dumps({"doc_id": f"team-{t}", "text": f"The {t} team owns the {t} service.",
+                                            "metadata": {"team": t}}) for t in ("search", "billing", "auth")))
+
+    assert cli("put_event.py", "--local", "--file", str(events)).stdout.startswith("sent 3, failed 0")
+    result = cli("ask.py", "--local", "--json", "--no-generate", "--where", "team=billing", "Who owns it?")
+
+    assert [p["doc_id"] for p in json.loads(result.stdout)["passages"]] == ["team-billing"]
+
+
+def test_bad_event_on_the_stream_is_dead_lettered_locally_and_does_not_block(cli):
+    sys.path.insert(0, str(ROOT / "lambda_src"))
+    from rtrag.local.stream import LocalStream
+
+    stream = LocalStream(cli.state / "stream")
+    stream.put_record(b"this is not json", "pk-1")
+    stream.close()
+    indexed = cli("local_indexer.py", "--json")
+    put = cli("put_event.py", "--local", FACT, "nimbus-v3")
+
+    assert json.loads(indexed.stdout)["records"] == 1 and put.returncode == 0
+    [letter_path] = list((cli.state / "dead-letters" / "invalid").rglob("*.json"))
+    letter = json.loads(letter_path.read_text())
+    assert "not JSON" in letter["reason"] and letter["partition_key"] == "pk-1"
+    assert ask_json(cli)["answer"] == f"{FACT} [nimbus-v3]"
+
+
+def test_state_survives_restarts_and_nothing_is_delivered_twice(cli):
+    cli("put_event.py", "--local", FACT, "nimbus-v3")
+
+    again = cli("local_indexer.py", "--json")
+
+    assert json.loads(again.stdout)["records"] == 0  # the checkpoint was kept
+    assert ask_json(cli)["answer"] == f"{FACT} [nimbus-v3]"
+
+
+def test_bad_input_is_refused_before_it_reaches_the_local_stream(cli):
+    result = cli("put_event.py", "--local", "text", "bad#id")
+
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("error: event for doc_id 'bad#id' is invalid: doc_id must not contain '#' "
+                                     "(it separates the document id from the chunk number)")
+    assert not (cli.state / "stream").exists() or json.loads(
+        cli("local_indexer.py", "--json").stdout)["records"] == 0
+
+
+def test_make_demo_script_runs_the_whole_story(cli):
+    result = cli("demo.py")
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"{FACT} [nimbus-v3]" in out
+    assert "it now ships on 2026-09-01" in out
+    assert out.rstrip().splitlines()[-3] == NOT_FOUND
+    assert out.count("-> searchable") == 2 and "-> gone from the index" in out
