@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk.aws_lambda_event_sources import S3OnFailureDestination
 from constructs import Construct
 
+from stacks.buckets import private_bucket
 from stacks.nag import acknowledge
 
 # Prefixes written into the bucket. The indexer writes bad events under "invalid/"; Lambda names on-failure
@@ -16,6 +17,10 @@ from stacks.nag import acknowledge
 # records for a Kinesis Data Streams event source", S3 destination naming convention).
 INVALID_EVENTS_PREFIX = "invalid/"
 FAILED_BATCHES_PREFIX = "aws/lambda/"
+# S3 request metrics (AWS/S3, dimensions BucketName and FilterId) on the failed-batch prefix: the only signal that
+# the event source mapping gave up on a batch whose records the indexer kept reporting as batch item failures
+# (no Lambda error is raised for those).
+FAILED_BATCHES_METRICS_ID = "FailedBatches"
 
 
 class DeadLetterBucket(Construct):
@@ -25,13 +30,9 @@ class DeadLetterBucket(Construct):
         self, scope: Construct, construct_id: str, *, expiration_days: int, retain_on_destroy: bool
     ) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
+        self.bucket = private_bucket(
             self,
             "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-dead-letters",
@@ -39,9 +40,8 @@ class DeadLetterBucket(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
-            removal_policy=RemovalPolicy.RETAIN if retain_on_destroy else RemovalPolicy.DESTROY,
-            # Emptying the bucket on destroy is only wanted when its contents are not being kept.
-            auto_delete_objects=not retain_on_destroy,
+            retain_on_destroy=retain_on_destroy,
+            metrics=[s3.BucketMetrics(id=FAILED_BATCHES_METRICS_ID, prefix=FAILED_BATCHES_PREFIX)],
         )
         acknowledge(
             self.bucket,

@@ -11,17 +11,21 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.access_policies import AccessPolicies
+from stacks.archive import EventArchive
 from stacks.dead_letters import (
+    FAILED_BATCHES_METRICS_ID,
     FAILED_BATCHES_PREFIX,
     INVALID_EVENTS_PREFIX,
     DeadLetterBucket,
     S3FailedBatchDestination,
 )
 from stacks.dependencies import DependencyLayer
-from stacks.indexer import EmbeddingOptions, FunctionSizing, StreamBatching, StreamIndexer
+from stacks.indexer import SERVICE_NAME, EmbeddingOptions, FunctionSizing, StreamBatching, StreamIndexer
 from stacks.ingest_stream import IngestStream
 from stacks.models import ANSWER_MODEL_ID, GeoInferenceProfile, foundation_model_arn
+from stacks.monitoring import AlarmThresholds, PipelineMonitoring
 from stacks.nag import acknowledge, wildcard_resource
+from stacks.operator_access import OperatorPolicy
 from stacks.settings import Settings
 from stacks.vector_index import VectorIndex
 
@@ -61,6 +65,7 @@ class RealtimeRagStack(Stack):
         self.settings = settings
         retain = settings.retain_data_on_destroy
         log_retention = _RETENTION[settings.log_retention_days]
+        metrics_namespace = f"{METRICS_NAMESPACE_PREFIX}/{self.stack_name}"
 
         dependencies = DependencyLayer(self, "Dependencies")
         ingest = IngestStream(
@@ -109,7 +114,7 @@ class RealtimeRagStack(Stack):
                 max_retry_attempts=settings.max_retry_attempts,
                 max_record_age_seconds=settings.max_record_age_seconds,
             ),
-            metrics_namespace=f"{METRICS_NAMESPACE_PREFIX}/{self.stack_name}",
+            metrics_namespace=metrics_namespace,
             log_retention=log_retention,
             retain_logs=retain,
         )
@@ -145,8 +150,55 @@ class RealtimeRagStack(Stack):
             answer_profile=answer_profile,
         )
 
+        archive = (
+            EventArchive(
+                self,
+                "Archive",
+                stream=ingest.stream,
+                expiration_days=settings.archive_expiration_days,
+                glacier_ir_days=settings.archive_glacier_ir_days,
+                log_retention=log_retention,
+                retain_on_destroy=retain,
+            )
+            if settings.archive_enabled
+            else None
+        )
+        operator = OperatorPolicy(
+            self,
+            "Operator",
+            stream=ingest.stream,
+            dead_letter_bucket=dead_letters.bucket,
+            archive_bucket=archive.bucket if archive else None,
+            embed_model_arn=embed_model_arn,
+            index_statements=[
+                *vectors.writer_statements(),
+                iam.PolicyStatement(sid="CheckVectorIndex", actions=["s3vectors:GetIndex"],
+                                    resources=[vectors.index_arn]),
+            ],
+        )
+        monitoring = PipelineMonitoring(
+            self,
+            "Monitoring",
+            stream=ingest.stream,
+            function=indexer.function,
+            metrics_namespace=metrics_namespace,
+            service_name=SERVICE_NAME,
+            thresholds=AlarmThresholds(
+                iterator_age_seconds=settings.alarm_iterator_age_seconds,
+                freshness_p99_seconds=settings.alarm_freshness_p99_seconds,
+                dead_letters=settings.alarm_dead_letters,
+                lambda_errors=settings.alarm_lambda_errors,
+                throttles=settings.alarm_throttles,
+                archive_freshness_seconds=settings.alarm_archive_freshness_seconds,
+            ),
+            alarm_email=settings.alarm_email,
+            archive_delivery_stream_name=archive.delivery_stream.ref if archive else None,
+            failed_batches=(dead_letters.bucket.bucket_name, FAILED_BATCHES_METRICS_ID),
+        )
+
         self.ingest, self.dead_letters, self.vectors, self.indexer = ingest, dead_letters, vectors, indexer
         self.policies, self.answer_profile = policies, answer_profile
+        self.archive, self.operator, self.monitoring = archive, operator, monitoring
         self._outputs()
 
     def _outputs(self) -> None:
@@ -178,6 +230,21 @@ class RealtimeRagStack(Stack):
                 "Bedrock inference profile that answers questions (Nova Lite, this Region's geography)",
             ),
             "Region": (Aws.REGION, "Region the stack is deployed in"),
+            "OperatorPolicyArn": (
+                self.operator.policy.managed_policy_arn,
+                "Managed policy to attach to principals that reindex and redrive",
+            ),
+            "AlarmTopicArn": (
+                self.monitoring.topic.topic_arn,
+                "SNS topic every alarm notifies (subscribe to it, or set alarm_email)",
+            ),
+            "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard of the pipeline"),
+            "DashboardUrl": (self.monitoring.dashboard_url, "Console address of the CloudWatch dashboard"),
         }
+        if self.archive is not None:
+            outputs["ArchiveBucketName"] = (
+                self.archive.bucket.bucket_name,
+                "S3 bucket of archived document events (events/YYYY/MM/DD/HH/*.jsonl.gz) for reindex.py",
+            )
         for key, (value, description) in outputs.items():
             CfnOutput(self, key, value=value, description=description)

@@ -38,6 +38,13 @@ MAX_CHUNK_CHARS = 8000
 _STACK_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 # A full KMS key ARN (S3 Vectors rejects aliases and bare key ids); multi-Region keys start with "mrk-".
 _KMS_KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$")
+# One e-mail address for the alarm topic's subscription (SNS sends a confirmation to it; nothing more is checked).
+_EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[A-Za-z]{2,}$")
+# S3 lifecycle day counts (a transition or expiration at most 100 years out is plenty for an archive).
+MAX_LIFECYCLE_DAYS = 36_500
+# The archive's Firehose buffers up to 60 s (stacks/archive.py); its DataFreshness is never below that, so a
+# lower alarm threshold would fire on every delivery.
+MIN_ARCHIVE_FRESHNESS_ALARM_SECONDS = 120
 
 
 class SettingsError(ValueError):
@@ -70,6 +77,16 @@ class Settings:
     lambda_timeout_seconds: int = 120
     reserved_concurrency: int | None = None  # None = no reservation (new accounts have too little to reserve)
     dead_letter_expiration_days: int = 30
+    alarm_email: str = ""  # "" = no subscription (subscribe to the AlarmTopicArn output yourself)
+    alarm_iterator_age_seconds: int = 300
+    alarm_freshness_p99_seconds: int = 60
+    alarm_dead_letters: int = 1
+    alarm_lambda_errors: int = 1
+    alarm_throttles: int = 1
+    alarm_archive_freshness_seconds: int = 900
+    archive_enabled: bool = True
+    archive_expiration_days: int = 365  # 0 = archived events never expire (null in cdk.json means the default)
+    archive_glacier_ir_days: int | None = None  # None = archived events stay in S3 Standard
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -261,6 +278,24 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "lambda_timeout_seconds": _integer("lambda_timeout_seconds", 1, 900),
     "reserved_concurrency": _optional_integer("reserved_concurrency", 1, 1000, "no reserved concurrency"),
     "dead_letter_expiration_days": _integer("dead_letter_expiration_days", 1, 3650),
+    "alarm_email": _pattern(
+        "alarm_email", _EMAIL_RE, "expected one e-mail address, or empty for no subscription", optional=True
+    ),
+    # At most a day: CloudWatch evaluates an alarm over at most one day, and the stall alarm's window grows with
+    # this threshold (stacks/monitoring.py).
+    "alarm_iterator_age_seconds": _integer("alarm_iterator_age_seconds", 10, 86_400),
+    "alarm_freshness_p99_seconds": _integer("alarm_freshness_p99_seconds", 1, 86_400),
+    "alarm_dead_letters": _integer("alarm_dead_letters", 1, 1_000_000),
+    "alarm_lambda_errors": _integer("alarm_lambda_errors", 1, 1_000_000),
+    "alarm_throttles": _integer("alarm_throttles", 1, 1_000_000),
+    "alarm_archive_freshness_seconds": _integer(
+        "alarm_archive_freshness_seconds", MIN_ARCHIVE_FRESHNESS_ALARM_SECONDS, 86_400
+    ),
+    "archive_enabled": _boolean("archive_enabled"),
+    "archive_expiration_days": _integer("archive_expiration_days", 0, MAX_LIFECYCLE_DAYS),
+    "archive_glacier_ir_days": _optional_integer(
+        "archive_glacier_ir_days", 1, MAX_LIFECYCLE_DAYS, "archived events stay in S3 Standard"
+    ),
 }
 
 
@@ -277,4 +312,18 @@ def _check_combinations(parsed: dict[str, Any]) -> None:
             "max_record_age_seconds", parsed["max_record_age_seconds"],
             f"expected a whole number 60..{retention_seconds} (at most stream_retention_hours="
             f"{parsed['stream_retention_hours']}; older records have left the stream)",
+        )
+    if parsed["alarm_iterator_age_seconds"] >= parsed["max_record_age_seconds"]:
+        raise _fail(
+            "alarm_iterator_age_seconds", parsed["alarm_iterator_age_seconds"],
+            f"expected a whole number 10..{min(86_400, parsed['max_record_age_seconds'] - 1)} (less than "
+            f"max_record_age_seconds={parsed['max_record_age_seconds']}, so the alarm fires before the mapping "
+            "starts discarding records)",
+        )
+    expire, glacier = parsed["archive_expiration_days"], parsed["archive_glacier_ir_days"]
+    if expire and glacier is not None and glacier >= expire:
+        raise _fail(
+            "archive_glacier_ir_days", glacier,
+            f"expected a whole number 1..{expire - 1}, or none (less than archive_expiration_days={expire}; "
+            "objects that expire first are never moved)",
         )

@@ -7,7 +7,6 @@ import base64
 import json
 
 import boto3
-import pytest
 
 import indexer
 from conftest import BUCKET, CHUNK, DEAD_LETTERS, DIMENSIONS, INDEX, OVERLAP, run

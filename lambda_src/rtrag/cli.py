@@ -134,8 +134,8 @@ def explain(exc: BaseException, *, region: str | None = None) -> str:
         return ("model access is not enabled" + where + ": open the Bedrock console, Model access, and enable "
                 "Amazon Titan Text Embeddings V2 and Amazon Nova Lite")
     if "AccessDenied" in text:
-        return (f"not authorized ({_first_line(text)}): attach the stack's ProducerPolicyArn or AskerPolicyArn "
-                "managed policy to your user or role")
+        return (f"not authorized ({_first_line(text)}): attach the stack's ProducerPolicyArn, AskerPolicyArn or "
+                "(for reindex.py and redrive.py) OperatorPolicyArn managed policy to your user or role")
     if "Throttling" in text or "TooManyRequests" in text:
         return ("throttled by AWS even after retries: wait a minute and retry, or ask for a higher quota "
                 "(Service Quotas, Amazon Bedrock)")

@@ -47,9 +47,13 @@ class S3DeadLetters:
         self.bucket = bucket
 
     def write(self, letter: DeadLetter) -> str:
-        body = json.dumps(letter.to_json(), ensure_ascii=False, indent=1).encode("utf-8")
+        return self.write_object(letter.key, letter.to_json())
+
+    def write_object(self, key: str, body: dict[str, Any]) -> str:
+        """Store ``body`` as JSON under ``key`` (as ``LocalDeadLetters.write_object`` does); returns the key."""
+        payload = json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8")
         try:
-            self.client.put_object(Bucket=self.bucket, Key=letter.key, Body=body, ContentType="application/json")
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=payload, ContentType="application/json")
         except AWS_ERRORS as exc:
             raise classify(exc, action=f"S3 PutObject into dead-letter bucket {self.bucket}") from exc
-        return letter.key
+        return key

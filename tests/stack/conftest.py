@@ -83,6 +83,43 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(tmp_path_factory.mktemp("cdk.out"))
 
 
+KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+# A stack with every option changed from its default.
+CUSTOM = {
+    "stack_name": "RagCustom",
+    "vector_bucket_name": "team-vectors",
+    "vector_index_name": "docs.v2",
+    "embed_dimensions": "512",
+    "starting_position": "LATEST",
+    "reserved_concurrency": "5",
+    "retain_data_on_destroy": "true",
+    "vectors_kms_key_arn": KMS_KEY_ARN,
+    "log_retention_days": "365",
+    "batch_size": "500",
+    "max_batching_window_seconds": "2",
+    "alarm_email": "ops@example.com",
+    "alarm_iterator_age_seconds": "900",
+    "alarm_freshness_p99_seconds": "30",
+    "alarm_dead_letters": "5",
+    "alarm_lambda_errors": "3",
+    "alarm_throttles": "10",
+    "alarm_archive_freshness_seconds": "1800",
+    "archive_expiration_days": "0",
+    "archive_glacier_ir_days": "30",
+}
+NO_ARCHIVE = {"stack_name": "RagNoArchive", "archive_enabled": "false"}
+
+
+@pytest.fixture(scope="session")
+def variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """One app, four stacks in one synth: two that differ only by name, one with every option changed, and
+    one without the archive."""
+    return synthesize(
+        tmp_path_factory.mktemp("cdk.out-variants"),
+        {"stack_name": "RagA"}, {"stack_name": "RagB"}, CUSTOM, NO_ARCHIVE,
+    )
+
+
 @pytest.fixture
 def template(synth: Synthesized) -> Template:
     return Template.from_json(synth.template_json)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 Resources = dict[str, dict[str, Any]]
@@ -73,6 +74,49 @@ def getatt(logical_id: str, attribute: str) -> dict[str, Any]:
     return {"Fn::GetAtt": [logical_id, attribute]}
 
 
+def bucket_with_lifecycle_rule(resources: Resources, rule_id: str) -> tuple[str, dict[str, Any]]:
+    return one({k: r for k, r in of_type(resources, "AWS::S3::Bucket").items()
+                if rule_id in {rule.get("Id") for rule in
+                               r["Properties"].get("LifecycleConfiguration", {}).get("Rules", [])}})
+
+
+def dead_letter_bucket(resources: Resources) -> tuple[str, dict[str, Any]]:
+    """The dead-letter bucket: the one whose lifecycle expires dead letters (stacks/dead_letters.py)."""
+    return bucket_with_lifecycle_rule(resources, "expire-dead-letters")
+
+
+def archive_bucket(resources: Resources) -> tuple[str, dict[str, Any]]:
+    """The archive bucket: the one the Firehose delivery stream writes to."""
+    _, stream = one(of_type(resources, "AWS::KinesisFirehose::DeliveryStream"))
+    bucket_id = stream["Properties"]["ExtendedS3DestinationConfiguration"]["BucketARN"]["Fn::GetAtt"][0]
+    return bucket_id, resources[bucket_id]
+
+
 def custom_resource(resources: Resources) -> str:
     key, _ = one(of_type(resources, "Custom::S3VectorIndex"))
     return key
+
+
+def placeholder(value: Any) -> str:
+    """A template value as text: ``${LogicalId}`` for a Ref, ``${LogicalId.Attribute}`` for a GetAtt."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return "${%s}" % value["Ref"]
+    if "Fn::GetAtt" in value:
+        return "${%s.%s}" % tuple(value["Fn::GetAtt"])
+    if "Fn::Join" in value:
+        delimiter, parts = value["Fn::Join"]
+        return delimiter.join(placeholder(part) for part in parts)
+    raise ValueError(f"no placeholder for {value}")
+
+
+def dashboard_body(resources: Resources) -> dict[str, Any]:
+    """The one dashboard's body as JSON, references replaced by placeholders (see :func:`placeholder`)."""
+    _, dashboard = one(of_type(resources, "AWS::CloudWatch::Dashboard"))
+    return json.loads(placeholder(dashboard["Properties"]["DashboardBody"]))
+
+
+def alarms_by_name(resources: Resources) -> dict[str, dict[str, Any]]:
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm").values()
+    return {alarm["Properties"]["AlarmName"]: alarm["Properties"] for alarm in alarms}

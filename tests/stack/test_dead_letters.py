@@ -6,7 +6,7 @@ from aws_cdk.assertions import Match
 
 from stacks.settings import Settings
 
-from .helpers import of_type, one
+from .helpers import dead_letter_bucket
 
 
 def test_bucket_is_encrypted_private_and_expires_dead_letters(template):
@@ -39,6 +39,6 @@ def test_bucket_policy_denies_requests_without_tls(template):
 
 
 def test_by_default_destroy_deletes_the_bucket_and_its_objects(resources, template):
-    bucket_id, bucket = one(of_type(resources, "AWS::S3::Bucket"))
+    bucket_id, bucket = dead_letter_bucket(resources)
     assert bucket["DeletionPolicy"] == "Delete"
     template.has_resource_properties("Custom::S3AutoDeleteObjects", {"BucketName": {"Ref": bucket_id}})

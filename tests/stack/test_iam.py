@@ -11,6 +11,7 @@ from .helpers import (
     all_policy_statements,
     as_list,
     custom_resource,
+    dead_letter_bucket,
     function_by_handler,
     getatt,
     managed_policy,
@@ -91,7 +92,7 @@ def test_indexer_reads_only_its_stream(resources):
 
 def test_indexer_writes_dead_letters_only_under_its_two_prefixes(resources):
     _, statements = _indexer(resources)
-    bucket_id, _ = one(of_type(resources, "AWS::S3::Bucket"))
+    bucket_id, _ = dead_letter_bucket(resources)
     bucket_arn = getatt(bucket_id, "Arn")
 
     puts = statements_with_action(statements, "s3:PutObject")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from .helpers import custom_resource, function_by_handler, getatt, of_type, one
+from .helpers import custom_resource, dead_letter_bucket, function_by_handler, getatt, of_type, one
 
 # The output keys are the contract with scripts/ (they resolve names from the deployed stack's outputs).
 EXPECTED_OUTPUTS = {
     "StreamName", "StreamArn", "VectorBucketName", "VectorIndexName", "VectorIndexArn", "DeadLetterBucketName",
     "IndexerFunctionName", "ProducerPolicyArn", "AskerPolicyArn", "EmbedModelId", "EmbedDimensions",
-    "AnswerModelId", "Region",
+    "AnswerModelId", "Region", "OperatorPolicyArn", "AlarmTopicArn", "DashboardName", "DashboardUrl",
+    "ArchiveBucketName",  # only while archive_enabled (tests/stack/test_archive.py covers the other case)
 }
 
 
@@ -24,7 +25,7 @@ def test_every_output_the_scripts_need_is_there_with_a_description(synth):
 def test_outputs_point_at_the_resources(synth, resources):
     outputs = {key: o["Value"] for key, o in synth.template_json["Outputs"].items()}
     stream_id, _ = one(of_type(resources, "AWS::Kinesis::Stream"))
-    bucket_id, _ = one(of_type(resources, "AWS::S3::Bucket"))
+    bucket_id, _ = dead_letter_bucket(resources)
     indexer_id, _ = function_by_handler(resources, "indexer.handler")
     policies = of_type(resources, "AWS::IAM::ManagedPolicy")
 
@@ -33,7 +34,8 @@ def test_outputs_point_at_the_resources(synth, resources):
     assert outputs["VectorIndexArn"] == getatt(custom_resource(resources), "IndexArn")
     assert outputs["DeadLetterBucketName"] == {"Ref": bucket_id}
     assert outputs["IndexerFunctionName"] == {"Ref": indexer_id}
-    assert {outputs["ProducerPolicyArn"]["Ref"], outputs["AskerPolicyArn"]["Ref"]} == set(policies)
+    policy_outputs = ("ProducerPolicyArn", "AskerPolicyArn", "OperatorPolicyArn")
+    assert {outputs[key]["Ref"] for key in policy_outputs} == set(policies)
     assert outputs["EmbedModelId"] == "amazon.titan-embed-text-v2:0"
     assert outputs["EmbedDimensions"] == "1024"
     assert outputs["Region"] == {"Ref": "AWS::Region"}

@@ -15,7 +15,7 @@ import pytest
 from conftest import ACCOUNT, BUCKET, DEAD_LETTERS, INDEX, REGION, run  # tests/conftest.py
 from kinesis import EVENTS_DIR, STREAM_ARN, batch, load_event
 
-from .helpers import custom_resource, function_by_handler, of_type, one, role_of, role_statements
+from .helpers import custom_resource, dead_letter_bucket, function_by_handler, of_type, one, role_of, role_statements
 from .iam_eval import allows, request_for
 
 
@@ -38,7 +38,7 @@ def test_indexer_role_allows_every_call_the_indexer_makes(env, synth):
     _, function = function_by_handler(resources, "indexer.handler")
     statements = role_statements(resources, role_of(function))
     index, (dead_letters, _), (stream, _) = (
-        custom_resource(resources), one(of_type(resources, "AWS::S3::Bucket")),
+        custom_resource(resources), dead_letter_bucket(resources),
         one(of_type(resources, "AWS::Kinesis::Stream")))
     bucket_arn = f"arn:aws:s3vectors:{REGION}:{ACCOUNT}:bucket/{BUCKET}"
     attributes = {

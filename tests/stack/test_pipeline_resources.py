@@ -9,7 +9,7 @@ from aws_cdk.assertions import Match
 from rtrag.config import IndexerSettings
 from stacks.settings import Settings
 
-from .helpers import custom_resource, function_by_handler, getatt, of_type, one
+from .helpers import custom_resource, dead_letter_bucket, function_by_handler, getatt, of_type, one
 
 DEFAULTS = Settings()
 # Lambda rejects these (Lambda Developer Guide, "Defined runtime environment variables"); see shared/aws-facts.md.
@@ -55,7 +55,7 @@ def test_both_functions_use_the_dependency_layer_built_for_arm64_python_3_13(res
 def test_indexer_environment_carries_actual_names_and_configuration(resources):
     _, function = function_by_handler(resources, "indexer.handler")
     index = custom_resource(resources)
-    bucket_id, _ = one(of_type(resources, "AWS::S3::Bucket"))
+    bucket_id, _ = dead_letter_bucket(resources)
 
     assert function["Properties"]["Environment"]["Variables"] == {
         "VECTOR_BUCKET": getatt(index, "VectorBucketName"),
@@ -109,7 +109,7 @@ def test_every_function_logs_to_its_own_log_group_with_configured_retention(reso
 
 def test_event_source_mapping_is_tuned_for_freshness_and_bounded_failure(resources, template):
     stream_id, _ = one(of_type(resources, "AWS::Kinesis::Stream"))
-    bucket_id, _ = one(of_type(resources, "AWS::S3::Bucket"))
+    bucket_id, _ = dead_letter_bucket(resources)
     function_id, _ = function_by_handler(resources, "indexer.handler")
 
     template.has_resource_properties("AWS::Lambda::EventSourceMapping", {

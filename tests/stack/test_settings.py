@@ -95,6 +95,18 @@ def test_reserved_concurrency_can_be_left_unset(unset):
         ("vector_bucket_name", "b" * (MAX_BASE_NAME_CHARS + 1), f"3..{MAX_BASE_NAME_CHARS} characters"),
         ("vector_index_name", "ix", f"3..{MAX_BASE_NAME_CHARS} characters"),
         ("vectors_kms_key_arn", "alias/my-key", "full KMS key ARN"),
+        ("alarm_email", "ops at example.com", "one e-mail address, or empty"),
+        ("alarm_email", "a@example.com,b@example.com", "one e-mail address, or empty"),
+        ("alarm_iterator_age_seconds", "5", "10..86400"),
+        ("alarm_iterator_age_seconds", "86401", "10..86400"),
+        ("alarm_freshness_p99_seconds", "0", "1..86400"),
+        ("alarm_dead_letters", "0", "1..1000000"),
+        ("alarm_lambda_errors", "0", "1..1000000"),
+        ("alarm_throttles", "-1", "1..1000000"),
+        ("alarm_archive_freshness_seconds", "60", "120..86400"),
+        ("archive_enabled", "no", "true or false"),
+        ("archive_expiration_days", "-1", "0..36500"),
+        ("archive_glacier_ir_days", "0", "1..36500, or none"),
     ],
 )
 def test_a_bad_value_fails_with_one_message_naming_key_value_and_allowed_values(key, value, allowed):
@@ -118,6 +130,37 @@ def test_chunk_overlap_must_be_less_than_half_the_chunk_size():
 def test_record_age_cannot_exceed_stream_retention():
     with pytest.raises(SettingsError, match=r"max_record_age_seconds=90000 .*stream_retention_hours=24"):
         Settings.from_mapping({"max_record_age_seconds": 90_000})
+
+
+def test_iterator_age_alarm_must_fire_before_the_mapping_discards_records():
+    with pytest.raises(SettingsError, match=r"alarm_iterator_age_seconds=3600 .*less than max_record_age_seconds=3600"):
+        Settings.from_mapping({"alarm_iterator_age_seconds": 3600})
+
+
+def test_archive_moves_to_glacier_ir_only_before_it_expires():
+    with pytest.raises(SettingsError, match=r"archive_glacier_ir_days=365 .*less than archive_expiration_days=365"):
+        Settings.from_mapping({"archive_glacier_ir_days": 365})
+
+    assert Settings.from_mapping({"archive_glacier_ir_days": 90}).archive_glacier_ir_days == 90
+    # 0 = never expire, so any transition day is fine
+    assert Settings.from_mapping({"archive_expiration_days": 0, "archive_glacier_ir_days": 400}).archive_glacier_ir_days
+
+
+@pytest.mark.parametrize("unset", [None, "", "none", "null"])
+def test_glacier_transition_can_be_left_unset(unset):
+    assert Settings.from_mapping({"archive_glacier_ir_days": unset}).archive_glacier_ir_days is None
+
+
+def test_monitoring_and_archive_values_given_with_dash_c_are_coerced():
+    settings = Settings.from_context({
+        "alarm_email": " ops@example.com ", "alarm_iterator_age_seconds": "120", "archive_enabled": "false",
+        "archive_expiration_days": "0", "archive_glacier_ir_days": "30",
+    })
+
+    assert settings.alarm_email == "ops@example.com"
+    assert settings.alarm_iterator_age_seconds == 120
+    assert settings.archive_enabled is False
+    assert (settings.archive_expiration_days, settings.archive_glacier_ir_days) == (0, 30)
 
 
 def test_a_misspelt_setting_is_reported_with_a_suggestion_not_ignored():

@@ -56,13 +56,14 @@ def test_every_acknowledgment_carries_a_specific_reason(synth):
     assert len(set(wildcard_reasons)) == len(wildcard_reasons)
 
 
-@pytest.mark.parametrize("rule", ["AwsSolutions-L1", "AwsSolutions-S1"])
+@pytest.mark.parametrize("rule", ["AwsSolutions-L1", "AwsSolutions-S1", "AwsSolutions-KDF1"])
 def test_known_acknowledgments_are_placed_on_the_resources_they_concern(synth, rule):
     paths = {path for path, acknowledged, _ in _acknowledgments(synth.app) if acknowledged.endswith(rule)}
     stack = synth.stack.stack_name
     expected = {
         "AwsSolutions-L1": {f"{stack}/Indexer/Function", f"{stack}/Vectors/Handler"},
-        "AwsSolutions-S1": {f"{stack}/DeadLetters/Bucket"},
+        "AwsSolutions-S1": {f"{stack}/DeadLetters/Bucket", f"{stack}/Archive/Bucket"},
+        "AwsSolutions-KDF1": {f"{stack}/Archive/DeliveryStream"},
     }[rule]
     assert paths == expected
 

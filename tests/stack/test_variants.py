@@ -1,4 +1,5 @@
-"""Other settings: two stacks side by side in one account and Region, and a stack with every option changed."""
+"""Other settings: two stacks side by side in one account and Region, a stack with every option changed, and a
+stack without the archive (the ``variants`` fixture in conftest.py synthesizes them together)."""
 
 from __future__ import annotations
 
@@ -12,38 +13,15 @@ from cfnlint.config import ManualArgs
 
 from stacks.settings import derive_base_name
 
-from .conftest import Synthesized, synthesize
+from .conftest import CUSTOM, KMS_KEY_ARN, NO_ARCHIVE
 from .helpers import function_by_handler, managed_policy, of_type, one, role_of, role_statements
 from .test_template_checks import IGNORED_LINT_RULES, LINT_REGIONS
 
-KMS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-CUSTOM = {
-    "stack_name": "RagCustom",
-    "vector_bucket_name": "team-vectors",
-    "vector_index_name": "docs.v2",
-    "embed_dimensions": "512",
-    "starting_position": "LATEST",
-    "reserved_concurrency": "5",
-    "retain_data_on_destroy": "true",
-    "vectors_kms_key_arn": KMS_KEY_ARN,
-    "log_retention_days": "365",
-    "batch_size": "500",
-    "max_batching_window_seconds": "2",
-}
 # Properties that would give a resource a fixed physical name (and make a second stack collide with the first).
 NAME_PROPERTIES = {
     "Name", "BucketName", "FunctionName", "RoleName", "ManagedPolicyName", "PolicyName", "LogGroupName",
     "LayerName", "StreamName",
 }
-
-
-@pytest.fixture(scope="module")
-def variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """One app, three stacks: two that differ only by name, and one with every option changed (one synth)."""
-    return synthesize(
-        tmp_path_factory.mktemp("cdk.out-variants"),
-        {"stack_name": "RagA"}, {"stack_name": "RagB"}, CUSTOM,
-    )
 
 
 def _fixed_names(template: dict[str, Any]) -> list[tuple[str, str, Any]]:
@@ -63,8 +41,9 @@ def test_all_variants_pass_cdk_nag(variants):
     assert not [v for r in (variants.validation_report or {}).get("pluginReports", []) for v in r["violations"]]
 
 
-def test_the_stack_with_every_option_changed_passes_cfn_lint(variants):
-    matches = lint(json.dumps(variants.templates["RagCustom"]),
+@pytest.mark.parametrize("stack", [CUSTOM["stack_name"], NO_ARCHIVE["stack_name"]])
+def test_the_stacks_with_options_changed_pass_cfn_lint(variants, stack):
+    matches = lint(json.dumps(variants.templates[stack]),
                    config=ManualArgs(regions=LINT_REGIONS, ignore_checks=IGNORED_LINT_RULES))
     assert [f"{m.rule.id} {m.message}" for m in matches if m.rule.id[0] in "EW"] == []
 

@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Replay archived document events in order: back onto the stream, or straight into a (new) vector index.
+
+Reads the archive bucket that Firehose fills from the stream (the default), a directory of archive files, a JSON
+Lines file, or with --local the local stream. Resumable: a checkpoint records the last batch done, and the same
+command run again continues after it (--restart replays from the start). Unchanged documents cost no Bedrock
+calls: the indexer skips a document whose stored content hash matches.
+
+examples:
+  python scripts/reindex.py --to-stream                            # the whole archive, back through the pipeline
+  python scripts/reindex.py --to-stream --since 2026-03-01 --until 2026-03-02T12
+  python scripts/reindex.py --to-index --vector-index chunks-512   # into a new index (its dimension is read)
+  python scripts/reindex.py --to-index --from-dir ./archive-copy --vector-index chunks-512
+  python scripts/reindex.py --to-stream --from-jsonl events.jsonl
+  python scripts/reindex.py --local --to-index                     # rebuild the local index from the local stream
+  python scripts/reindex.py --to-index --vector-index chunks-512 --restart   # ignore the checkpoint
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
+
+from rtrag.archive import (  # noqa: E402
+    DirectoryArchive, HourWindow, IndexTarget, JsonLinesFile, LocalStreamArchive, Replay, ReplayCounts,
+    ReplayStopped, S3Archive, StreamTarget, job_name, open_checkpoint)
+from rtrag.cli import add_aws_arguments, current_region, progress_printer, run_cli  # noqa: E402
+from rtrag.errors import TransientError, UserError  # noqa: E402
+from rtrag.limits import MAX_RECORDS_PER_PUT_RECORDS  # noqa: E402
+from rtrag.operations import AwsResources, add_resource_arguments  # noqa: E402
+
+# The event source mapping's batch limits (Lambda: BatchSize 1..10,000, default 100).
+DEFAULT_INDEX_BATCH = 100
+MAX_BATCH = 10_000
+CHECKPOINT_DIR = ".rag-reindex"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    intro, details, examples = __doc__.split("\n\n", 2)
+    parser = argparse.ArgumentParser(prog="reindex.py", description=f"{intro}\n\n{details}", epilog=examples,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_argument_group("source (one of)").add_mutually_exclusive_group()
+    source.add_argument("--from-archive", action="store_true",
+                        help="the archive bucket (default without --local): events/YYYY/MM/DD/HH/*.gz")
+    source.add_argument("--from-dir", metavar="PATH", help="a directory of archive files (Firehose's layout)")
+    source.add_argument("--from-jsonl", metavar="PATH", help="a JSON Lines file of document events")
+    source.add_argument("--from-stream", action="store_true",
+                        help="with --local: the local stream, which keeps every record (default with --local)")
+    parser.add_argument("--since", metavar="YYYY-MM-DD[THH]", help="archive hours from this one (UTC, included)")
+    parser.add_argument("--until", metavar="YYYY-MM-DD[THH]", help="archive hours up to this one (UTC, included)")
+    target = parser.add_argument_group("target (one of)").add_mutually_exclusive_group(required=True)
+    target.add_argument("--to-stream", action="store_true", help="put the events back on the stream")
+    target.add_argument("--to-index", action="store_true",
+                        help="index the events directly into --vector-index (default: the pipeline's index)")
+    parser.add_argument("--vector-bucket", help="default: VECTOR_BUCKET, then the stack's VectorBucketName")
+    parser.add_argument("--vector-index", help="default: VECTOR_INDEX, then the stack's VectorIndexName; with "
+                        "--local, a named index under $RAG_LOCAL_DIR/indexes/")
+    parser.add_argument("--embed-model-id", help="default: EMBED_MODEL_ID, then the stack's EmbedModelId")
+    parser.add_argument("--archive-bucket", help="default: ARCHIVE_BUCKET, then the stack's ArchiveBucketName")
+    add_resource_arguments(parser)
+    parser.add_argument("--batch-size", type=int, help=f"records per batch (default {DEFAULT_INDEX_BATCH} into "
+                        f"an index, {MAX_RECORDS_PER_PUT_RECORDS} onto the stream; at most {MAX_BATCH})")
+    parser.add_argument("--checkpoint", metavar="PATH", help=f"checkpoint file (default {CHECKPOINT_DIR}/<job>."
+                        "json, or $RAG_LOCAL_DIR/reindex/<job>.json with --local)")
+    parser.add_argument("--restart", action="store_true", help="ignore the checkpoint and replay from the start")
+    parser.add_argument("--json", action="store_true", help="print the final counts as JSON")
+    parser.add_argument("--local", action="store_true", help="use the local pipeline under .rag-local/ (or "
+                        "$RAG_LOCAL_DIR); events put back on the local stream are indexed before it returns")
+    add_aws_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.local and args.from_archive:
+        parser.error("--local has no archive bucket: the local stream keeps every record (--from-stream, the "
+                     "default with --local), or use --from-dir / --from-jsonl")
+    if args.from_stream and not args.local:
+        parser.error("--from-stream replays the local stream (with --local); a Kinesis stream keeps records only "
+                     "for its retention period: replay the archive instead")
+    if (args.since or args.until) and (args.from_jsonl or (args.local and not args.from_dir)):
+        parser.error("--since/--until select archive hours: use them with --from-archive or --from-dir")
+    if args.batch_size is not None and not 1 <= args.batch_size <= MAX_BATCH:
+        parser.error(f"--batch-size must be 1..{MAX_BATCH}")
+    return args
+
+
+class Local:
+    """The local pipeline's stream, index and dead letters."""
+
+    def __init__(self, args: argparse.Namespace):
+        from rtrag.local.pipeline import LocalPipeline
+
+        self.pipeline = LocalPipeline()
+        self.args = args
+
+    def archive(self) -> LocalStreamArchive:
+        return LocalStreamArchive(self.pipeline.stream)
+
+    def stream_target(self) -> StreamTarget:
+        return StreamTarget(self.pipeline.producer, dead_letters=self.pipeline.dead_letters,
+                            description=f"local-stream:{self.pipeline.stream.directory.resolve()}")
+
+    def index_target(self) -> IndexTarget:
+        from rtrag.local.index import LocalVectorIndex
+        from rtrag.pipeline import BatchIndexer
+
+        p = self.pipeline
+        index = p.index
+        if self.args.vector_index:
+            index = LocalVectorIndex.open(p.root / "indexes" / self.args.vector_index, dimension=p.embedder.dimensions)
+        indexer = BatchIndexer(embedder=p.embedder, index=index, dead_letters=p.dead_letters, chunking=p.chunking)
+        return IndexTarget(indexer, description=f"local-index:{Path(index.path).resolve()}")
+
+    def checkpoint_dir(self) -> Path:
+        return self.pipeline.root / "reindex"
+
+    def close(self, *, drain: bool) -> None:
+        if drain:
+            self.pipeline.drain()  # the local "event source mapping": indexed before the command returns
+        self.pipeline.close()
+
+
+class Aws:
+    """The deployed pipeline's archive bucket, stream, index and dead-letter bucket."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.res = AwsResources(args)
+
+    def archive(self) -> S3Archive:
+        bucket = self.res.name(self.args.archive_bucket, "ARCHIVE_BUCKET", "ArchiveBucketName",
+                               hint="is the archive disabled (archive_enabled in cdk.json)? Enable it and deploy, "
+                               "or replay with --from-dir / --from-jsonl")
+        return S3Archive(self.res.client("s3"), bucket=bucket, window=HourWindow.parse(self.args.since,
+                                                                                       self.args.until))
+
+    def _dead_letters(self):
+        from rtrag.deadletters import S3DeadLetters
+
+        return S3DeadLetters(self.res.client("s3"), bucket=self.res.dead_letter_bucket())
+
+    def stream_target(self) -> StreamTarget:
+        stream = self.res.stream()
+        return StreamTarget(stream, dead_letters=self._dead_letters(), description=f"stream:{stream.stream_name}")
+
+    def index_target(self) -> IndexTarget:
+        from rtrag.config import IndexerSettings
+        from rtrag.embedding import TitanEmbedder
+        from rtrag.events import SOURCE_TEXT_KEY
+        from rtrag.limits import TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID
+        from rtrag.pipeline import BatchIndexer
+        from rtrag.vectors import S3VectorsIndex
+
+        bucket = self.res.name(self.args.vector_bucket, "VECTOR_BUCKET", "VectorBucketName")
+        name = self.res.name(self.args.vector_index, "VECTOR_INDEX", "VectorIndexName")
+        index = S3VectorsIndex(self.res.client("s3vectors"), bucket=bucket, index=name, dimension=0)
+        try:
+            described = index.describe()
+        except TransientError as exc:
+            if exc.code != "NotFoundException":
+                raise
+            raise UserError(
+                f"vector index {name} not found in bucket {bucket}: create it first, e.g. `aws s3vectors create-index "
+                f"--vector-bucket-name {bucket} --index-name {name} --data-type float32 --dimension 1024 "
+                f"--distance-metric cosine --metadata-configuration nonFilterableMetadataKeys={SOURCE_TEXT_KEY}`"
+            ) from None
+        index.dimension = int(described["dimension"])
+        declared = (described.get("metadataConfiguration") or {}).get("nonFilterableMetadataKeys")
+        if declared is not None and SOURCE_TEXT_KEY not in declared:
+            raise UserError(f"index {name} does not declare {SOURCE_TEXT_KEY} non-filterable, so chunk text would "
+                            "break the 2 KB filterable metadata limit: create the index with "
+                            f"--metadata-configuration nonFilterableMetadataKeys={SOURCE_TEXT_KEY}")
+        model_id = (self.args.embed_model_id or self.res.optional("EMBED_MODEL_ID", "EmbedModelId")
+                    or TITAN_V2_MODEL_ID)
+        if model_id.startswith("amazon.titan-embed-text-v2") and index.dimension not in TITAN_V2_DIMENSIONS:
+            raise UserError(f"index {name} has dimension {index.dimension}; Titan V2 embeds in "
+                            f"{', '.join(map(str, TITAN_V2_DIMENSIONS))} only: reindex into an index of one of those")
+        # The indexer's own settings (chunking, concurrency, retries from the environment, validated), aimed at
+        # this index.
+        settings = IndexerSettings.from_env(os.environ | {
+            "VECTOR_BUCKET": bucket, "VECTOR_INDEX": name, "DEAD_LETTER_BUCKET": self.res.dead_letter_bucket(),
+            "EMBED_MODEL_ID": model_id, "EMBED_DIMENSIONS": str(index.dimension)})
+        bedrock = self.res.client("bedrock-runtime", retries={"mode": "adaptive",
+                                                              "max_attempts": settings.embed_max_attempts},
+                                  max_pool_connections=max(10, settings.embed_concurrency))
+        embedder = TitanEmbedder(bedrock, model_id=model_id, dimensions=index.dimension,
+                                 concurrency=settings.embed_concurrency)
+        indexer = BatchIndexer(embedder=embedder, index=index, dead_letters=self._dead_letters(),
+                               chunking=settings.chunking)
+        return IndexTarget(indexer, description=f"index:{bucket}/{name}")
+
+    def checkpoint_dir(self) -> Path:
+        return Path(CHECKPOINT_DIR)
+
+    def close(self, *, drain: bool) -> None:
+        pass
+
+
+def open_source(args: argparse.Namespace, backend: Local | Aws, started: float):
+    window = HourWindow.parse(args.since, args.until)
+    if args.from_dir:
+        return "dir", DirectoryArchive(args.from_dir, window=window)
+    if args.from_jsonl:
+        return "jsonl", JsonLinesFile(args.from_jsonl, started=started)
+    if isinstance(backend, Local):
+        return "stream", backend.archive()
+    return "archive", backend.archive()
+
+
+def describe(counts: ReplayCounts, *, to_index: bool) -> str:
+    if to_index:
+        return (f"read {counts.read}, indexed {counts.indexed}, skipped unchanged {counts.unchanged}, "
+                f"skipped stale or superseded {counts.stale}, dead-lettered {counts.dead_lettered}, "
+                f"failed {counts.failed}; {counts.embedding_calls} embedding call(s)")
+    return f"read {counts.read}, sent {counts.sent}, dead-lettered {counts.dead_lettered}, failed {counts.failed}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+    def body() -> int:
+        started = time.time()
+        backend = Local(args) if args.local else Aws(args)
+        try:
+            return replay(args, backend, started)
+        finally:
+            backend.close(drain=args.to_stream)
+
+    return run_cli(body, region=lambda: current_region(args))
+
+
+def replay(args: argparse.Namespace, backend: Local | Aws, started: float) -> int:
+    source_kind, source = open_source(args, backend, started)
+    target_kind = "index" if args.to_index else "stream"
+    target = backend.index_target() if args.to_index else backend.stream_target()
+    job = job_name(source.description, target.description, source_kind=source_kind, target_kind=target_kind)
+    target.shard_id = f"reindex-{job}"  # names the job's dead letters: a rerun overwrites, never duplicates
+    path = Path(args.checkpoint) if args.checkpoint else backend.checkpoint_dir() / f"{job}.json"
+    checkpoint = open_checkpoint(path, job=job, source=source.description, target=target.description,
+                                 restart=args.restart)
+    resumed = checkpoint.position is not None
+    if resumed:
+        print(f"job {job}: resuming after {checkpoint.position.unit} #{checkpoint.position.offset} "
+              f"({checkpoint.ordinal} record(s) done); checkpoint {path}", file=sys.stderr)
+    else:
+        print(f"job {job}: {source.description} -> {target.description}; checkpoint {path}", file=sys.stderr)
+    batch_size = args.batch_size or (DEFAULT_INDEX_BATCH if args.to_index else MAX_RECORDS_PER_PUT_RECORDS)
+    run = Replay(source, target, checkpoint, path, batch_size=batch_size,
+                 progress=progress_printer(f"replaying {source.unit_label}"))
+    try:
+        counts = run.run()
+    except ReplayStopped:
+        print(f"stopped: {describe(run.run_counts, to_index=args.to_index)}", file=sys.stderr)
+        raise
+    except KeyboardInterrupt:
+        print(f"\nstopped after {checkpoint.ordinal} record(s); run the same command again to resume "
+              f"(checkpoint {path})", file=sys.stderr)
+        raise
+    if isinstance(source, DirectoryArchive) and source.outside_window:
+        print(f"{source.outside_window} file(s) outside --since/--until or Firehose's date layout were not read",
+              file=sys.stderr)
+    if args.json:
+        print(json.dumps({"job": job, "checkpoint": str(path), "source": source.description,
+                          "target": target.description, "resumed": resumed, "run": counts.to_json(),
+                          "total": checkpoint.totals.to_json()}))
+    else:
+        print(describe(counts, to_index=args.to_index))
+        if resumed:
+            print(f"job total: {describe(checkpoint.totals, to_index=args.to_index)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

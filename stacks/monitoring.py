@@ -1,0 +1,416 @@
+"""Monitoring: a dashboard of the pipeline's freshness and health, and alarms that notify one SNS topic.
+
+The indexer's own metrics are published by Powertools as EMF under ``metrics_namespace`` with exactly one
+dimension, ``service`` (the function's POWERTOOLS_SERVICE_NAME; Powertools adds it to every metric and nothing
+else, since the handler neither adds dimensions nor captures the cold-start metric). A metric queried with any
+other dimension set finds nothing, so every reference here goes through :meth:`PipelineMonitoring.indexer_metric`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+
+ONE_MINUTE = Duration.minutes(1)
+FIVE_MINUTES = Duration.minutes(5)
+# The stall alarm looks at whole 5-minute periods and needs two in a row: a record put at the end of one period
+# is normally indexed early in the next, so a single period with records in and no invocation is not a stall.
+STALL_PERIOD_SECONDS = 300
+MIN_STALL_PERIODS = 2
+FIREHOSE_NAMESPACE = "AWS/Firehose"
+# SNS topic display names (the sender name of e-mail notifications) are limited to 100 characters.
+MAX_TOPIC_DISPLAY_NAME_CHARS = 100
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmThresholds:
+    """When each alarm fires (stacks/settings.py documents the defaults)."""
+
+    iterator_age_seconds: int
+    freshness_p99_seconds: int
+    dead_letters: int
+    lambda_errors: int
+    throttles: int
+    archive_freshness_seconds: int
+
+
+class PipelineMonitoring(Construct):
+    """``dashboard`` (named ``<stack>-<Region>``), ``alarms`` by short name, all notifying ``topic``.
+
+    The topic is TLS-only, publishable by this account's CloudWatch alarms, and has an e-mail subscription when
+    ``alarm_email`` is set. ``archive_delivery_stream_name`` (None when the archive is off) adds the archive's
+    widgets and its freshness alarm.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        stream: kinesis.IStream,
+        function: lambda_.IFunction,
+        metrics_namespace: str,
+        service_name: str,
+        thresholds: AlarmThresholds,
+        alarm_email: str,
+        archive_delivery_stream_name: str | None,
+        failed_batches: tuple[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.metrics_namespace = metrics_namespace
+        self.service_name = service_name
+        self.stack_name = Stack.of(self).stack_name
+        self.topic = self._topic(alarm_email)
+        self.alarms: dict[str, cw.Alarm] = {}
+        self._pipeline_alarms(stream, function, thresholds)
+        self._failed_batches_alarm(*failed_batches)
+        if archive_delivery_stream_name is not None:
+            self._archive_alarm(archive_delivery_stream_name, thresholds.archive_freshness_seconds)
+        for alarm in self.alarms.values():
+            # OK notifications too: whoever was paged learns that the condition cleared without opening a console.
+            alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
+            alarm.add_ok_action(cw_actions.SnsAction(self.topic))
+        self.dashboard = cw.Dashboard(
+            self,
+            "Dashboard",
+            # Dashboard names are unique per account across Regions; stack names only per Region.
+            dashboard_name=f"{self.stack_name}-{Aws.REGION}",
+            default_interval=Duration.hours(3),
+            widgets=self._widgets(stream, function, thresholds, archive_delivery_stream_name),
+        )
+        self.dashboard_url = (
+            f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
+            f"#dashboards/dashboard/{self.dashboard.dashboard_name}"
+        )
+
+    def indexer_metric(self, name: str, *, statistic: str, period: Duration, label: str) -> cw.Metric:
+        """A metric the indexer publishes through Powertools EMF, with the dimension set Powertools writes."""
+        return cw.Metric(
+            namespace=self.metrics_namespace,
+            metric_name=name,
+            dimensions_map={"service": self.service_name},
+            statistic=statistic,
+            period=period,
+            label=label,
+        )
+
+    def _topic(self, alarm_email: str) -> sns.Topic:
+        # Not encrypted at rest, on purpose: CloudWatch alarms cannot publish to a topic encrypted with the AWS
+        # managed key aws/sns (its key policy cannot grant cloudwatch.amazonaws.com), and the notifications carry
+        # only alarm names, states and metric values, never document content, so a customer managed key (a monthly
+        # charge and a key policy to keep right) would protect nothing sensitive. Publishing requires TLS.
+        topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name=f"{self.stack_name} alarms"[:MAX_TOPIC_DISPLAY_NAME_CHARS],
+            enforce_ssl=True,
+        )
+        # A topic policy replaces SNS's default one, which is what lets same-account alarms publish; without this
+        # statement every notification would fail with "not authorized to perform: SNS:Publish".
+        topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
+                    },
+                },
+            )
+        )
+        if alarm_email:
+            topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        return topic
+
+    def _alarm(self, key: str, *, metric: cw.IMetric, description: str, **props: object) -> cw.Alarm:
+        alarm = cw.Alarm(
+            self, key, metric=metric, alarm_name=f"{self.stack_name}-{key}", alarm_description=description, **props
+        )
+        self.alarms[key] = alarm
+        return alarm
+
+    def _failed_batches_alarm(self, bucket_name: str, filter_id: str) -> None:
+        self._alarm(
+            "FailedBatches",
+            metric=cw.Metric(namespace="AWS/S3", metric_name="PutRequests",
+                             dimensions_map={"BucketName": bucket_name, "FilterId": filter_id},
+                             statistic="Sum", period=FIVE_MINUTES, label="failed batches written"),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            # S3 publishes request metrics only for periods with requests: missing means nothing was written.
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            description=(
+                "The event source mapping gave up on a batch (retries or record age used up) and wrote it to the "
+                "dead-letter bucket under aws/lambda/. Its documents are not indexed. Find the cause in the "
+                "indexer's logs, fix it, then redrive the batch with scripts/redrive.py while the stream still "
+                "holds its records."
+            ),
+        )
+
+    def _pipeline_alarms(self, stream: kinesis.IStream, function: lambda_.IFunction, t: AlarmThresholds) -> None:
+        self._alarm(
+            "IteratorAge",
+            metric=function.metric("IteratorAge", statistic="Maximum", period=ONE_MINUTE),
+            threshold=t.iterator_age_seconds * 1000,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=3,
+            datapoints_to_alarm=3,
+            # Lambda publishes IteratorAge only when the mapping invokes the function, so no data means an idle
+            # stream (nothing to be behind on) or no invocations at all; the latter is the IndexerStalled alarm's
+            # job. Treating missing as breaching would page on every quiet minute.
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            description=(
+                f"The indexer has been more than {t.iterator_age_seconds} s behind the newest record for 3 "
+                "minutes: new documents are not searchable yet. Look at Lambda errors, throttles and duration and "
+                "at embedding calls on the dashboard; raise parallelization_factor or embed_concurrency, or the "
+                "Bedrock quota, if the indexer is simply too slow."
+            ),
+        )
+        stall_periods = max(MIN_STALL_PERIODS, math.ceil(t.iterator_age_seconds / STALL_PERIOD_SECONDS))
+        self._alarm(
+            "IndexerStalled",
+            metric=cw.MathExpression(
+                expression="IF(FILL(incoming, 0) > 0 AND FILL(invocations, 0) == 0, 1, 0)",
+                using_metrics={
+                    "incoming": stream.metric_incoming_records(statistic="Sum", period=FIVE_MINUTES),
+                    "invocations": function.metric_invocations(statistic="Sum", period=FIVE_MINUTES),
+                },
+                period=FIVE_MINUTES,
+                label="records put but indexer not invoked",
+            ),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=stall_periods,
+            datapoints_to_alarm=stall_periods,
+            # No data at all means no records were put, so nothing can be stuck.
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            description=(
+                f"Records were put on the stream for {stall_periods * 5} minutes and the indexer was not invoked "
+                "once: nothing is being indexed and IteratorAge cannot tell (it needs invocations). Check that the "
+                "event source mapping is Enabled (aws lambda list-event-source-mappings), and the function's "
+                "throttles and concurrency."
+            ),
+        )
+        self._alarm(
+            "FreshnessP99",
+            metric=self.indexer_metric("IndexLag", statistic="p99", period=FIVE_MINUTES, label="index lag p99"),
+            threshold=t.freshness_p99_seconds * 1000,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            # A quiet period has few samples; "evaluate" keeps the alarm honest then (every slow document
+            # counts) rather than silently holding its state.
+            evaluate_low_sample_count_percentile="evaluate",
+            # IndexLag has one value per written document: no data means nothing was written, so nothing was
+            # late. A writer that stopped altogether shows in IteratorAge, IndexerStalled and Errors instead.
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            description=(
+                f"For 10 minutes, 1 in 100 documents took more than {t.freshness_p99_seconds} s from being put on "
+                "the stream to being searchable. Check IteratorAge (backlog), Lambda duration and errors, and "
+                "Bedrock throttling in the indexer's logs."
+            ),
+        )
+        self._alarm(
+            "DeadLetters",
+            metric=self.indexer_metric("DeadLetters", statistic="Sum", period=FIVE_MINUTES, label="dead letters"),
+            threshold=t.dead_letters,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            # The indexer publishes DeadLetters (0 included) after every batch; missing means no batches ran,
+            # and no batch writes no dead letter.
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            description=(
+                f"{t.dead_letters} or more events in 5 minutes were bad (not JSON, missing fields, unindexable) "
+                "and were written to the dead-letter bucket under invalid/. List them and their reasons with "
+                "scripts/redrive.py, fix the producer, then redrive."
+            ),
+        )
+        self._alarm(
+            "LambdaErrors",
+            metric=function.metric_errors(statistic="Sum", period=FIVE_MINUTES),
+            threshold=t.lambda_errors,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            # Lambda publishes Errors only for invocations; none means nothing ran, so nothing failed.
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            description=(
+                f"The indexer failed {t.lambda_errors} or more invocations in 5 minutes (an exception, a timeout "
+                "or out of memory; documents that fail one by one are retried without counting here). The mapping "
+                "retries and bisects the batch; what still fails goes to the dead-letter bucket under aws/lambda/. "
+                "Read the function's log group for the error."
+            ),
+        )
+        self._alarm(
+            "LambdaThrottles",
+            metric=function.metric_throttles(statistic="Sum", period=FIVE_MINUTES),
+            threshold=t.throttles,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            # Throttles exist only for attempted invocations; none attempted, none throttled.
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            description=(
+                f"{t.throttles} or more indexer invocations were throttled in 5 minutes: the account's (or the "
+                "reserved) concurrency is exhausted, so indexing waits. Raise reserved_concurrency or the account's "
+                "Lambda concurrency quota, or lower parallelization_factor if other functions need the room."
+            ),
+        )
+
+    def _archive_alarm(self, delivery_stream_name: str, threshold_seconds: int) -> None:
+        self._alarm(
+            "ArchiveFreshness",
+            metric=_firehose_metric(delivery_stream_name, "DeliveryToS3.DataFreshness", "Maximum", FIVE_MINUTES),
+            threshold=threshold_seconds,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            # Firehose reports freshness only while it holds records; none held means nothing is waiting.
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            description=(
+                f"The archive's oldest undelivered record is more than {threshold_seconds} s old: Firehose cannot "
+                "write to the archive bucket, so a later reindex would miss these events until it catches up. "
+                "Read the delivery stream's error log group and the bucket's errors/ prefix."
+            ),
+        )
+
+    def _widgets(
+        self,
+        stream: kinesis.IStream,
+        function: lambda_.IFunction,
+        t: AlarmThresholds,
+        archive_delivery_stream_name: str | None,
+    ) -> list[list[cw.IWidget]]:
+        def per_minute(name: str, label: str) -> cw.Metric:
+            return self.indexer_metric(name, statistic="Sum", period=ONE_MINUTE, label=label)
+
+        def lag(percentile: str) -> cw.Metric:
+            return self.indexer_metric("IndexLag", statistic=percentile, period=ONE_MINUTE, label=f"{percentile} (ms)")
+
+        rows: list[list[cw.IWidget]] = [
+            [cw.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=24, height=3)],
+            [
+                cw.GraphWidget(
+                    title="Freshness: put -> searchable (IndexLag, ms)",
+                    left=[lag("p50"), lag("p90"), lag("p99")],
+                    left_annotations=[cw.HorizontalAnnotation(value=t.freshness_p99_seconds * 1000,
+                                                              label="p99 alarm")],
+                    width=12,
+                ),
+                cw.GraphWidget(
+                    title="Iterator age (ms)",
+                    left=[
+                        function.metric("IteratorAge", statistic="Maximum", period=ONE_MINUTE,
+                                        label="indexer (Lambda IteratorAge)"),
+                        stream.metric_get_records_iterator_age_milliseconds(
+                            statistic="Maximum", period=ONE_MINUTE, label="slowest consumer (stream)"),
+                    ],
+                    left_annotations=[cw.HorizontalAnnotation(value=t.iterator_age_seconds * 1000, label="alarm")],
+                    width=12,
+                ),
+            ],
+            [
+                cw.GraphWidget(
+                    title="Documents per minute",
+                    left=[
+                        per_minute("DocumentsUpserted", "upserted"),
+                        per_minute("DocumentsDeleted", "deleted"),
+                        per_minute("DocumentsSkippedUnchanged", "skipped: unchanged"),
+                        per_minute("DocumentsSkippedStale", "skipped: stale"),
+                    ],
+                    width=12,
+                ),
+                cw.GraphWidget(
+                    title="Embedding calls and chunks written per minute",
+                    left=[per_minute("EmbeddingCalls", "embedding calls"), per_minute("ChunksWritten", "chunks")],
+                    width=12,
+                ),
+            ],
+            [
+                cw.GraphWidget(
+                    title="Dead letters and failed documents per minute",
+                    left=[per_minute("DeadLetters", "dead letters"), per_minute("DocumentsFailed", "failed (retried)")],
+                    width=8,
+                ),
+                cw.GraphWidget(
+                    title="Indexer errors and throttles",
+                    left=[
+                        function.metric_errors(statistic="Sum", period=ONE_MINUTE, label="errors"),
+                        function.metric_throttles(statistic="Sum", period=ONE_MINUTE, label="throttles"),
+                        function.metric_invocations(statistic="Sum", period=ONE_MINUTE, label="invocations"),
+                    ],
+                    width=8,
+                ),
+                cw.GraphWidget(
+                    title="Indexer duration (ms)",
+                    left=[
+                        function.metric_duration(statistic=statistic, period=ONE_MINUTE, label=statistic)
+                        for statistic in ("p50", "p99", "Maximum")
+                    ],
+                    width=8,
+                ),
+            ],
+            [
+                cw.GraphWidget(
+                    title="Stream: records put per minute",
+                    left=[stream.metric_incoming_records(statistic="Sum", period=ONE_MINUTE, label="incoming")],
+                    width=12,
+                ),
+                cw.GraphWidget(
+                    title="Stream: throttled requests per minute",
+                    left=[
+                        stream.metric_write_provisioned_throughput_exceeded(
+                            statistic="Sum", period=ONE_MINUTE, label="writes throttled"),
+                        stream.metric_read_provisioned_throughput_exceeded(
+                            statistic="Sum", period=ONE_MINUTE, label="reads throttled"),
+                    ],
+                    width=12,
+                ),
+            ],
+        ]
+        if archive_delivery_stream_name is not None:
+            name = archive_delivery_stream_name
+            rows.append([
+                # Firehose publishes its metrics in 5-minute batches; finer periods would only show gaps.
+                cw.GraphWidget(
+                    title="Archive: records read and delivered per 5 minutes",
+                    left=[
+                        _firehose_metric(name, "DataReadFromKinesisStream.Records", "Sum", FIVE_MINUTES, "read"),
+                        _firehose_metric(name, "DeliveryToS3.Records", "Sum", FIVE_MINUTES, "delivered"),
+                    ],
+                    width=12,
+                ),
+                cw.GraphWidget(
+                    title="Archive: freshness (s) and delay behind the stream (ms)",
+                    left=[_firehose_metric(name, "DeliveryToS3.DataFreshness", "Maximum", FIVE_MINUTES, "freshness")],
+                    right=[_firehose_metric(name, "KinesisMillisBehindLatest", "Maximum", FIVE_MINUTES, "behind")],
+                    left_annotations=[cw.HorizontalAnnotation(value=t.archive_freshness_seconds, label="alarm")],
+                    width=12,
+                ),
+            ])
+        return rows
+
+
+def _firehose_metric(
+    delivery_stream_name: str, name: str, statistic: str, period: Duration, label: str | None = None
+) -> cw.Metric:
+    return cw.Metric(
+        namespace=FIREHOSE_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"DeliveryStreamName": delivery_stream_name},
+        statistic=statistic,
+        period=period,
+        label=label,
+    )

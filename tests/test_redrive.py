@@ -1,0 +1,348 @@
+"""redrive.py: dead letters of both kinds listed with their reasons, shown decoded, and put back on the stream once
+after a fix (original bytes, original partition keys, original order), against moto and in local mode."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+
+from conftest import BUCKET, DEAD_LETTERS, INDEX, run
+from kinesis import SHARD_ID, batch, record
+from rtrag.redrive import Redriver, parse_letter
+from scripts import redrive
+from test_put_event import STREAM, records_on
+
+ROOT = Path(__file__).resolve().parents[1]
+STREAM_ARN = f"arn:aws:kinesis:us-east-1:123456789012:stream/{STREAM}"
+ESM_UUID = "6a1e0d1c-7b43-4b52-9a7e-1f0c2f3f4a5b"
+
+
+@pytest.fixture
+def dlq(env, monkeypatch):
+    """The deployed dead-letter bucket and stream, with a bad event and a document Titan rejects dead-lettered by
+    the real indexer handler."""
+    kinesis = boto3.client("kinesis")
+    kinesis.create_stream(StreamName=STREAM, ShardCount=1)
+    monkeypatch.setenv("STREAM_NAME", STREAM)
+    env.aws.titan.reject = lambda text: "poison" in text
+    response = run(batch({"doc_id": "ok", "text": "A fine document."}, b"not json",
+                         {"doc_id": "fragile", "text": "A poison pill the model refused."}))
+    assert response == {"batchItemFailures": []}
+    env.aws.titan.reject = lambda text: False  # the fix: the model takes the text now
+    env.kinesis = kinesis
+    keys = sorted(o["Key"] for o in env.s3.list_objects_v2(Bucket=DEAD_LETTERS)["Contents"])
+    env.bad_key, env.fragile_key = keys  # sequence order: the bad event came first
+    return env
+
+
+def put_on_failure_record(s3, *, start: str, end: str, size: int, payload: dict | None = None,
+                          stream_arn: str = STREAM_ARN, name: str = "0001",
+                          first_arrival: str = "2026-01-01T00:05:04.835Z") -> str:
+    """An on-failure record in the shape Lambda's event source mapping writes for Kinesis (Lambda Developer Guide,
+    "Retain discarded batch records for a Kinesis Data Streams event source"); an S3 destination adds the
+    invocation event as ``payload``."""
+    key = f"aws/lambda/{ESM_UUID}/{SHARD_ID}/2026/01/01/2026-01-01T00.10.00-{name}"
+    body = {
+        "requestContext": {"requestId": "c9b8fa9f-5a7f-xmpl-af9c-0c604cde93a5",
+                           "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:indexer",
+                           "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 4},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0",
+        "timestamp": "2026-01-01T00:10:00.021Z",
+        "KinesisBatchInfo": {"shardId": SHARD_ID, "startSequenceNumber": start, "endSequenceNumber": end,
+                             "approximateArrivalOfFirstRecord": first_arrival,
+                             "approximateArrivalOfLastRecord": "2026-01-01T00:05:05.580Z", "batchSize": size,
+                             "streamArn": stream_arn},
+    }
+    if payload is not None:
+        body["payload"] = payload
+    s3.put_object(Bucket=DEAD_LETTERS, Key=key, Body=json.dumps(body).encode())
+    return key
+
+
+def put_documents(kinesis, *doc_ids: str) -> list[str]:
+    return [kinesis.put_record(StreamName=STREAM, Data=json.dumps({"doc_id": d, "text": f"About {d}."}).encode(),
+                               PartitionKey=d)["SequenceNumber"] for d in doc_ids]
+
+
+def stored_doc_ids(s3vectors) -> set[str]:
+    listed = s3vectors.list_vectors(vectorBucketName=BUCKET, indexName=INDEX, returnMetadata=True)["vectors"]
+    return {v["metadata"]["doc_id"] for v in listed}
+
+
+def last_json(capsys):
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+# list and show
+def test_list_shows_both_kinds_with_reason_doc_id_shard_sequence_and_state(dlq, capsys):
+    seqs = put_documents(dlq.kinesis, "d1", "d2")
+    batch_key = put_on_failure_record(dlq.s3, start=seqs[0], end=seqs[1], size=2)
+
+    assert redrive.main(["list", "--json"]) == 0
+
+    listed = {x["key"]: x for x in last_json(capsys)}
+    assert set(listed) == {dlq.bad_key, dlq.fragile_key, batch_key}
+    bad, fragile, failed = listed[dlq.bad_key], listed[dlq.fragile_key], listed[batch_key]
+    assert (bad["kind"], bad["detail"], bad["doc_ids"]) == ("invalid", "invalid-event", [])
+    assert "not JSON" in bad["reason"] and bad["shard_id"] == SHARD_ID
+    assert (fragile["detail"], fragile["doc_ids"]) == ("unindexable", ["fragile"])
+    assert "ValidationException" in fragile["reason"]
+    assert (failed["kind"], failed["sequence"], failed["records"]) == ("batch", f"{seqs[0]}..{seqs[1]}", 2)
+    assert failed["reason"] == "RetryAttemptsExhausted; function error: Unhandled"
+    assert not failed["records_in_letter"] and all(x["redriven_at"] is None for x in listed.values())
+
+
+def test_list_as_text_and_filtered_by_kind(dlq, capsys):
+    assert redrive.main(["list", "--kind", "invalid"]) == 0
+
+    out = capsys.readouterr().out
+    assert dlq.bad_key in out and "reason: record data is not JSON" in out and "doc_id=fragile" in out
+    assert out.strip().endswith("2 item(s): 2 invalid, 0 batch; 0 already redriven")
+
+
+def test_show_decodes_the_data(dlq, capsys):
+    assert redrive.main(["show", dlq.fragile_key]) == 0
+
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["letter"]["kind"] == "unindexable" and shown["redriven"] is None
+    [original] = shown["records"]
+    assert original["event"] == {"doc_id": "fragile", "text": "A poison pill the model refused."}
+    assert original["partition_key"] == "fragile"
+
+
+def test_show_of_a_batch_without_payload_reads_its_records_from_the_stream(dlq, capsys):
+    seqs = put_documents(dlq.kinesis, "d1", "d2", "d3")
+    key = put_on_failure_record(dlq.s3, start=seqs[0], end=seqs[1], size=2)
+
+    assert redrive.main(["show", key]) == 0
+
+    shown = json.loads(capsys.readouterr().out)
+    assert [r["event"]["doc_id"] for r in shown["records"]] == ["d1", "d2"]
+    assert shown["letter"]["KinesisBatchInfo"]["batchSize"] == 2
+
+
+def test_show_of_an_unknown_key_says_so(dlq, capsys):
+    assert redrive.main(["show", "invalid/2026/01/01/shardId-000000000000/1.json"]) == 1
+    assert "no dead letter invalid/2026/01/01/shardId-000000000000/1.json" in capsys.readouterr().err
+
+
+# send
+def test_send_puts_the_original_bytes_with_the_original_partition_key_and_the_indexer_indexes_it(dlq, capsys):
+    assert redrive.main(["send", dlq.fragile_key, "--json"]) == 0
+
+    [outcome] = last_json(capsys)
+    [put] = records_on(dlq.kinesis)
+    assert put["PartitionKey"] == "fragile"
+    assert put["Data"] == json.dumps({"doc_id": "fragile", "text": "A poison pill the model refused."}).encode()
+    assert outcome["status"] == "sent" and outcome["sequence_numbers"] == [put["SequenceNumber"]]
+    marker = json.loads(dlq.s3.get_object(Bucket=DEAD_LETTERS, Key=f"redriven/{dlq.fragile_key}")["Body"].read())
+    assert marker["records"][0]["sequence_number"] == put["SequenceNumber"] and marker["key"] == dlq.fragile_key
+    # What the event source mapping then delivers is indexed now that the cause is fixed.
+    assert run({"Records": [record(None, seq=10, partition_key=put["PartitionKey"],
+                                   raw_data=base64.b64encode(put["Data"]).decode())]}) == {"batchItemFailures": []}
+    assert "fragile" in stored_doc_ids(dlq.s3vectors)
+
+
+def test_second_send_does_nothing_and_force_sends_again(dlq, capsys):
+    assert redrive.main(["send", dlq.fragile_key]) == 0
+    capsys.readouterr()
+
+    assert redrive.main(["send", dlq.fragile_key]) == 0
+    assert "skipped" in capsys.readouterr().out and len(records_on(dlq.kinesis)) == 1
+
+    assert redrive.main(["send", dlq.fragile_key, "--force"]) == 0
+    assert len(records_on(dlq.kinesis)) == 2
+    marker = json.loads(dlq.s3.get_object(Bucket=DEAD_LETTERS, Key=f"redriven/{dlq.fragile_key}")["Body"].read())
+    assert marker["previous"]["key"] == dlq.fragile_key, "the earlier redrive is kept in the marker"
+
+
+def test_event_the_contract_still_rejects_is_refused_unless_forced(dlq, capsys):
+    assert redrive.main(["send", "--all", "--kind", "invalid"]) == 1
+
+    out = capsys.readouterr().out
+    assert f"refused {dlq.bad_key}: still invalid: record data is not JSON" in out
+    assert f"sent {dlq.fragile_key}" in out and out.strip().endswith("1 sent, 1 refused")
+    assert [r["PartitionKey"] for r in records_on(dlq.kinesis)] == ["fragile"]
+
+    assert redrive.main(["send", dlq.bad_key, "--force"]) == 0
+    assert [(r["PartitionKey"], r["Data"]) for r in records_on(dlq.kinesis)][-1] == ("pk", b"not json")
+
+
+def test_dry_run_sends_nothing_and_marks_nothing(dlq, capsys):
+    assert redrive.main(["send", "--all", "--dry-run", "--force"]) == 0
+
+    out = capsys.readouterr().out
+    assert out.count("would-send invalid/") == 2 and out.strip().endswith("2 would-send")
+    assert records_on(dlq.kinesis) == []
+    assert not dlq.s3.list_objects_v2(Bucket=DEAD_LETTERS, Prefix="redriven/").get("Contents")
+
+
+def test_batch_with_payload_puts_every_record_of_the_range_in_order(dlq, capsys):
+    events = [{"doc_id": "d1", "text": "One.", "ts": 1}, {"doc_id": "d2", "text": "Two.", "ts": 2},
+              {"doc_id": "d1", "text": "One, revised.", "ts": 3}]
+    payload = {"Records": [record(e, seq=100 + i) for i, e in enumerate(events)]}
+    first, last = (payload["Records"][i]["kinesis"]["sequenceNumber"] for i in (0, -1))
+    key = put_on_failure_record(dlq.s3, start=first, end=last, size=3, payload=payload)
+
+    assert redrive.main(["send", "--all", "--kind", "batch"]) == 0
+
+    assert [(r["PartitionKey"], json.loads(r["Data"])) for r in records_on(dlq.kinesis)] == [
+        (e["doc_id"], e) for e in events]
+    assert dlq.s3.get_object(Bucket=DEAD_LETTERS, Key=f"redriven/{key}.json")
+
+
+def test_batch_without_payload_is_read_again_from_the_stream_and_put_back_in_order(dlq, capsys):
+    seqs = put_documents(dlq.kinesis, "d1", "d2", "d3", "d4")
+    key = put_on_failure_record(dlq.s3, start=seqs[1], end=seqs[2], size=2)
+
+    assert redrive.main(["send", key]) == 0
+
+    on_stream = records_on(dlq.kinesis)
+    assert [r["PartitionKey"] for r in on_stream] == ["d1", "d2", "d3", "d4", "d2", "d3"]
+    assert [r["Data"] for r in on_stream[4:]] == [r["Data"] for r in on_stream[1:3]]
+
+
+@pytest.mark.parametrize("case", ["expired", "stream gone"])
+def test_batch_whose_records_the_stream_no_longer_holds_is_refused_with_the_reason(dlq, capsys, case):
+    seqs = put_documents(dlq.kinesis, "d1", "d2")
+    if case == "expired":  # the range starts before the oldest record the shard still has
+        key = put_on_failure_record(dlq.s3, start=str(int(seqs[0]) - 1), end=seqs[1], size=3)
+    else:
+        key = put_on_failure_record(dlq.s3, start=seqs[0], end=seqs[1], size=2,
+                                    stream_arn="arn:aws:kinesis:us-east-1:123456789012:stream/deleted-stream")
+
+    assert redrive.main(["send", key]) == 1
+
+    out = capsys.readouterr().out
+    assert f"refused {key}: the batch {SHARD_ID}" in out and "retention period" in out
+    assert "reindex.py --from-archive" in out
+    assert len(records_on(dlq.kinesis)) == 2, "nothing put"
+    assert not dlq.s3.list_objects_v2(Bucket=DEAD_LETTERS, Prefix="redriven/").get("Contents")
+
+
+def test_items_are_redriven_oldest_record_first(dlq):
+    from rtrag.redrive import S3LetterStore
+
+    late = put_on_failure_record(dlq.s3, start="1", end="1", size=1, name="late",
+                                 first_arrival="2026-01-01T01:13:20.000Z")
+    early = put_on_failure_record(dlq.s3, start="2", end="2", size=1, name="early",
+                                  first_arrival="2026-01-01T00:10:00.000Z")
+
+    letters = Redriver(S3LetterStore(dlq.s3, bucket=DEAD_LETTERS)).letters("batch")
+
+    assert [x.key for x in letters] == [early, late]
+
+
+def test_on_failure_record_with_its_payload_as_a_json_string_is_read_too():
+    payload = {"Records": [record({"doc_id": "a", "text": "A."}, seq=1)]}
+    body = {"KinesisBatchInfo": {"shardId": SHARD_ID, "startSequenceNumber": "1", "endSequenceNumber": "1",
+                                 "batchSize": 1}, "requestContext": {"condition": "RecordAgeExceeded"},
+            "payload": json.dumps(payload)}
+
+    letter = parse_letter(f"aws/lambda/{ESM_UUID}/{SHARD_ID}/2026/01/01/x", body)
+
+    assert [r.partition_key for r in letter.records] == ["a"] and letter.detail == "RecordAgeExceeded"
+
+
+def test_send_needs_keys_or_all(capsys):
+    with pytest.raises(SystemExit):
+        redrive.parse_args(["send"])
+    assert "give KEY... or --all" in capsys.readouterr().err
+
+
+# local mode
+@pytest.fixture
+def local(tmp_path, monkeypatch):
+    """The local pipeline with a bad event dead-lettered by the local runner, and a batch the runner gave up on
+    (its handler crashed) written to the on-failure layout, past the runner's checkpoint."""
+    monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
+    # Local mode quiets the handler's Powertools output and wires the indexer module to local adapters, for the
+    # rest of the process: keep both to this test.
+    import indexer
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    monkeypatch.setattr(indexer, "_indexer", None)
+    from rtrag.local.pipeline import LocalPipeline
+    from rtrag.local.runner import LocalEventSourceMapping
+
+    pipeline = LocalPipeline()
+    for doc_id in ("d1", "d2"):
+        pipeline.stream.put_record(json.dumps({"doc_id": doc_id, "text": f"{doc_id} owns the billing service."})
+                                   .encode(), doc_id)
+
+    def crash(event, context):
+        raise RuntimeError("Bedrock access denied")
+
+    summary = LocalEventSourceMapping(pipeline.stream, crash, on_failure=pipeline.dead_letters,
+                                      max_retry_attempts=0, retry_backoff_seconds=0).run_once()
+    assert summary.on_failure_records == 2
+    pipeline.stream.put_record(b"not json", "pk-1")
+    pipeline.drain()
+    pipeline.batch_key, = pipeline.dead_letters.list("aws/lambda/")
+    pipeline.bad_key, = pipeline.dead_letters.list("invalid/")
+    yield pipeline
+    pipeline.close()
+
+
+def test_local_list_shows_the_runners_letters_of_both_kinds(local, capsys):
+    assert redrive.main(["list", "--local", "--json"]) == 0
+
+    listed = {x["key"]: x for x in last_json(capsys)}
+    assert listed[local.batch_key]["doc_ids"] == ["d1", "d2"] and listed[local.batch_key]["records_in_letter"]
+    assert "Bedrock access denied" in listed[local.batch_key]["reason"]
+    assert listed[local.bad_key]["kind"] == "invalid"
+
+
+def test_local_send_indexes_the_redriven_batch_before_returning_and_only_once(local, capsys):
+    assert local.index.count() == 0
+
+    assert redrive.main(["send", "--all", "--kind", "batch", "--local"]) == 0
+
+    assert sorted(k.split("#")[0] for k in local.index.list_keys()) == ["d1", "d2"]
+    records = local.stream.count()
+    assert local.dead_letters.list("redriven/") == [f"redriven/{local.batch_key}.json"]
+    capsys.readouterr()
+
+    assert redrive.main(["send", local.batch_key, "--local"]) == 0
+    assert "skipped" in capsys.readouterr().out and local.stream.count() == records
+
+    assert redrive.main(["send", local.batch_key, "--local", "--force"]) == 0
+    assert local.stream.count() == records + 2
+
+
+def test_local_batch_without_payload_is_read_from_the_local_stream(local, capsys):
+    body = local.dead_letters.read(local.batch_key)
+    del body["payload"]
+    local.dead_letters.write_object(local.batch_key, body)
+
+    assert redrive.main(["show", local.batch_key, "--local"]) == 0
+
+    assert [r["event"]["doc_id"] for r in json.loads(capsys.readouterr().out)["records"]] == ["d1", "d2"]
+
+
+# as a user runs it
+def test_help_shows_usage_and_examples():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "redrive.py"), "--help"], capture_output=True,
+                            text=True, timeout=60)
+
+    assert result.returncode == 0
+    assert "usage:" in result.stdout and "examples:" in result.stdout
+    assert "python scripts/redrive.py send --all --kind batch" in result.stdout
+
+
+def test_local_list_as_a_process(local):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "redrive.py"), "list", "--local"],
+                            capture_output=True, text=True, env=env, timeout=60)
+
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert result.stdout.strip().endswith("2 item(s): 1 invalid, 1 batch; 0 already redriven")

@@ -1,0 +1,477 @@
+"""reindex.py: archived events replayed in order onto the stream or into an index, against moto (S3 archive objects
+in Firehose's layout, Kinesis, S3 Vectors, the Titan fake) and in local mode; resumable after a crash, never
+twice, and unchanged documents cost no embedding calls."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+
+from conftest import BUCKET, DEAD_LETTERS, INDEX
+from rtrag.archive import (
+    Checkpoint, HourWindow, IndexTarget, Position, ReplayStopped, SourceRecord, archive_hour, sequence_number)
+from rtrag.errors import UserError
+from rtrag.events import decode_event
+from scripts import reindex
+from test_put_event import STREAM, records_on
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCHIVE = "archive-test"
+
+
+def event(doc_id: str, text: str | None, ts: int, **extra) -> dict:
+    out = {"doc_id": doc_id, "ts": ts, **extra}
+    if text is not None:
+        out["text"] = text
+    return out
+
+
+# Three hours of archive: updates of one document across objects, a delete, a bad line, and Firehose's errors/.
+HOURS = {
+    "events/2026/01/01/00/rag-archive-1-2026-01-01-00-05-00-aaaa.gz": [
+        event("alpha", "Alpha ships the first release in January.", 100),
+        event("beta", "Beta handles billing for the platform team.", 101),
+        event("gamma", "Gamma is retired next year.", 102),
+    ],
+    "events/2026/01/01/00/rag-archive-1-2026-01-01-00-20-00-bbbb.gz": [
+        event("alpha", "Alpha now ships the first release in February.", 200),
+        "this line is not an event",
+    ],
+    "events/2026/01/01/01/rag-archive-1-2026-01-01-01-00-00-cccc.gz": [
+        event("gamma", None, 300, op="delete"),
+        event("delta", "Delta owns the search service.", 301),
+        event("alpha", "Alpha finally ships the first release in March.", 302),
+    ],
+}
+FINAL = {"alpha": "Alpha finally ships the first release in March.",
+         "beta": "Beta handles billing for the platform team.", "delta": "Delta owns the search service."}
+VALID_EVENTS = sum(1 for lines in HOURS.values() for line in lines if isinstance(line, dict))
+LINES = sum(len(lines) for lines in HOURS.values())
+
+
+def gz_lines(lines) -> bytes:
+    return gzip.compress("".join((json.dumps(x) if isinstance(x, dict) else x) + "\n" for x in lines).encode())
+
+
+@pytest.fixture
+def archive(env, monkeypatch, tmp_path):
+    """The archive bucket as Firehose fills it, the stream, and the scripts' environment; run from tmp_path so
+    the default checkpoint directory is the test's own."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=ARCHIVE)
+    for key, lines in HOURS.items():
+        s3.put_object(Bucket=ARCHIVE, Key=key, Body=gz_lines(lines))
+    s3.put_object(Bucket=ARCHIVE, Key="errors/2026/01/01/00/processing-failed.gz", Body=gz_lines(["{}"]))
+    kinesis = boto3.client("kinesis")
+    kinesis.create_stream(StreamName=STREAM, ShardCount=2)
+    monkeypatch.setenv("ARCHIVE_BUCKET", ARCHIVE)
+    monkeypatch.setenv("STREAM_NAME", STREAM)
+    monkeypatch.chdir(tmp_path)
+    env.kinesis = kinesis
+    return env
+
+
+def stored_texts(s3vectors, index: str = INDEX) -> dict[str, str]:
+    """doc_id -> text of every document in the index (from its chunks)."""
+    vectors = s3vectors.list_vectors(vectorBucketName=BUCKET, indexName=index, returnMetadata=True)["vectors"]
+    return {v["metadata"]["doc_id"]: v["metadata"]["source_text"] for v in vectors}
+
+
+def letters(s3, prefix="invalid/") -> list[dict]:
+    listed = s3.list_objects_v2(Bucket=DEAD_LETTERS, Prefix=prefix).get("Contents", [])
+    return [json.loads(s3.get_object(Bucket=DEAD_LETTERS, Key=o["Key"])["Body"].read()) for o in listed]
+
+
+def json_out(capsys) -> dict:
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+# into an index
+def test_archive_replayed_into_the_index_leaves_the_last_event_of_each_document(archive, capsys):
+    code = reindex.main(["--to-index", "--json"])
+
+    assert code == 0
+    assert stored_texts(archive.s3vectors) == FINAL, "order kept: alpha's March text, gamma deleted, errors/ skipped"
+    run = json_out(capsys)["run"]
+    assert run["read"] == LINES and run["dead_lettered"] == 1 and run["failed"] == 0
+    [letter] = letters(archive.s3)
+    assert letter["data"] and "not JSON" in letter["reason"]
+    assert letter["event_source_arn"] == f"s3://{ARCHIVE}/{list(HOURS)[1]}#L2", "the letter says where the line is"
+
+
+def test_second_replay_of_unchanged_documents_makes_no_embedding_calls(archive, capsys):
+    assert reindex.main(["--to-index", "--json"]) == 0
+    first = json_out(capsys)["run"]
+    calls_after_first = archive.aws.titan.calls
+
+    assert reindex.main(["--to-index", "--json", "--restart"]) == 0
+
+    second = json_out(capsys)["run"]
+    assert archive.aws.titan.calls == calls_after_first, "no Bedrock call for documents whose content is stored"
+    assert first["embedding_calls"] == calls_after_first > 0 and second["embedding_calls"] == 0
+    assert second["indexed"] == 0 and second["unchanged"] == 3  # alpha, beta, delta
+    assert stored_texts(archive.s3vectors) == FINAL
+
+
+def test_replay_in_small_batches_embeds_a_deleted_documents_old_upsert_again(archive, capsys):
+    assert reindex.main(["--to-index"]) == 0
+    calls_after_first = archive.aws.titan.calls
+
+    assert reindex.main(["--to-index", "--batch-size", "3", "--restart"]) == 0
+
+    # gamma was deleted, and the indexer keeps no tombstone: its archived upsert, in an earlier batch than its
+    # archived delete, is new to the index and is embedded (and deleted again a batch later). Within one batch
+    # the delete supersedes it, as in the run above.
+    assert archive.aws.titan.texts[calls_after_first:] == ["Gamma is retired next year."]
+    assert stored_texts(archive.s3vectors) == FINAL
+
+
+def test_crash_after_two_batches_then_rerun_resumes_without_replaying_anything_twice(archive, monkeypatch, capsys):
+    from rtrag.pipeline import BatchIndexer
+
+    real = BatchIndexer.process
+    seen: list[str] = []
+
+    def crash_on_third_batch(self, records):
+        if len(seen) == 2:
+            raise KeyboardInterrupt  # Ctrl-C, or the machine going away, before the third batch
+        seen.append("batch")
+        return real(self, records)
+
+    monkeypatch.setattr(BatchIndexer, "process", crash_on_third_batch)
+    assert reindex.main(["--to-index", "--batch-size", "2", "--json"]) == 130
+    assert "run the same command again to resume" in capsys.readouterr().err
+    [checkpoint_file] = Path(".rag-reindex").glob("*.json")
+    assert Checkpoint.load(checkpoint_file).ordinal == 4
+    calls_before = archive.aws.titan.calls
+
+    monkeypatch.setattr(BatchIndexer, "process", real)
+    assert reindex.main(["--to-index", "--batch-size", "2", "--json"]) == 0
+
+    result = json_out(capsys)
+    assert result["resumed"] and result["run"]["read"] == LINES - 4 and result["total"]["read"] == LINES
+    assert stored_texts(archive.s3vectors) == FINAL
+    # Each document version is embedded once over both runs: alpha x3, beta, gamma, delta.
+    assert archive.aws.titan.calls == 6 and calls_before < 6
+
+
+def test_a_finished_job_run_again_reads_only_what_was_archived_since(archive, capsys):
+    assert reindex.main(["--to-index", "--json"]) == 0
+    capsys.readouterr()
+    boto3.client("s3").put_object(Bucket=ARCHIVE, Key="events/2026/01/01/02/rag-archive-1-2026-01-01-02-00-00-dddd.gz",
+                                  Body=gz_lines([event("beta", "Beta moved to the payments team.", 400)]))
+
+    assert reindex.main(["--to-index", "--json"]) == 0
+
+    result = json_out(capsys)
+    assert result["run"]["read"] == 1 and result["run"]["indexed"] == 1
+    assert stored_texts(archive.s3vectors)["beta"] == "Beta moved to the payments team."
+
+
+def test_replay_into_a_new_index_of_another_dimension(archive, capsys):
+    # A new index for a new embedding dimension; the pipeline's index (256) stays as it is.
+    archive.s3vectors.create_index(vectorBucketName=BUCKET, indexName="docs-512", dataType="float32", dimension=512,
+                                   distanceMetric="cosine",
+                                   metadataConfiguration={"nonFilterableMetadataKeys": ["source_text"]})
+
+    code = reindex.main(["--to-index", "--vector-index", "docs-512", "--json"])
+
+    assert code == 0
+    assert stored_texts(archive.s3vectors, "docs-512") == FINAL
+    vectors = archive.s3vectors.get_vectors(vectorBucketName=BUCKET, indexName="docs-512",
+                                            keys=["alpha#0"], returnData=True)["vectors"]
+    assert len(vectors[0]["data"]["float32"]) == 512
+    assert stored_texts(archive.s3vectors) == {}, "the pipeline's own index is untouched"
+    assert json_out(capsys)["target"] == f"index:{BUCKET}/docs-512"
+
+
+def test_since_and_until_select_archive_hours(archive, capsys):
+    code = reindex.main(["--to-index", "--since", "2026-01-01T01", "--until", "2026-01-01", "--json"])
+
+    assert code == 0
+    assert json_out(capsys)["run"]["read"] == 3
+    assert stored_texts(archive.s3vectors) == {"alpha": FINAL["alpha"], "delta": FINAL["delta"]}
+
+
+def test_missing_index_names_the_command_that_creates_it(archive, capsys):
+    assert reindex.main(["--to-index", "--vector-index", "no-such-index"]) == 1
+
+    err = capsys.readouterr().err
+    assert "vector index no-such-index not found" in err and "aws s3vectors create-index" in err
+    assert "Traceback" not in err
+
+
+def test_documents_that_keep_failing_are_retried_with_backoff_then_the_replay_stops(env, monkeypatch):
+    import indexer
+
+    env.aws.titan.throttle = lambda text: "stubborn" in text
+    monkeypatch.setenv("EMBED_MAX_ATTEMPTS", "1")  # no botocore retries: failures reach batchItemFailures at once
+    sleeps: list[float] = []
+    target = IndexTarget(indexer.get_indexer(), description="index", max_attempts=3, sleep=sleeps.append)
+    batch = [(i, SourceRecord(Position("u", i), json.dumps(event(d, t, 1)).encode(), 0.0, f"u#L{i}"))
+             for i, (d, t) in enumerate([("ok", "Fine text."), ("bad", "A stubborn text.")], start=1)]
+
+    with pytest.raises(ReplayStopped, match=r"1 document\(s\) could not be written after 3 attempts \(bad\)"):
+        target.deliver(batch)
+
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] / 2  # backoff between the attempts
+    assert env.aws.titan.texts.count("A stubborn text.") == 3 and env.aws.titan.texts.count("Fine text.") == 1
+    assert set(stored_texts(env.s3vectors)) == {"ok"}
+
+
+def test_failed_documents_retried_once_the_cause_is_gone_are_indexed(env, monkeypatch):
+    import indexer
+
+    attempts = {"n": 0}
+
+    def throttle_first_two(text):
+        attempts["n"] += 1
+        return attempts["n"] <= 2
+
+    env.aws.titan.throttle = throttle_first_two
+    monkeypatch.setenv("EMBED_MAX_ATTEMPTS", "1")
+    target = IndexTarget(indexer.get_indexer(), description="index", sleep=lambda s: None)
+    record = SourceRecord(Position("u", 1), json.dumps(event("d", "Some text.", 1)).encode(), 0.0, "u#L1")
+
+    counts = target.deliver([(1, record)])
+
+    assert (counts.indexed, counts.retried, counts.failed) == (1, 2, 0)
+    assert stored_texts(env.s3vectors) == {"d": "Some text."}
+
+
+# onto the stream
+def test_archive_replayed_onto_the_stream_puts_the_original_bytes_keyed_by_doc_id_in_order(archive, capsys):
+    code = reindex.main(["--to-stream", "--json"])
+
+    assert code == 0
+    on_stream = records_on(archive.kinesis)
+    archived = [json.dumps(x).encode() for lines in HOURS.values() for x in lines if isinstance(x, dict)]
+    assert sorted(r["Data"] for r in on_stream) == sorted(archived), "exactly the archived bytes, once each"
+    assert all(r["PartitionKey"] == decode_event(r["Data"], default_ts=0).doc_id for r in on_stream)
+    alpha = [decode_event(r["Data"], default_ts=0).ts for r in on_stream if r["PartitionKey"] == "alpha"]
+    assert alpha == [100, 200, 302], "one document's events stay in archive order on its shard"
+    run = json_out(capsys)["run"]
+    assert (run["read"], run["sent"], run["dead_lettered"]) == (LINES, VALID_EVENTS, 1)
+    assert len(letters(archive.s3)) == 1
+
+
+def test_stream_replay_interrupted_then_rerun_puts_every_event_exactly_once(archive, monkeypatch, capsys):
+    from rtrag.producer import KinesisStream
+
+    real = KinesisStream.put_batch
+    calls = {"n": 0}
+
+    def crash_on_third_call(self, events):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, events)
+
+    monkeypatch.setattr(KinesisStream, "put_batch", crash_on_third_call)
+    assert reindex.main(["--to-stream", "--batch-size", "2"]) == 130
+    assert 0 < len(records_on(archive.kinesis)) < VALID_EVENTS
+
+    monkeypatch.setattr(KinesisStream, "put_batch", real)
+    assert reindex.main(["--to-stream", "--batch-size", "2", "--json"]) == 0
+
+    assert len(records_on(archive.kinesis)) == VALID_EVENTS, "no event lost, none put twice"
+    assert json_out(capsys)["total"]["read"] == LINES
+
+
+def test_entries_the_stream_keeps_refusing_stop_the_replay_before_the_checkpoint(archive, monkeypatch, capsys):
+    monkeypatch.setattr("rtrag.archive.time.sleep", lambda s: None)
+    archive.aws.kinesis.fail_entries = lambda call, index: index == 0  # the first entry of every call, forever
+
+    assert reindex.main(["--to-stream", "--batch-size", "3"]) == 1
+
+    err = capsys.readouterr().err
+    assert "record(s) were not accepted by the stream after 10 attempts (ProvisionedThroughputExceededException)" in err
+    assert "it resumes after the last complete batch" in err
+    assert not list(Path(".rag-reindex").glob("*.json")), "nothing complete, so no checkpoint"
+
+
+def test_jsonl_file_replayed_onto_the_stream(archive, tmp_path, capsys):
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(event(f"d{i}", f"Text {i}.", i)) for i in range(7)) + "\n\n")
+
+    assert reindex.main(["--to-stream", "--from-jsonl", str(path)]) == 0
+
+    assert sorted(r["PartitionKey"] for r in records_on(archive.kinesis)) == [f"d{i}" for i in range(7)]
+    assert capsys.readouterr().out.strip() == "read 7, sent 7, dead-lettered 0, failed 0"
+
+
+def test_directory_of_archive_files_skips_errors_and_honours_the_window(archive, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    for key, lines in HOURS.items():
+        (copy / key).parent.mkdir(parents=True, exist_ok=True)
+        (copy / key).write_bytes(gz_lines(lines))
+    (copy / "errors" / "2026").mkdir(parents=True)
+    (copy / "errors" / "2026" / "failed.gz").write_bytes(gz_lines([event("x", "Not an event source.", 1)]))
+
+    assert reindex.main(["--to-index", "--from-dir", str(copy), "--until", "2026-01-01T00", "--json"]) == 0
+
+    assert json_out(capsys)["run"]["read"] == 5
+    assert stored_texts(archive.s3vectors) == {"alpha": "Alpha now ships the first release in February.",
+                                               "beta": FINAL["beta"], "gamma": "Gamma is retired next year."}
+
+
+def test_checkpoint_of_another_replay_is_not_resumed(archive, tmp_path, capsys):
+    other = tmp_path / "cp.json"
+    Checkpoint(job="x", source="s3://elsewhere/events/", target="stream:other", position=Position("k", 1)).save(other)
+
+    assert reindex.main(["--to-stream", "--checkpoint", str(other)]) == 1
+    assert "belongs to another replay" in capsys.readouterr().err
+
+    assert reindex.main(["--to-stream", "--checkpoint", str(other), "--restart"]) == 0
+    assert len(records_on(archive.kinesis)) == VALID_EVENTS
+
+
+def test_archive_disabled_says_how_to_enable_it(archive, monkeypatch, capsys):
+    monkeypatch.delenv("ARCHIVE_BUCKET")
+
+    assert reindex.main(["--to-stream"]) == 1
+
+    err = capsys.readouterr().err
+    assert "archive_enabled" in err and "--from-dir" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--to-stream", "--local", "--from-archive"], "--local has no archive bucket"),
+    (["--to-stream", "--from-stream"], "--from-stream replays the local stream"),
+    (["--to-index", "--from-jsonl", "x.jsonl", "--since", "2026-01-01"], "--since/--until select archive hours"),
+    (["--from-dir", "x"], "one of the arguments --to-stream --to-index is required"),
+])
+def test_contradicting_options_are_refused(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        reindex.parse_args(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_hours_and_windows():
+    assert archive_hour("events/2026/01/31/23/name-2026-01-31-23-59-00.gz") == (2026, 1, 31, 23)
+    assert archive_hour("notes.txt") is None
+    window = HourWindow.parse("2026-01-31", "2026-02-01T05")
+    assert window.admits((2026, 1, 31, 0)) and window.admits((2026, 2, 1, 5))
+    assert not window.admits((2026, 2, 1, 6)) and not window.admits((2026, 1, 30, 23))
+    with pytest.raises(UserError, match="not a UTC date or hour"):
+        HourWindow.parse("2026-02-30", None)
+    with pytest.raises(UserError, match="is after --until"):
+        HourWindow.parse("2026-02-02", "2026-02-01")
+    assert sequence_number(12) == "00000000000000000012" and int(sequence_number(12)) == 12
+
+
+# local mode
+@pytest.fixture
+def local(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    # Local mode quiets the handler's Powertools output and wires the indexer module to local adapters, for the
+    # rest of the process: keep both to this test.
+    import indexer
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    monkeypatch.setattr(indexer, "_indexer", None)
+    from rtrag.local.pipeline import LocalPipeline
+
+    pipeline = LocalPipeline()
+    for lines in HOURS.values():
+        for line in lines:
+            data = json.dumps(line).encode() if isinstance(line, dict) else line.encode()
+            pipeline.stream.put_record(data, line["doc_id"] if isinstance(line, dict) else "broken")
+    pipeline.drain()
+    yield pipeline
+    pipeline.close()
+
+
+def local_texts(index) -> dict[str, str]:
+    got = index.get(index.list_keys(), metadata=True)
+    return {v["metadata"]["doc_id"]: v["metadata"]["source_text"] for v in got.values()}
+
+
+def test_local_stream_replayed_into_a_named_local_index_then_again_without_embedding(local, capsys):
+    from rtrag.local.index import LocalVectorIndex
+
+    assert reindex.main(["--local", "--to-index", "--vector-index", "rebuilt", "--json"]) == 0
+    first = json_out(capsys)["run"]
+    assert reindex.main(["--local", "--to-index", "--vector-index", "rebuilt", "--json", "--restart"]) == 0
+    second = json_out(capsys)["run"]
+
+    with LocalVectorIndex.open(local.root / "indexes" / "rebuilt") as rebuilt:
+        assert local_texts(rebuilt) == FINAL == local_texts(local.index)
+    assert first["read"] == second["read"] == LINES and first["dead_lettered"] == 1
+    assert first["embedding_calls"] > 0 and second["embedding_calls"] == 0
+    assert list((local.root / "reindex").glob("*.json")), "local checkpoints live with the local state"
+
+
+def test_local_crash_after_a_batch_is_written_but_before_its_checkpoint_costs_nothing_twice(local, monkeypatch,
+                                                                                            capsys):
+    saves = {"n": 0}
+    real = Checkpoint.save
+
+    def die_on_second_save(self, path):
+        saves["n"] += 1
+        if saves["n"] == 2:
+            raise KeyboardInterrupt  # the batch is in the index, its checkpoint never written
+        real(self, path)
+
+    monkeypatch.setattr(Checkpoint, "save", die_on_second_save)
+    assert reindex.main(["--local", "--to-index", "--vector-index", "again", "--batch-size", "3"]) == 130
+    monkeypatch.setattr(Checkpoint, "save", real)
+    capsys.readouterr()
+
+    assert reindex.main(["--local", "--to-index", "--vector-index", "again", "--batch-size", "3", "--json"]) == 0
+
+    result = json_out(capsys)
+    assert result["resumed"] and result["run"]["read"] == LINES - 3
+    # The batch written before the crash is delivered again, and costs no embedding call the second time.
+    from rtrag.local.index import LocalVectorIndex
+
+    with LocalVectorIndex.open(local.root / "indexes" / "again") as again:
+        assert local_texts(again) == FINAL
+
+
+def test_local_stream_replayed_onto_itself_is_indexed_before_the_command_returns(local, capsys):
+    before = local.stream.count()
+
+    assert reindex.main(["--local", "--to-stream", "--json"]) == 0
+
+    run = json_out(capsys)["run"]
+    assert (run["read"], run["sent"], run["dead_lettered"]) == (LINES, VALID_EVENTS, 1)
+    assert local.stream.count() == before + VALID_EVENTS, "the replay's own records are not replayed again"
+    assert all(local.stream.get_checkpoint("indexer", s) == local.stream.latest_sequence(s)
+               for s in local.stream.shard_ids()), "the local runner indexed the replayed events"
+    assert local_texts(local.index) == FINAL
+
+
+# as a user runs it
+def test_help_shows_usage_and_examples():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "reindex.py"), "--help"], capture_output=True,
+                            text=True, timeout=60)
+
+    assert result.returncode == 0
+    assert "usage:" in result.stdout and "examples:" in result.stdout
+    assert "python scripts/reindex.py --to-index --vector-index" in result.stdout
+
+
+def test_local_replay_as_a_process_from_a_jsonl_file(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(event("nimbus", "Project Nimbus ships v3 on 2026-08-14.", 5)) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["RAG_LOCAL_DIR"] = str(tmp_path / "state")
+    run = lambda *args: subprocess.run([sys.executable, str(ROOT / "scripts" / "reindex.py"), *args],  # noqa: E731
+                                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+
+    first = run("--local", "--to-stream", "--from-jsonl", str(path))
+    again = run("--local", "--to-stream", "--from-jsonl", str(path))
+
+    assert first.returncode == 0 and first.stdout.strip() == "read 1, sent 1, dead-lettered 0, failed 0"
+    assert "Traceback" not in first.stderr
+    assert again.stdout.splitlines()[0] == "read 0, sent 0, dead-lettered 0, failed 0", "resumed: nothing new"
