@@ -21,19 +21,33 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
 
 from rtrag.answering import (  # noqa: E402
-    DEFAULT_MAX_DISTANCE, DEFAULT_TOP_K, LOCAL_MAX_DISTANCE, NovaAnswerer, default_answer_model, not_found, retrieve)
-from rtrag.errors import UserError  # noqa: E402
-from rtrag.cli import StackOutputs, add_aws_arguments, current_region, client, make_session, resolve, run_cli  # noqa: E402
+    DEFAULT_MAX_DISTANCE,
+    DEFAULT_TOP_K,
+    LOCAL_MAX_DISTANCE,
+    NovaAnswerer,
+    default_answer_model,
+    not_found,
+    retrieve,
+)
+from rtrag.cli import (  # noqa: E402
+    StackOutputs,
+    add_aws_arguments,
+    client,
+    current_region,
+    make_session,
+    resolve,
+    run_cli,
+    script_parser,
+)
 from rtrag.embedding import TitanEmbedder  # noqa: E402
+from rtrag.errors import UserError  # noqa: E402
 from rtrag.filters import validate_filter, where_to_filter  # noqa: E402
 from rtrag.limits import MAX_TOP_K, TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID  # noqa: E402
 from rtrag.vectors import S3VectorsIndex  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="ask.py", description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser("ask.py", __doc__)
     parser.add_argument("question")
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, help=f"chunks to retrieve, 1..{MAX_TOP_K} "
                         f"(default {DEFAULT_TOP_K})")

@@ -12,7 +12,6 @@ examples:
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 import time
@@ -23,8 +22,8 @@ sys.path.insert(0, str(HERE.parent / "lambda_src"))
 
 import ask  # noqa: E402
 import put_event  # noqa: E402
-
 from rtrag.answering import retrieve  # noqa: E402
+from rtrag.cli import script_parser  # noqa: E402
 from rtrag.events import content_hash  # noqa: E402
 
 CORPUS = HERE / "sample_corpus.jsonl"
@@ -73,9 +72,7 @@ def put(*args: str, text: str | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(prog="demo.py", description=__doc__.split("\n\n")[0],
-                            epilog=__doc__.split("\n\n", 2)[2],
-                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
+    script_parser("demo.py", __doc__).parse_args(argv)
     started = time.perf_counter()
     step(f"1. Stream a sample corpus ({sum(1 for _ in CORPUS.open())} documents) and index it")
     command("put_event.py", "--local", "--file", str(CORPUS.relative_to(HERE.parent)))

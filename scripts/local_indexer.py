@@ -20,13 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
 
-from rtrag.cli import run_cli  # noqa: E402
+from rtrag.cli import run_cli, script_parser  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="local_indexer.py", description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser("local_indexer.py", __doc__)
     parser.add_argument("--follow", action="store_true", help="keep polling the stream until interrupted")
     parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls when idle "
                         "(default 1.0, like the event source mapping's once-a-second poll)")

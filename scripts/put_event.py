@@ -19,15 +19,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
 
+from rtrag.cli import (  # noqa: E402
+    StackOutputs,
+    add_aws_arguments,
+    client,
+    current_region,
+    make_session,
+    progress_printer,
+    resolve,
+    run_cli,
+    script_parser,
+)
 from rtrag.errors import UserError  # noqa: E402
-from rtrag.cli import StackOutputs, add_aws_arguments, current_region, client, make_session, progress_printer, resolve, run_cli  # noqa: E402
 from rtrag.producer import InvalidInput, KinesisStream, Stream, build_event, parse_pairs, read_jsonl, send_all  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="put_event.py", description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser("put_event.py", __doc__)
     parser.add_argument("text", nargs="?", help="document text (one upsert event)")
     parser.add_argument("doc_id_pos", nargs="?", metavar="DOC_ID", help="document id (default: a new UUID)")
     parser.add_argument("--doc-id", help="document id (same as the second positional argument)")

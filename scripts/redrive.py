@@ -25,22 +25,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
 
-from rtrag.cli import add_aws_arguments, current_region, progress_printer, run_cli  # noqa: E402
+from rtrag.cli import add_aws_arguments, current_region, progress_printer, run_cli, script_parser  # noqa: E402
 from rtrag.operations import AwsResources, add_resource_arguments  # noqa: E402
-from rtrag.redrive import (  # noqa: E402
-    KINDS, KinesisRangeReader, Letter, LocalRangeReader, Redriver, S3LetterStore, iso)
+from rtrag.redrive import KINDS, KinesisRangeReader, Letter, LocalRangeReader, Redriver, S3LetterStore, iso  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    intro, details, examples = __doc__.split("\n\n", 2)
     common = argparse.ArgumentParser(add_help=False)
     add_resource_arguments(common)
     common.add_argument("--json", action="store_true", help="print machine-readable results")
     common.add_argument("--local", action="store_true", help="use the local pipeline's dead letters and stream "
                         "under .rag-local/ (or $RAG_LOCAL_DIR); redriven events are indexed before it returns")
     add_aws_arguments(common)
-    parser = argparse.ArgumentParser(prog="redrive.py", description=f"{intro}\n\n{details}", epilog=examples,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser("redrive.py", __doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{list,show,send}")
     listing = commands.add_parser("list", parents=[common], help="list dead letters of both kinds")
     listing.add_argument("--kind", choices=sorted(KINDS), help="only this kind")

@@ -29,9 +29,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
 
 from rtrag.archive import (  # noqa: E402
-    DirectoryArchive, HourWindow, IndexTarget, JsonLinesFile, LocalStreamArchive, Replay, ReplayCounts,
-    ReplayStopped, S3Archive, StreamTarget, job_name, open_checkpoint)
-from rtrag.cli import add_aws_arguments, current_region, progress_printer, run_cli  # noqa: E402
+    DirectoryArchive,
+    HourWindow,
+    IndexTarget,
+    JsonLinesFile,
+    LocalStreamArchive,
+    Replay,
+    ReplayCounts,
+    ReplayStopped,
+    S3Archive,
+    StreamTarget,
+    job_name,
+    open_checkpoint,
+)
+from rtrag.cli import add_aws_arguments, current_region, progress_printer, run_cli, script_parser  # noqa: E402
 from rtrag.errors import TransientError, UserError  # noqa: E402
 from rtrag.limits import MAX_RECORDS_PER_PUT_RECORDS  # noqa: E402
 from rtrag.operations import AwsResources, add_resource_arguments  # noqa: E402
@@ -43,9 +54,7 @@ CHECKPOINT_DIR = ".rag-reindex"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    intro, details, examples = __doc__.split("\n\n", 2)
-    parser = argparse.ArgumentParser(prog="reindex.py", description=f"{intro}\n\n{details}", epilog=examples,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser("reindex.py", __doc__)
     source = parser.add_argument_group("source (one of)").add_mutually_exclusive_group()
     source.add_argument("--from-archive", action="store_true",
                         help="the archive bucket (default without --local): events/YYYY/MM/DD/HH/*.gz")

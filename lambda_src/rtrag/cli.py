@@ -28,6 +28,14 @@ def default_stack_name() -> str:
     return str(context.get("stack_name") or DEFAULT_STACK_NAME)
 
 
+def script_parser(prog: str, doc: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A parser whose --help shows the script's docstring: its text as the description, its examples after."""
+    text, found, examples = doc.partition("\nexamples:\n")
+    return argparse.ArgumentParser(prog=prog, description=text.strip(),
+                                   epilog=f"examples:\n{examples.rstrip()}" if found else None,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+
 def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("AWS")
     group.add_argument("--profile", help="AWS CLI profile to use (default: AWS_PROFILE or the default profile)")
