@@ -49,3 +49,13 @@ destroy: $(STAMP)
 ## make lint: cfn-lint over the templates of the last synth (W3005 is how CDK writes DependsOn)
 lint: synth
 	$(VENV)/bin/cfn-lint --ignore-checks W3005 --regions us-east-1 us-west-2 eu-central-1 ap-southeast-2 -- cdk.out/*.template.json
+
+.PHONY: bench
+
+## make bench: the benchmarks (a few minutes; bench/results/ gets the figures, the plot and the README section)
+bench: $(STAMP)
+	$(PY) bench/indexer_throughput.py --sweep
+	$(PY) bench/indexer_throughput.py --clients botocore --batch-sizes 100 --repeats 5 --baseline-budget 10
+	$(PY) bench/freshness_local.py
+	$(PY) bench/cold_start.py
+	$(PY) bench/report.py

@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from rtrag.config import IndexerSettings
 from rtrag.pipeline import BatchIndexer, BatchResult
@@ -63,6 +64,10 @@ def get_indexer() -> BatchIndexer:
 
 
 def emit_metrics(result: BatchResult) -> None:
+    if is_metrics_disabled():
+        # Powertools neither prints nor clears a disabled metric set, but its auto-flush at 100 values prints
+        # anyway: add nothing, so nothing accumulates across invocations or reaches stdout.
+        return
     # One value per written document, so CloudWatch can chart p50/p90/p99 freshness. Powertools flushes every
     # 100 values; the counters come last so the final flush is never empty.
     for lag in result.lags_ms:

@@ -165,3 +165,15 @@ def test_settings_defaults_match_titan_v2():
 def test_bad_settings_fail_with_the_variable_and_the_allowed_values(overrides, fragment):
     with pytest.raises(ConfigError, match=fragment):
         IndexerSettings.from_env(BASE_ENV | overrides)
+
+
+def test_vector_size_is_an_upper_bound_of_its_json_in_a_request():
+    import json
+    import random
+
+    rng = random.Random(7)
+    for values in ([rng.uniform(-1, 1) for _ in range(1024)], [-1.2345678901234567e-308] * 16, [0.0] * 8):
+        v = {"key": "doc#12", "data": {"float32": values}, "metadata": {"doc_id": "doc", "source_text": "é" * 50}}
+        exact = len(json.dumps(v, ensure_ascii=False, separators=(",", ":")).encode())
+
+        assert exact <= check_vector(v, dimension=len(values)) <= exact + 25 * len(values) + 64

@@ -382,3 +382,14 @@ def test_base64_with_stray_characters_is_not_silently_repaired(env):
     assert response == {"batchItemFailures": []}
     assert vectors(env) == {}
     assert "base64" in dead_letters(env)[0]["reason"]
+
+
+def test_disabled_metrics_print_nothing_and_do_not_accumulate(env, monkeypatch, capsys):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+
+    for start in (0, 150):  # more than Powertools' auto-flush threshold of 100 values in all
+        run(batch(*[doc(f"quiet-{start + i}", f"Quiet document {start + i}.") for i in range(150)], start=start))
+
+    assert '"_aws"' not in capsys.readouterr().out
+    assert len(vectors(env)) == 300
+    assert indexer.metrics.metric_set == {}

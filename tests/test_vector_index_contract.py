@@ -216,11 +216,14 @@ def test_bad_keys_are_refused_by_put_get_and_delete(impl, key):
     assert_nothing_sent(impl)
 
 
-def test_check_reports_a_vectors_request_size_identically(impl):
+def test_check_reports_the_same_request_size_bound_on_both_indexes(impl):
     vector = vec("d#0", doc_id="d", source_text="Some text.")
     reference = S3VectorsIndex(None, bucket=BUCKET, index=INDEX, dimension=DIM, non_filterable_keys=NON_FILTERABLE)
 
-    assert impl.index.check(vector) == reference.check(vector) == len(json.dumps(vector, separators=(",", ":")))
+    size = impl.index.check(vector)
+
+    # Both report the same upper bound of the vector's JSON in a PutVectors request (rtrag.vectors.check_vector).
+    assert size == reference.check(vector) >= len(json.dumps(vector, separators=(",", ":")))
 
 
 # Query and what only the local index does (moto has no QueryVectors)

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from .aws import AWS_ERRORS, classify
 from .errors import RagError, TransientError, UnindexableDocument
 from .limits import TITAN_MAX_INPUT_CHARS
+from .vectors import finite_float32
 
 Vector = list[float]
 
 
 class TitanEmbedder:
-    """Embeds texts with Titan V2. Thread-safe; `embed_many` runs up to ``concurrency`` calls at once.
+    """Embeds texts with Titan V2. Thread-safe; `embed_many` and `embed_iter` run up to ``concurrency`` calls at
+    once.
 
     Throttling is retried by the client's botocore retry mode (the indexer builds it with ``adaptive``).
     """
@@ -29,6 +31,7 @@ class TitanEmbedder:
         self.concurrency = concurrency
         self.normalize = normalize
         self.calls = 0
+        self._calls_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
     def embed(self, text: str) -> Vector:
@@ -38,7 +41,8 @@ class TitanEmbedder:
         if len(text) > TITAN_MAX_INPUT_CHARS:
             raise UnindexableDocument(f"text is {len(text)} characters; Titan V2 takes at most {TITAN_MAX_INPUT_CHARS}")
         body = json.dumps({"inputText": text, "dimensions": self.dimensions, "normalize": self.normalize})
-        self.calls += 1
+        with self._calls_lock:
+            self.calls += 1
         try:
             response = self.client.invoke_model(
                 modelId=self.model_id, body=body, contentType="application/json", accept="application/json")
@@ -48,12 +52,11 @@ class TitanEmbedder:
         except ValueError as exc:
             raise TransientError(f"{self.model_id} returned a body that is not JSON: {exc}") from exc
         embedding = payload.get("embedding") if isinstance(payload, dict) else None
-        if (not isinstance(embedding, list) or len(embedding) != self.dimensions
-                or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in embedding)):
+        if not isinstance(embedding, list) or len(embedding) != self.dimensions or not finite_float32(embedding):
             got = len(embedding) if isinstance(embedding, list) else type(embedding).__name__
             raise TransientError(
                 f"{self.model_id} returned no valid {self.dimensions}-dimension embedding (got {got})")
-        return [float(x) for x in embedding]
+        return list(map(float, embedding))
 
     def _embed_or_error(self, text: str) -> Vector | RagError:
         try:
@@ -63,9 +66,25 @@ class TitanEmbedder:
 
     def embed_many(self, texts: Sequence[str]) -> list[Vector | RagError]:
         """Embed every text concurrently; each result is its vector or the error that text met, in order."""
+        out: list[Vector | RagError] = [None] * len(texts)  # type: ignore[list-item]
+        for i, result in self.embed_iter(texts):
+            out[i] = result
+        return out
+
+    def embed_iter(self, texts: Sequence[str]) -> Iterator[tuple[int, Vector | RagError]]:
+        """Embed every text concurrently, yielding ``(index, vector or error)`` as each one is done, so the
+        caller can use the first results while the others are in flight."""
         if len(texts) <= 1 or self.concurrency == 1:
-            return [self._embed_or_error(t) for t in texts]
+            for i, text in enumerate(texts):
+                yield i, self._embed_or_error(text)
+            return
         if self._pool is None:
             # Kept across warm invocations: threads and the client's connections are reused.
             self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="embed")
-        return list(self._pool.map(self._embed_or_error, texts))
+        futures = {self._pool.submit(self._embed_or_error, text): i for i, text in enumerate(texts)}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            for future in futures:
+                future.cancel()  # the caller stopped early: texts not yet sent are not sent

@@ -4,7 +4,13 @@ decode and validate each record -> bad ones to dead letters -> last event per do
 stored head vector (``doc#0``) -> skip stale and unchanged -> chunk -> embed all chunks concurrently -> write:
 body chunks, then stale-chunk deletes, then the head. The head carries the document's version (``ts``,
 ``content_hash``, ``chunks``) and is written last, so it is a commit marker: a batch that dies half-way leaves
-the old head, and the redelivered event redoes the work. Documents that could not be written are reported in
+the old head, and the redelivered event redoes the work.
+
+Writing overlaps embedding: with an embedder that yields results as they come (Titan), documents are written
+in groups while the rest of the batch is still being embedded, one group write in flight at a time (the
+documents that become ready meanwhile form the next group, so the calls stay few and full); only the last
+group's write remains after the last embedding. The order body -> stale deletes -> head holds per document,
+which is what makes the head a commit marker. Documents that could not be written are reported in
 ``batchItemFailures``; the event source mapping redelivers from the lowest one and the content hash makes the
 redelivered documents that did get written cost nothing.
 """
@@ -13,10 +19,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,10 +31,15 @@ from .config import ChunkSettings
 from .deadletters import DeadLetter
 from .errors import InvalidEvent, LimitExceeded, RagError, TransientError, UnindexableDocument
 from .events import DELETE, SOURCE_TEXT_KEY, SYSTEM_KEYS, DocumentEvent, decode_event, filterable_metadata
-from .limits import MAX_KEYS_PER_DELETE
+from .limits import MAX_KEYS_PER_DELETE, MAX_KEYS_PER_GET
 from .vectors import Vector, batched, pack_puts
 
 log = logging.getLogger(__name__)
+
+# Vector index calls the indexer makes at once: the GetVectors calls of a batch of 1,000 documents (10 calls of
+# 100 keys) in one round trip, and a group's writes while the next group is being embedded. Far below S3 Vectors'
+# request rate limit (1,000 write requests/s per index), and each write call still carries up to 500 vectors.
+IO_CONCURRENCY = 10
 
 
 def vector_key(doc_id: str, chunk: int) -> str:
@@ -36,6 +47,10 @@ def vector_key(doc_id: str, chunk: int) -> str:
 
 
 class Embedder(Protocol):
+    """``embed_many`` returns every text's vector (or error) in order. An embedder may also offer
+    ``embed_iter(texts)``, yielding ``(index, vector or error)`` as each text is done; the indexer then writes
+    documents while the others are still being embedded."""
+
     calls: int
 
     def embed_many(self, texts: Sequence[str]) -> list[list[float] | RagError]: ...
@@ -43,7 +58,9 @@ class Embedder(Protocol):
 
 class VectorIndex(Protocol):
     def check(self, vector: Vector) -> int: ...
-    def put_call(self, vectors: Sequence[Vector]) -> None: ...
+    def check_metadata(self, key: str, metadata: dict[str, Any]) -> int: ...
+    def check_data(self, key: str, data: list[float]) -> int: ...
+    def put_call(self, vectors: Sequence[Vector], *, sizes: Sequence[int] | None = None) -> None: ...
     def put(self, vectors: Sequence[Vector]) -> int: ...
     def delete_call(self, keys: Sequence[str]) -> None: ...
     def delete(self, keys: Sequence[str]) -> int: ...
@@ -120,6 +137,8 @@ class _Doc:
     stored: dict[str, Any] | None = None
     action: str = ""  # embed | retag | delete, or "" when nothing is to be written
     chunks: list[str] = field(default_factory=list)
+    prepared: list[tuple[dict[str, Any], int]] = field(default_factory=list)  # per chunk: metadata and its size
+    unwritable: LimitExceeded | None = None  # the chunk metadata breaks an S3 Vectors limit
     body: list[tuple[Vector, int]] = field(default_factory=list)  # chunks 1..n-1 with their request sizes
     head: tuple[Vector, int] | None = None
     stale_keys: list[str] = field(default_factory=list)
@@ -162,6 +181,7 @@ class BatchIndexer:
         self.dead_letters = dead_letters
         self.chunking = chunking
         self.clock = clock
+        self._io: ThreadPoolExecutor | None = None
 
     def process(self, raw_records: Iterable[dict[str, Any]]) -> BatchResult:
         result = BatchResult()
@@ -172,8 +192,7 @@ class BatchIndexer:
             calls_before = self.embedder.calls
             try:
                 self._plan(docs, result)
-                self._embed(docs, result)
-                self._write(docs, result)
+                self._embed_and_write(docs, result)
             finally:
                 result.embedding_calls = self.embedder.calls - calls_before
         now = self.clock()
@@ -233,8 +252,15 @@ class BatchIndexer:
 
     # stored state -> what to do with each document
     def _plan(self, docs: list[_Doc], result: BatchResult) -> None:
+        read_heads = self._read([vector_key(d.doc_id, 0) for d in docs], data=False)
+        # While the stored versions are read, chunk every upsert and check its metadata: CPU work that would
+        # otherwise sit between the read and the first embedding. Only documents that turn out to need
+        # embedding use it (or are dead-lettered by it).
+        for doc in docs:
+            if doc.event.op != DELETE:
+                self._chunk_and_prepare(doc)
         try:
-            heads = self.index.get([vector_key(d.doc_id, 0) for d in docs], metadata=True)
+            heads = read_heads()
         except RagError as exc:
             for doc in docs:
                 self._fail(doc, result, TransientError(f"reading stored versions failed: {exc}"))
@@ -259,9 +285,7 @@ class BatchIndexer:
                     doc.action = "retag"
                     retag.append(doc)
             else:
-                doc.action = "embed"
-                doc.chunks = chunk_text(event.text or "", size=self.chunking.size_chars,
-                                        overlap=self.chunking.overlap_chars)
+                self._embed_later(doc, result)
         if retag:
             self._load_for_retag(retag, result)
 
@@ -269,7 +293,7 @@ class BatchIndexer:
         """Same text, new source or metadata: reuse the stored embeddings instead of calling Bedrock."""
         keys = [vector_key(d.doc_id, i) for d in docs for i in range(d.stored_chunks)]
         try:
-            stored = self.index.get(keys, data=True, metadata=True)
+            stored = self._read(keys, data=True)()
         except RagError as exc:
             for doc in docs:
                 self._fail(doc, result, TransientError(f"reading stored vectors failed: {exc}"))
@@ -279,13 +303,30 @@ class BatchIndexer:
             parts = [stored.get(vector_key(doc.doc_id, i)) for i in range(n)]
             if any(p is None or "data" not in p for p in parts):
                 # Chunks missing (an earlier write died half-way): rebuild the document from its text.
-                doc.action = "embed"
-                doc.chunks = chunk_text(doc.event.text or "", size=self.chunking.size_chars,
-                                        overlap=self.chunking.overlap_chars)
+                self._embed_later(doc, result)
                 continue
             vectors = [self._vector(doc, i, n, list(p["data"]["float32"]),
                                     (p.get("metadata") or {}).get(SOURCE_TEXT_KEY, "")) for i, p in enumerate(parts)]
             self._stage(doc, vectors, result)
+
+    def _chunk_and_prepare(self, doc: _Doc) -> None:
+        """Chunk the document and build and check each chunk's metadata before any embedding: a document whose
+        metadata breaks a limit costs no Bedrock call, and after each embedding only its data is left to check."""
+        doc.chunks = chunk_text(doc.event.text or "", size=self.chunking.size_chars,
+                                overlap=self.chunking.overlap_chars)
+        n = len(doc.chunks)
+        try:
+            for i, text in enumerate(doc.chunks):
+                metadata = filterable_metadata(doc.event, chunk=i, chunks=n)
+                metadata[SOURCE_TEXT_KEY] = text
+                doc.prepared.append((metadata, self.index.check_metadata(vector_key(doc.doc_id, i), metadata)))
+        except LimitExceeded as exc:
+            doc.unwritable = exc
+
+    def _embed_later(self, doc: _Doc, result: BatchResult) -> None:
+        doc.action = "embed"
+        if doc.unwritable is not None:
+            self._fail(doc, result, doc.unwritable)
 
     def _vector(self, doc: _Doc, i: int, n: int, embedding: list[float], text: str) -> Vector:
         metadata = filterable_metadata(doc.event, chunk=i, chunks=n)
@@ -298,38 +339,128 @@ class BatchIndexer:
         except LimitExceeded as exc:
             self._fail(doc, result, exc)
             return
+        self._staged(doc, sized)
+
+    def _staged(self, doc: _Doc, sized: list[tuple[Vector, int]]) -> None:
         doc.head, doc.body = sized[0], sized[1:]
-        doc.stale_keys = [vector_key(doc.doc_id, i) for i in range(len(vectors), doc.stored_chunks)]
+        doc.stale_keys = [vector_key(doc.doc_id, i) for i in range(len(sized), doc.stored_chunks)]
 
-    # embed every chunk of the batch at once
-    def _embed(self, docs: list[_Doc], result: BatchResult) -> None:
+    def _io_pool(self) -> ThreadPoolExecutor:
+        if self._io is None:
+            # Kept across warm invocations, like the embedder's pool.
+            self._io = ThreadPoolExecutor(max_workers=IO_CONCURRENCY, thread_name_prefix="vectors")
+        return self._io
+
+    def _read(self, keys: list[str], *, data: bool) -> Callable[[], dict[str, Vector]]:
+        """Start GetVectors (with metadata) for any number of keys, the calls of up to 100 keys all at once;
+        the function returned waits for them and returns the vectors found, by key."""
+        reads = [self._io_pool().submit(self.index.get, group, data=data, metadata=True)
+                 for group in batched(keys, MAX_KEYS_PER_GET)]
+
+        def wait() -> dict[str, Vector]:
+            found: dict[str, Vector] = {}
+            for read in reads:
+                found.update(read.result())
+            return found
+
+        return wait
+
+    # embed every chunk of the batch at once; write each document once all its chunks are embedded
+    def _embed_and_write(self, docs: list[_Doc], result: BatchResult) -> None:
         todo = [d for d in docs if d.action == "embed" and not d.done]
-        texts = [c for d in todo for c in d.chunks]
-        if not texts:
-            return
-        embeddings = self.embedder.embed_many(texts)
-        at = 0
-        for doc in todo:
-            mine = embeddings[at:at + len(doc.chunks)]
-            at += len(doc.chunks)
-            errors = [e for e in mine if isinstance(e, RagError)]
-            if errors:
-                permanent = [e for e in errors if isinstance(e, UnindexableDocument)]
-                self._fail(doc, result, permanent[0] if permanent else errors[0])
-                continue
-            n = len(doc.chunks)
-            self._stage(doc, [self._vector(doc, i, n, e, c) for i, (e, c) in enumerate(zip(mine, doc.chunks))],
-                        result)
+        # Retagged and deleted documents need no embedding: their writes start while the others embed.
+        ready = [d for d in docs if d.action in ("retag", "delete") and not d.done]
+        writes: list[tuple[list[_Doc], Future[list[tuple[_Doc, RagError]]]]] = []
 
-    # write: body chunks, stale deletes, heads, deleted heads
-    def _write(self, docs: list[_Doc], result: BatchResult) -> None:
+        def start(group: list[_Doc]) -> None:
+            writes.append((group, self._io_pool().submit(self._write_group, group)))
+
+        texts = [c for d in todo for c in d.chunks]
+        embeddings, streaming = self._embeddings(texts)
+        if ready and streaming:
+            start(ready)
+            ready = []
+        # In the last wave of embeddings (no more texts waiting than calls in flight) everything left finishes at
+        # about the same time: its documents are written together at the end rather than one call early.
+        last_wave = max(1, getattr(self.embedder, "concurrency", 1))
+        outstanding = len(texts)
+        owners = [(doc, i) for doc in todo for i in range(len(doc.chunks))]
+        parts: dict[int, list[list[float] | RagError | None]] = {id(d): [None] * len(d.chunks) for d in todo}
+        missing = {id(d): len(d.chunks) for d in todo}
+        for doc in todo:
+            if not doc.chunks:
+                self._stage_embedded(doc, [], result)
+        for at, embedding in embeddings:
+            outstanding -= 1
+            doc, i = owners[at]
+            parts[id(doc)][i] = embedding
+            missing[id(doc)] -= 1
+            if missing[id(doc)]:
+                continue
+            self._stage_embedded(doc, parts.pop(id(doc)), result)
+            if not doc.done:
+                ready.append(doc)
+            if streaming and ready and outstanding > last_wave and (not writes or writes[-1][1].done()):
+                start(ready)
+                ready = []
+        if ready:
+            if writes:
+                start(ready)  # alongside the group in flight: different documents, no order between them
+            else:
+                self._settle(ready, self._write_group(ready), result)
+        for group, future in writes:
+            self._settle(group, future.result(), result)
+        log.info("batch indexed", extra={"records": result.records, "upserted": result.upserted,
+                                         "deleted": result.deleted, "chunks_written": result.chunks_written})
+
+    def _embeddings(self, texts: list[str]) -> tuple[Iterator[tuple[int, list[float] | RagError]], bool]:
+        """(index, vector or error) per text, and whether they come as each is done (else all at the end)."""
+        stream = getattr(self.embedder, "embed_iter", None)
+        if stream is None:
+            return enumerate(self.embedder.embed_many(texts) if texts else []), False
+        return stream(texts), True
+
+    def _stage_embedded(self, doc: _Doc, embeddings: list[list[float] | RagError | None],
+                        result: BatchResult) -> None:
+        errors = [e for e in embeddings if isinstance(e, RagError)]
+        if errors:
+            permanent = [e for e in errors if isinstance(e, UnindexableDocument)]
+            self._fail(doc, result, permanent[0] if permanent else errors[0])
+            return
+        sized: list[tuple[Vector, int]] = []
+        try:
+            for i, (embedding, (metadata, metadata_size)) in enumerate(zip(embeddings, doc.prepared)):
+                key = vector_key(doc.doc_id, i)
+                size = metadata_size + self.index.check_data(key, embedding)  # type: ignore[arg-type]
+                sized.append(({"key": key, "data": {"float32": embedding}, "metadata": metadata}, size))
+        except LimitExceeded as exc:
+            self._fail(doc, result, exc)
+            return
+        self._staged(doc, sized)
+
+    # write a group of documents: body chunks, stale deletes, heads, deleted heads
+    def _write_group(self, docs: list[_Doc]) -> list[tuple[_Doc, RagError]]:
+        """Write ``docs`` and return the documents that failed with their errors. Runs on a worker thread while
+        the caller embeds: it touches only its own documents, and the caller records the failures."""
+        failures: list[tuple[_Doc, RagError]] = []
+
+        def fail(doc: _Doc, exc: RagError) -> None:
+            doc.done = True  # takes no part in the group's later phases
+            failures.append((doc, exc))
+
         writing = [d for d in docs if d.action in ("embed", "retag") and not d.done]
         deleting = [d for d in docs if d.action == "delete" and not d.done]
-        self._put_phase([(d, v) for d in writing for v in d.body], result)
-        self._delete_phase([(d, k) for d in writing + deleting if not d.done for k in d.stale_keys], result)
-        self._put_phase([(d, d.head) for d in writing if not d.done and d.head is not None], result)
-        self._delete_phase([(d, vector_key(d.doc_id, 0)) for d in deleting if not d.done], result)
-        for doc in writing + deleting:
+        self._put_phase([(d, v) for d in writing for v in d.body], fail)
+        self._delete_phase([(d, k) for d in writing + deleting if not d.done for k in d.stale_keys], fail)
+        self._put_phase([(d, d.head) for d in writing if not d.done and d.head is not None], fail)
+        self._delete_phase([(d, vector_key(d.doc_id, 0)) for d in deleting if not d.done], fail)
+        return failures
+
+    def _settle(self, docs: list[_Doc], failures: list[tuple[_Doc, RagError]], result: BatchResult) -> None:
+        """Record a written group in the batch's result."""
+        for doc, exc in failures:
+            self._fail(doc, result, exc)
+        for doc in docs:
             if doc.done:
                 continue
             if doc.action == "delete":
@@ -340,21 +471,22 @@ class BatchIndexer:
                 result.retagged += doc.action == "retag"
                 result.chunks_written += 1 + len(doc.body)
                 result.chunks_deleted += len(doc.stale_keys)
-        log.info("batch indexed", extra={"records": result.records, "upserted": result.upserted,
-                                         "deleted": result.deleted, "chunks_written": result.chunks_written})
 
-    def _put_phase(self, items: list[tuple[_Doc, tuple[Vector, int]]], result: BatchResult) -> None:
-        calls = pack_puts([((doc, vector), size) for doc, (vector, size) in items])
-        self._run_calls(calls, lambda call: self.index.put_call([v for _, v in call]),
-                        lambda doc, call: self.index.put([v for d, v in call if d is doc]), result)
+    def _put_phase(self, items: list[tuple[_Doc, tuple[Vector, int]]],
+                   fail: Callable[[_Doc, RagError], None]) -> None:
+        # The vectors were checked when they were staged: the call passes their sizes instead of checking again.
+        calls = pack_puts([((doc, sized), sized[1]) for doc, sized in items])
+        self._run_calls(calls, lambda call: self.index.put_call([v for _, (v, _) in call],
+                                                                sizes=[n for _, (_, n) in call]),
+                        lambda doc, call: self.index.put([v for d, (v, _) in call if d is doc]), fail)
 
-    def _delete_phase(self, items: list[tuple[_Doc, str]], result: BatchResult) -> None:
+    def _delete_phase(self, items: list[tuple[_Doc, str]], fail: Callable[[_Doc, RagError], None]) -> None:
         calls = [list(c) for c in batched(items, MAX_KEYS_PER_DELETE)]
         self._run_calls(calls, lambda call: self.index.delete_call([k for _, k in call]),
-                        lambda doc, call: self.index.delete([k for d, k in call if d is doc]), result)
+                        lambda doc, call: self.index.delete([k for d, k in call if d is doc]), fail)
 
     def _run_calls(self, calls: Iterable[list[tuple[_Doc, Any]]], send: Callable[[list], None],
-                   send_one_doc: Callable[[_Doc, list], Any], result: BatchResult) -> None:
+                   send_one_doc: Callable[[_Doc, list], Any], fail: Callable[[_Doc, RagError], None]) -> None:
         for call in calls:
             call = [(d, item) for d, item in call if not d.done]
             if not call:
@@ -368,7 +500,7 @@ class BatchIndexer:
                     try:
                         send_one_doc(doc, call)
                     except RagError as exc:
-                        self._fail(doc, result, exc)
+                        fail(doc, exc)
             except RagError as exc:
                 for doc in members:
-                    self._fail(doc, result, exc)
+                    fail(doc, exc)

@@ -458,9 +458,16 @@ class LocalVectorIndex:
         """Raise LimitExceeded if ``vector`` breaks a PutVectors limit; return its size in a request in bytes."""
         return self._adapter.check(vector)
 
-    def put_call(self, vectors: Sequence[Vector]) -> None:
-        """Write 1..500 vectors atomically (one PutVectors call); a key that exists is overwritten."""
-        self._adapter.put_call(vectors)
+    def check_metadata(self, key: str, metadata: dict[str, Any]) -> int:
+        return self._adapter.check_metadata(key, metadata)
+
+    def check_data(self, key: str, data: list[float]) -> int:
+        return self._adapter.check_data(key, data)
+
+    def put_call(self, vectors: Sequence[Vector], *, sizes: Sequence[int] | None = None) -> None:
+        """Write 1..500 vectors atomically (one PutVectors call); a key that exists is overwritten. ``sizes``:
+        what ``check`` returned for these vectors, if the caller has checked them."""
+        self._adapter.put_call(vectors, sizes=sizes)
 
     def put(self, vectors: Sequence[Vector]) -> int:
         """Write any number of vectors in as few calls as the limits allow; returns the number of calls."""

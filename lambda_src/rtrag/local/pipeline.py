@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ def _quiet_lambda_environment() -> None:
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "rag-indexer-local")
+    # With metrics disabled every batch's flush finds an empty set, which Powertools warns about.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 def _logs_to_stderr() -> None:
