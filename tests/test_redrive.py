@@ -330,15 +330,6 @@ def test_local_batch_without_payload_is_read_from_the_local_stream(local, capsys
 
 
 # as a user runs it
-def test_help_shows_usage_and_examples():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "redrive.py"), "--help"], capture_output=True,
-                            text=True, timeout=60)
-
-    assert result.returncode == 0
-    assert "usage:" in result.stdout and "examples:" in result.stdout
-    assert "python scripts/redrive.py send --all --kind batch" in result.stdout
-
-
 def test_local_list_as_a_process(local):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "redrive.py"), "list", "--local"],

@@ -452,15 +452,6 @@ def test_local_stream_replayed_onto_itself_is_indexed_before_the_command_returns
 
 
 # as a user runs it
-def test_help_shows_usage_and_examples():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "reindex.py"), "--help"], capture_output=True,
-                            text=True, timeout=60)
-
-    assert result.returncode == 0
-    assert "usage:" in result.stdout and "examples:" in result.stdout
-    assert "python scripts/reindex.py --to-index --vector-index" in result.stdout
-
-
 def test_local_replay_as_a_process_from_a_jsonl_file(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps(event("nimbus", "Project Nimbus ships v3 on 2026-08-14.", 5)) + "\n")
