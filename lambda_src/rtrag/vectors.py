@@ -152,8 +152,8 @@ class S3VectorsIndex:
     def put(self, vectors: Sequence[Vector]) -> int:
         """Write any number of vectors in as few calls as the limits allow; returns the number of calls."""
         calls = 0
-        for call in pack_puts([(v, self.check(v)) for v in vectors]):
-            self.put_call(call)
+        for call in pack_puts([((v, size), size) for v in vectors for size in (self.check(v),)]):
+            self.put_call([v for v, _ in call], sizes=[size for _, size in call])  # checked once, above
             calls += 1
         return calls
 
