@@ -34,6 +34,7 @@ def build_indexer(settings: IndexerSettings) -> BatchIndexer:
 
     from rtrag.deadletters import S3DeadLetters
     from rtrag.embedding import TitanEmbedder
+    from rtrag.ledger import DynamoDBVersionLedger, namespace
     from rtrag.vectors import S3VectorsIndex
 
     bedrock = boto3.client("bedrock-runtime", config=Config(
@@ -45,8 +46,11 @@ def build_indexer(settings: IndexerSettings) -> BatchIndexer:
                                concurrency=settings.embed_concurrency),
         index=S3VectorsIndex(boto3.client("s3vectors", config=standard), bucket=settings.vector_bucket,
                              index=settings.vector_index, dimension=settings.embed_dimensions),
+        ledger=DynamoDBVersionLedger(boto3.client("dynamodb", config=standard), table=settings.version_table,
+                                     namespace=namespace(settings.vector_bucket, settings.vector_index)),
         dead_letters=S3DeadLetters(boto3.client("s3", config=standard), bucket=settings.dead_letter_bucket),
         chunking=settings.chunking,
+        tombstone_seconds=settings.tombstone_seconds,
     )
 
 
@@ -80,7 +84,6 @@ def emit_metrics(result: BatchResult) -> None:
         ("DocumentsDeleted", result.deleted),
         ("DocumentsSkippedUnchanged", result.skipped_unchanged),
         ("DocumentsSkippedStale", result.skipped_stale),
-        ("DocumentsSkippedAbsent", result.skipped_absent),
         ("EventsSuperseded", result.superseded),
         ("ChunksWritten", result.chunks_written),
         ("ChunksDeleted", result.chunks_deleted),

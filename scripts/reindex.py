@@ -19,12 +19,14 @@ examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
 
@@ -115,14 +117,24 @@ class Local:
 
     def index_target(self) -> IndexTarget:
         from rtrag.local.index import LocalVectorIndex
+        from rtrag.local.ledger import LocalVersionLedger
         from rtrag.pipeline import BatchIndexer
 
         p = self.pipeline
-        index = p.index
+        index, ledger = p.index, p.ledger
         if self.args.vector_index:
             index = LocalVectorIndex.open(p.root / "indexes" / self.args.vector_index, dimension=p.embedder.dimensions)
-        indexer = BatchIndexer(embedder=p.embedder, index=index, dead_letters=p.dead_letters, chunking=p.chunking)
+            ledger = LocalVersionLedger(index)
+        indexer = BatchIndexer(embedder=p.embedder, index=index, ledger=ledger, dead_letters=p.dead_letters,
+                               chunking=p.chunking)
         return IndexTarget(indexer, description=f"local-index:{Path(index.path).resolve()}")
+
+    def exclusive(self, target_kind: str) -> contextlib.AbstractContextManager[Any]:
+        """While replaying into the pipeline's own index, hold the local runner's shard locks: one writer per
+        document at a time, which the version guarantee relies on."""
+        if target_kind != "index" or self.args.vector_index:
+            return contextlib.nullcontext()
+        return self.pipeline.runner.exclusive()
 
     def checkpoint_dir(self) -> Path:
         return self.pipeline.root / "reindex"
@@ -160,6 +172,7 @@ class Aws:
         from rtrag.config import IndexerSettings
         from rtrag.embedding import TitanEmbedder
         from rtrag.events import SOURCE_TEXT_KEY
+        from rtrag.ledger import DynamoDBVersionLedger, namespace
         from rtrag.limits import TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID
         from rtrag.pipeline import BatchIndexer
         from rtrag.vectors import S3VectorsIndex
@@ -190,17 +203,26 @@ class Aws:
                             f"{', '.join(map(str, TITAN_V2_DIMENSIONS))} only: reindex into an index of one of those")
         # The indexer's own settings (chunking, concurrency, retries from the environment, validated), aimed at
         # this index.
+        table = self.res.name(None, "VERSION_TABLE", "VersionTableName")
         settings = IndexerSettings.from_env(os.environ | {
             "VECTOR_BUCKET": bucket, "VECTOR_INDEX": name, "DEAD_LETTER_BUCKET": self.res.dead_letter_bucket(),
-            "EMBED_MODEL_ID": model_id, "EMBED_DIMENSIONS": str(index.dimension)})
+            "VERSION_TABLE": table, "EMBED_MODEL_ID": model_id, "EMBED_DIMENSIONS": str(index.dimension)})
         bedrock = self.res.client("bedrock-runtime", retries={"mode": "adaptive",
                                                               "max_attempts": settings.embed_max_attempts},
                                   max_pool_connections=max(10, settings.embed_concurrency))
         embedder = TitanEmbedder(bedrock, model_id=model_id, dimensions=index.dimension,
                                  concurrency=settings.embed_concurrency)
-        indexer = BatchIndexer(embedder=embedder, index=index, dead_letters=self._dead_letters(),
-                               chunking=settings.chunking)
+        ledger = DynamoDBVersionLedger(self.res.client("dynamodb"), table=table, namespace=namespace(bucket, name))
+        indexer = BatchIndexer(embedder=embedder, index=index, ledger=ledger, dead_letters=self._dead_letters(),
+                               chunking=settings.chunking, tombstone_seconds=settings.tombstone_seconds)
+        if name == self.res.optional("VECTOR_INDEX", "VectorIndexName"):
+            print("note: the pipeline's indexer writes this index too; a document that is also on the stream "
+                  "while it is replayed can end at either version until its next event. To be exact, disable "
+                  "the event source mapping while replaying, or replay --to-stream.", file=sys.stderr)
         return IndexTarget(indexer, description=f"index:{bucket}/{name}")
+
+    def exclusive(self, target_kind: str) -> contextlib.AbstractContextManager[Any]:
+        return contextlib.nullcontext()
 
     def checkpoint_dir(self) -> Path:
         return Path(CHECKPOINT_DIR)
@@ -262,7 +284,8 @@ def replay(args: argparse.Namespace, backend: Local | Aws, started: float) -> in
     run = Replay(source, target, checkpoint, path, batch_size=batch_size,
                  progress=progress_printer(f"replaying {source.unit_label}"))
     try:
-        counts = run.run()
+        with backend.exclusive(target_kind):
+            counts = run.run()
     except ReplayStopped:
         print(f"stopped: {describe(run.run_counts, to_index=args.to_index)}", file=sys.stderr)
         raise

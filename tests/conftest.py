@@ -32,23 +32,33 @@ def aws_env(monkeypatch):
 
 @pytest.fixture
 def aws():
-    """moto for S3, S3 Vectors and Kinesis; Bedrock and QueryVectors faked at the boto3 level; S3 Vectors' limits
-    enforced; every call recorded. The hooks join botocore's built-in handlers (as moto's own do), so every
+    """moto for S3, S3 Vectors, DynamoDB and Kinesis; Bedrock and QueryVectors faked at the boto3 level; S3
+    Vectors' limits enforced; DynamoDB calls can be made to fail; every call recorded. The hooks join botocore's built-in handlers (as moto's own do), so every
     session created during the test has them, including the ones the scripts create."""
     import boto3
     from botocore.handlers import BUILTIN_HANDLERS
     from moto import mock_aws
 
-    from fakes import ApiRecorder, FakeNova, FakeQueryVectors, FakeTitan, KinesisPartialFailure, StrictS3Vectors
+    from fakes import (
+        ApiRecorder,
+        FakeNova,
+        FakeQueryVectors,
+        FakeTitan,
+        KinesisPartialFailure,
+        ServiceFaults,
+        StrictS3Vectors,
+    )
 
     fakes = SimpleNamespace(titan=FakeTitan(), s3vectors=StrictS3Vectors(), recorder=ApiRecorder(),
-                            nova=FakeNova(), query=FakeQueryVectors(), kinesis=KinesisPartialFailure())
+                            nova=FakeNova(), query=FakeQueryVectors(), kinesis=KinesisPartialFailure(),
+                            dynamodb=ServiceFaults())
     handlers = [
         ("provide-client-params", fakes.recorder),
         ("before-call.bedrock-runtime.InvokeModel", fakes.titan),
         ("before-call.bedrock-runtime.ConverseStream", fakes.nova),
         ("before-call.s3vectors.QueryVectors", fakes.query),
         ("before-call.s3vectors", fakes.s3vectors),
+        ("before-call.dynamodb", fakes.dynamodb),
         ("before-call.kinesis.PutRecords", fakes.kinesis.before),
         ("after-call.kinesis.PutRecords", fakes.kinesis.after),
     ]
@@ -63,7 +73,7 @@ def aws():
             boto3.DEFAULT_SESSION = None
 
 
-BUCKET, INDEX, DEAD_LETTERS = "vectors-test", "docs", "dead-letters-test"
+BUCKET, INDEX, DEAD_LETTERS, VERSIONS = "vectors-test", "docs", "dead-letters-test", "versions-test"
 DIMENSIONS = 256
 CHUNK, OVERLAP = 1000, 100
 
@@ -84,7 +94,9 @@ def env(aws, monkeypatch):
                            distanceMetric="cosine",
                            metadataConfiguration={"nonFilterableMetadataKeys": ["source_text"]})
     boto3.client("s3").create_bucket(Bucket=DEAD_LETTERS)
+    create_version_table(boto3.client("dynamodb"), VERSIONS)
     for name, value in {"VECTOR_BUCKET": BUCKET, "VECTOR_INDEX": INDEX, "DEAD_LETTER_BUCKET": DEAD_LETTERS,
+                        "VERSION_TABLE": VERSIONS,
                         "EMBED_DIMENSIONS": str(DIMENSIONS), "EMBED_CONCURRENCY": "8",
                         "CHUNK_SIZE_CHARS": str(CHUNK), "CHUNK_OVERLAP_CHARS": str(OVERLAP)}.items():
         monkeypatch.setenv(name, value)
@@ -92,7 +104,14 @@ def env(aws, monkeypatch):
 
     monkeypatch.setattr(indexer, "_indexer", None)
     aws.s3vectors.calls.clear()
-    return SimpleNamespace(aws=aws, s3vectors=s3vectors, s3=boto3.client("s3"))
+    return SimpleNamespace(aws=aws, s3vectors=s3vectors, s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"))
+
+
+def create_version_table(client, name: str) -> None:
+    """The version ledger's table as the stack defines it (stacks/version_table.py): key ``pk``, on demand."""
+    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
 
 
 def run(event):

@@ -147,6 +147,17 @@ class StrictS3Vectors:
         return None
 
 
+class ServiceFaults:
+    """Fails chosen calls of one service after botocore has validated them: ``fail(operation, params)`` returns
+    an error response (see ``error_response``) or None to let the call through to moto."""
+
+    def __init__(self) -> None:
+        self.fail: Callable[[str, dict[str, Any]], tuple | None] = lambda operation, params: None
+
+    def __call__(self, params: dict[str, Any], model: Any, **kwargs: Any):
+        return self.fail(model.name, _body(params))
+
+
 class ApiRecorder:
     """Records every AWS call a test's clients make: (service signing name, operation, request params)."""
 

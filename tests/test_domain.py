@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rtrag import limits
-from rtrag.chunking import chunk_text
+from rtrag.chunking import chunk_spans, chunk_text
 from rtrag.config import IndexerSettings
 from rtrag.errors import ConfigError, InvalidEvent, LimitExceeded
 from rtrag.events import DocumentEvent, decode_event, validate_event
@@ -67,19 +68,31 @@ def test_event_round_trips_through_the_bytes_a_producer_sends():
 
 
 # chunking
-@settings(max_examples=150, deadline=None)
-@given(text=st.text(alphabet=st.sampled_from("ab .\n!é字"), min_size=1, max_size=3000),
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("ab .\n!é字-\t"), min_size=1, max_size=3000),
        size=st.integers(200, 800), overlap=st.integers(0, 100))
-def test_chunks_cover_the_text_in_order_and_respect_the_size(text, size, overlap):
-    chunks = chunk_text(text, size=size, overlap=overlap)
+def test_chunks_are_non_blank_ordered_within_the_size_and_cover_every_letter(text, size, overlap):
+    spans = chunk_spans(text, size=size, overlap=overlap)
+    chunks = [text[a:b] for a, b in spans]
 
-    assert all(1 <= len(c) <= size for c in chunks)
-    position = 0
-    for chunk in chunks:
-        found = text.find(chunk, max(0, position - overlap - 1), position + len(chunk))
-        assert found != -1 and found <= position
-        position = found + len(chunk)
-    assert position == len(text)
+    assert chunks == chunk_text(text, size=size, overlap=overlap)
+    assert bool(chunks) == bool(text.strip())
+    assert all(1 <= len(c) <= size and c == c.strip() for c in chunks)
+    assert [a for a, _ in spans] == sorted(a for a, _ in spans)
+    letters = [i for i, ch in enumerate(text) if re.match(r"\w", ch)]
+    if letters:
+        assert all(re.search(r"\w", c) for c in chunks)
+        assert all(any(a <= i < b for a, b in spans) for i in letters)
+
+
+@pytest.mark.parametrize("filler", [" " * 3000, "\n" * 3000, "-" * 3000, " . " * 1000, "\t \n" * 1000])
+def test_a_long_run_of_spaces_or_punctuation_never_becomes_a_chunk_of_its_own(filler):
+    text = "The start of the document." + filler + "The end of it."
+
+    chunks = chunk_text(text, size=2000, overlap=200)
+
+    assert chunks and all(re.search(r"\w", c) and c == c.strip() for c in chunks)
+    assert chunks[0].startswith("The start") and chunks[-1].endswith("The end of it.")
 
 
 def test_short_text_is_one_chunk_and_long_text_breaks_on_sentences():
@@ -146,7 +159,7 @@ def test_pack_puts_splits_on_count_and_on_payload_size():
 
 
 # settings
-BASE_ENV = {"VECTOR_BUCKET": "b", "VECTOR_INDEX": "i", "DEAD_LETTER_BUCKET": "d"}
+BASE_ENV = {"VECTOR_BUCKET": "b", "VECTOR_INDEX": "i", "DEAD_LETTER_BUCKET": "d", "VERSION_TABLE": "v"}
 
 
 def test_settings_defaults_match_titan_v2():

@@ -132,13 +132,15 @@ def test_handler_gets_a_lambda_like_context(stream, tmp_path):
 def local_indexer(tmp_path, monkeypatch):
     """indexer.handler wired to local adapters, as local mode wires it."""
     from rtrag.local.index import LocalVectorIndex
+    from rtrag.local.ledger import LocalVersionLedger
 
     embedder = LocalEmbedder()
     index = LocalVectorIndex(tmp_path / "index", dimension=embedder.dimensions)
     dead_letters = LocalDeadLetters(tmp_path / "dead-letters")
     monkeypatch.setattr(indexer, "_indexer", None)
-    indexer.configure(BatchIndexer(embedder=embedder, index=index, dead_letters=dead_letters,
-                                   chunking=ChunkSettings(size_chars=1000, overlap_chars=100)))
+    indexer.configure(BatchIndexer(embedder=embedder, index=index, ledger=LocalVersionLedger(index),
+                                   dead_letters=dead_letters, chunking=ChunkSettings(size_chars=1000,
+                                                                                      overlap_chars=100)))
     yield type("Local", (), {"embedder": embedder, "index": index, "dead_letters": dead_letters})
     index.close()
 
@@ -304,14 +306,15 @@ def test_batch_item_failures_redeliver_from_the_lowest_failed_sequence_number(st
     assert (summary.invocations, summary.failures, summary.records) == (2, 1, 10)
 
 
-def test_handler_exception_retries_the_whole_batch(stream, tmp_path):
+def test_handler_exception_splits_the_batch_and_delivers_each_half_on_its_own(stream, tmp_path):
     put = put_many(stream, 4)
+    seqs = [p.sequence_number for p in put]
     handler = Recorder(raise_on=lambda attempt: attempt == 1)
 
     summary = mapping(stream, handler, tmp_path).run_once()
 
-    assert handler.sequences(0) == handler.sequences(1) == [p.sequence_number for p in put]
-    assert (summary.failures, summary.records) == (1, 4)
+    assert [handler.sequences(i) for i in range(3)] == [seqs, seqs[:2], seqs[2:]]
+    assert (summary.failures, summary.records, summary.on_failure_records) == (1, 4, 0)
 
 
 def test_response_naming_a_record_not_in_the_batch_fails_the_whole_batch(stream, tmp_path):
@@ -324,11 +327,12 @@ def test_response_naming_a_record_not_in_the_batch_fails_the_whole_batch(stream,
 
     summary = mapping(stream, handler, tmp_path).run_once()
 
-    assert [len(e["Records"]) for e in calls] == [3, 3]
+    assert [len(e["Records"]) for e in calls] == [3, 1, 2], "failed whole, then split in two"
     assert summary.records == 3
 
 
-def test_exhausted_retries_send_the_batch_to_the_on_failure_destination_and_move_on(stream, tmp_path):
+def test_a_record_that_keeps_failing_alone_goes_to_the_on_failure_destination_and_no_other_with_it(
+        stream, tmp_path):
     put = put_many(stream, 6)
     seqs = [p.sequence_number for p in put]
     poison = seqs[2]
@@ -337,8 +341,10 @@ def test_exhausted_retries_send_the_batch_to_the_on_failure_destination_and_move
 
     summary = runner.run_once()
 
-    # [0..3] fails at 2 -> checkpoint after 1; [2..5] fails at 2 twice more -> retries exhausted
-    assert [handler.sequences(i)[0] for i in range(len(handler.events))] == [seqs[0], poison, poison]
+    # [0..3] fails at 2: checkpoint after 1, deliver [2, 3]; it fails at its first record: split; [2] alone
+    # fails three times (the first try and two retries) and goes to the destination; [3], then [4, 5] succeed.
+    assert [handler.sequences(i) for i in range(len(handler.events))] == [
+        seqs[:4], seqs[2:4], [poison], [poison], [poison], [seqs[3]], seqs[4:]]
     [key] = summary.on_failure_keys
     assert key.startswith(f"aws/lambda/{runner.uuid}/shardId-000000000000/")
     assert LocalDeadLetters(tmp_path / "dead-letters").list("aws/lambda/") == [key]
@@ -347,21 +353,21 @@ def test_exhausted_retries_send_the_batch_to_the_on_failure_destination_and_move
     assert record["requestContext"]["approximateInvokeCount"] == 3
     info = record["KinesisBatchInfo"]
     assert (info["shardId"], info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == (
-        "shardId-000000000000", poison, seqs[5], 4)
+        "shardId-000000000000", poison, poison, 1)
     assert info["streamArn"] == stream.arn()
-    assert [data(r) for r in record["payload"]["Records"]] == [json.dumps({"n": i}).encode() for i in range(2, 6)]
+    assert [data(r) for r in record["payload"]["Records"]] == [json.dumps({"n": 2}).encode()]
     assert stream.get_checkpoint("indexer", "shardId-000000000000") == seqs[5]
-    assert (summary.records, summary.on_failure_records, summary.failures) == (2, 4, 3)
+    assert (summary.records, summary.on_failure_records, summary.failures) == (5, 1, 5)
     assert mapping(stream, handler, tmp_path).run_once().invocations == 0
 
 
-def test_zero_retry_attempts_sends_a_crashing_batch_to_the_destination_at_once(stream, tmp_path):
+def test_zero_retry_attempts_sends_each_crashing_record_to_the_destination_after_one_try_alone(stream, tmp_path):
     put_many(stream, 2)
     handler = Recorder(raise_on=lambda attempt: True)
 
     summary = mapping(stream, handler, tmp_path, max_retry_attempts=0).run_once()
 
-    assert summary.invocations == 1 and summary.on_failure_records == 2
+    assert summary.invocations == 3 and summary.on_failure_records == 2 and len(summary.on_failure_keys) == 2
     record = LocalDeadLetters(tmp_path / "dead-letters").read(summary.on_failure_keys[0])
     assert record["responseContext"]["functionError"] == "Unhandled"
     assert "handler crashed" in record["localDiagnostics"]["error"]

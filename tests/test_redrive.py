@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from conftest import BUCKET, DEAD_LETTERS, INDEX, run
-from kinesis import SHARD_ID, batch, record
+from kinesis import ARRIVAL, SHARD_ID, batch, record
 from rtrag.redrive import Redriver, parse_letter
 from scripts import redrive
 from test_put_event import STREAM, records_on
@@ -140,8 +140,11 @@ def test_send_puts_the_original_bytes_with_the_original_partition_key_and_the_in
 
     [outcome] = last_json(capsys)
     [put] = records_on(dlq.kinesis)
+    letter = json.loads(dlq.s3.get_object(Bucket=DEAD_LETTERS, Key=dlq.fragile_key)["Body"].read())
     assert put["PartitionKey"] == "fragile"
-    assert put["Data"] == json.dumps({"doc_id": "fragile", "text": "A poison pill the model refused."}).encode()
+    # The event as it was, with its original version pinned: the arrival time as ts, the original sequence number.
+    assert json.loads(put["Data"]) == {"doc_id": "fragile", "op": "upsert", "text": "A poison pill the model refused.",
+                                       "source": "unknown", "ts": int(ARRIVAL), "seq": letter["sequence_number"]}
     assert outcome["status"] == "sent" and outcome["sequence_numbers"] == [put["SequenceNumber"]]
     marker = json.loads(dlq.s3.get_object(Bucket=DEAD_LETTERS, Key=f"redriven/{dlq.fragile_key}")["Body"].read())
     assert marker["records"][0]["sequence_number"] == put["SequenceNumber"] and marker["key"] == dlq.fragile_key
@@ -194,8 +197,9 @@ def test_batch_with_payload_puts_every_record_of_the_range_in_order(dlq, capsys)
 
     assert redrive.main(["send", "--all", "--kind", "batch"]) == 0
 
+    seqs = [r["kinesis"]["sequenceNumber"] for r in payload["Records"]]
     assert [(r["PartitionKey"], json.loads(r["Data"])) for r in records_on(dlq.kinesis)] == [
-        (e["doc_id"], e) for e in events]
+        (e["doc_id"], {"op": "upsert", "source": "unknown", **e, "seq": s}) for e, s in zip(events, seqs)]
     assert dlq.s3.get_object(Bucket=DEAD_LETTERS, Key=f"redriven/{key}.json")
 
 
@@ -207,7 +211,10 @@ def test_batch_without_payload_is_read_again_from_the_stream_and_put_back_in_ord
 
     on_stream = records_on(dlq.kinesis)
     assert [r["PartitionKey"] for r in on_stream] == ["d1", "d2", "d3", "d4", "d2", "d3"]
-    assert [r["Data"] for r in on_stream[4:]] == [r["Data"] for r in on_stream[1:3]]
+    for original, redriven in zip(on_stream[1:3], on_stream[4:]):
+        assert json.loads(redriven["Data"]) == {
+            "op": "upsert", "source": "unknown", **json.loads(original["Data"]),
+            "ts": int(original["ApproximateArrivalTimestamp"].timestamp()), "seq": original["SequenceNumber"]}
 
 
 @pytest.mark.parametrize("case", ["expired", "stream gone"])
@@ -287,7 +294,8 @@ def local(tmp_path, monkeypatch):
     assert summary.on_failure_records == 2
     pipeline.stream.put_record(b"not json", "pk-1")
     pipeline.drain()
-    pipeline.batch_key, = pipeline.dead_letters.list("aws/lambda/")
+    # The runner splits a failing batch until the failing record is alone: one on-failure record per document.
+    pipeline.batch_keys = pipeline.dead_letters.list("aws/lambda/")
     pipeline.bad_key, = pipeline.dead_letters.list("invalid/")
     yield pipeline
     pipeline.close()
@@ -297,8 +305,9 @@ def test_local_list_shows_the_runners_letters_of_both_kinds(local, capsys):
     assert redrive.main(["list", "--local", "--json"]) == 0
 
     listed = {x["key"]: x for x in last_json(capsys)}
-    assert listed[local.batch_key]["doc_ids"] == ["d1", "d2"] and listed[local.batch_key]["records_in_letter"]
-    assert "Bedrock access denied" in listed[local.batch_key]["reason"]
+    assert sorted(listed[k]["doc_ids"][0] for k in local.batch_keys) == ["d1", "d2"]
+    assert all(listed[k]["records_in_letter"] and listed[k]["records"] == 1 for k in local.batch_keys)
+    assert all("Bedrock access denied" in listed[k]["reason"] for k in local.batch_keys)
     assert listed[local.bad_key]["kind"] == "invalid"
 
 
@@ -309,24 +318,28 @@ def test_local_send_indexes_the_redriven_batch_before_returning_and_only_once(lo
 
     assert sorted(k.split("#")[0] for k in local.index.list_keys()) == ["d1", "d2"]
     records = local.stream.count()
-    assert local.dead_letters.list("redriven/") == [f"redriven/{local.batch_key}.json"]
+    assert local.dead_letters.list("redriven/") == sorted(f"redriven/{k}.json" for k in local.batch_keys)
     capsys.readouterr()
 
-    assert redrive.main(["send", local.batch_key, "--local"]) == 0
+    first = local.batch_keys[0]
+    assert redrive.main(["send", first, "--local"]) == 0
     assert "skipped" in capsys.readouterr().out and local.stream.count() == records
 
-    assert redrive.main(["send", local.batch_key, "--local", "--force"]) == 0
-    assert local.stream.count() == records + 2
+    assert redrive.main(["send", first, "--local", "--force"]) == 0
+    assert local.stream.count() == records + 1
 
 
 def test_local_batch_without_payload_is_read_from_the_local_stream(local, capsys):
-    body = local.dead_letters.read(local.batch_key)
+    first = local.batch_keys[0]
+    body = local.dead_letters.read(first)
+    doc_id = body["payload"]["Records"][0]["kinesis"]["partitionKey"]
     del body["payload"]
-    local.dead_letters.write_object(local.batch_key, body)
+    local.dead_letters.write_object(first, body)
 
-    assert redrive.main(["show", local.batch_key, "--local"]) == 0
+    assert redrive.main(["show", first, "--local"]) == 0
 
-    assert [r["event"]["doc_id"] for r in json.loads(capsys.readouterr().out)["records"]] == ["d1", "d2"]
+    shown = json.loads(capsys.readouterr().out)["records"]
+    assert [r["event"]["doc_id"] for r in shown] == [doc_id]
 
 
 # as a user runs it
@@ -336,4 +349,4 @@ def test_local_list_as_a_process(local):
                             capture_output=True, text=True, env=env, timeout=60)
 
     assert result.returncode == 0 and "Traceback" not in result.stderr
-    assert result.stdout.strip().endswith("2 item(s): 1 invalid, 1 batch; 0 already redriven")
+    assert result.stdout.strip().endswith("3 item(s): 1 invalid, 2 batch; 0 already redriven")

@@ -116,20 +116,20 @@ def test_second_replay_of_unchanged_documents_makes_no_embedding_calls(archive, 
     second = json_out(capsys)["run"]
     assert archive.aws.titan.calls == calls_after_first, "no Bedrock call for documents whose content is stored"
     assert first["embedding_calls"] == calls_after_first > 0 and second["embedding_calls"] == 0
-    assert second["indexed"] == 0 and second["unchanged"] == 3  # alpha, beta, delta
+    # Each replayed event carries the version it had the first time: not newer than what is stored.
+    assert (second["indexed"], second["unchanged"], second["stale"]) == (0, 0, VALID_EVENTS)
     assert stored_texts(archive.s3vectors) == FINAL
 
 
-def test_replay_in_small_batches_embeds_a_deleted_documents_old_upsert_again(archive, capsys):
+def test_replay_in_small_batches_never_brings_back_a_deleted_document(archive, capsys):
     assert reindex.main(["--to-index"]) == 0
     calls_after_first = archive.aws.titan.calls
 
     assert reindex.main(["--to-index", "--batch-size", "3", "--restart"]) == 0
 
-    # gamma was deleted, and the indexer keeps no tombstone: its archived upsert, in an earlier batch than its
-    # archived delete, is new to the index and is embedded (and deleted again a batch later). Within one batch
-    # the delete supersedes it, as in the run above.
-    assert archive.aws.titan.texts[calls_after_first:] == ["Gamma is retired next year."]
+    # gamma was deleted: its tombstone holds its archived upsert (older, and in an earlier batch than the delete)
+    # back, so it is neither embedded nor written.
+    assert archive.aws.titan.texts[calls_after_first:] == []
     assert stored_texts(archive.s3vectors) == FINAL
 
 
@@ -247,13 +247,19 @@ def test_failed_documents_retried_once_the_cause_is_gone_are_indexed(env, monkey
 
 
 # onto the stream
-def test_archive_replayed_onto_the_stream_puts_the_original_bytes_keyed_by_doc_id_in_order(archive, capsys):
+def test_archive_replayed_onto_the_stream_puts_each_event_once_keyed_by_doc_id_in_order_with_its_version(
+        archive, capsys):
     code = reindex.main(["--to-stream", "--json"])
 
     assert code == 0
     on_stream = records_on(archive.kinesis)
-    archived = [json.dumps(x).encode() for lines in HOURS.values() for x in lines if isinstance(x, dict)]
-    assert sorted(r["Data"] for r in on_stream) == sorted(archived), "exactly the archived bytes, once each"
+    lines = [x for lines in HOURS.values() for x in lines]
+    # Each archived event once, as it was, with a seq pinned: its line's place in the replay (below any Kinesis
+    # sequence number, so it never wins a tie of ts against an event the stream delivered).
+    expected = [{**({"op": "upsert", "source": "unknown"} if x.get("op") != "delete" else {}), **x, "seq": str(n)}
+                for n, x in enumerate(lines, start=1) if isinstance(x, dict)]
+    put = [json.loads(r["Data"]) for r in on_stream]
+    assert sorted(put, key=lambda e: int(e["seq"])) == expected
     assert all(r["PartitionKey"] == decode_event(r["Data"], default_ts=0).doc_id for r in on_stream)
     alpha = [decode_event(r["Data"], default_ts=0).ts for r in on_stream if r["PartitionKey"] == "alpha"]
     assert alpha == [100, 200, 302], "one document's events stay in archive order on its shard"

@@ -13,8 +13,8 @@ Sources, each a sorted list of *units* read line by line (or record by record):
 Targets:
 
 - the stream: the original bytes are put again with the doc id as partition key, through the producer's
-  ``send_all`` (failed entries retried, one document's events never reordered); the indexer then treats them as
-  new arrivals;
+  ``send_all`` (failed entries retried, one document's events never reordered), each event with its version
+  pinned (``SourceRecord.pinned``), so the indexer orders it where it was, not as a new arrival;
 - a vector index: Kinesis-shaped batches with synthetic sequence numbers in replay order go through the
   indexer's own ``BatchIndexer.process``, so validation, dead letters, ordering, staleness and the content hash
   that skips unchanged documents are exactly the Lambda's. Reported ``batchItemFailures`` are retried with
@@ -45,7 +45,7 @@ from typing import Any, Protocol
 from .aws import AWS_ERRORS, classify, error_code
 from .deadletters import DeadLetter
 from .errors import InvalidEvent, UserError
-from .events import decode_event
+from .events import decode_event, pin_version
 from .pipeline import BatchIndexer, BatchResult, DeadLetterSink
 from .producer import Stream, check_sendable, send_all
 
@@ -102,6 +102,13 @@ class SourceRecord:
     arrival: float
     where: str
     partition_key: str | None = None
+    sequence_number: str | None = None  # the record's original one, where the source knows it
+
+    def pinned(self, ordinal: int) -> bytes:
+        """The record's event with its version pinned (``events.pin_version``): its original sequence number, or
+        where the source does not keep one, the replay's ordinal, which is below every Kinesis sequence number:
+        a replayed event never wins a tie of ``ts`` against one the stream delivered."""
+        return pin_version(self.data, default_ts=int(self.arrival), seq=self.sequence_number or str(ordinal))
 
 
 class Source(Protocol):
@@ -175,13 +182,15 @@ def archive_hour(key: str) -> Hour | None:
     return hour if 1 <= hour[1] <= 12 and 1 <= hour[2] <= 31 and hour[3] <= 23 else None  # type: ignore[return-value]
 
 
-def hour_end(hour: Hour | None, fallback: float) -> float:
-    """The last second of an archive hour, never later than now. Firehose partitions by its own arrival time,
-    which is not earlier than the stream's, so an event without ``ts`` is never replayed as older than it was."""
+def hour_start(hour: Hour | None, fallback: float) -> float:
+    """The first second of an archive hour: what stands for the arrival time of an archived event without ``ts``.
+    Firehose names its partition by its own arrival time, which is a little later than the stream's, so the
+    hour's start is the best lower bound there is: a replayed event may lose to another version from the same
+    hour, but it never overwrites a newer one. (Give events a ``ts`` and their replay is exact.)"""
     if hour is None:
         return fallback
     y, m, d, h = hour
-    return float(min(calendar.timegm((y, m, d, h, 59, 59, 0, 0, 0)), int(time.time())))
+    return float(calendar.timegm((y, m, d, h, 0, 0, 0, 0, 0)))
 
 
 def archive_lines(body: bytes, *, after: int | str | None, unit: str, where: str,
@@ -240,7 +249,7 @@ class S3Archive:
             body = obj["Body"].read()
         except AWS_ERRORS as exc:
             raise self._error(exc, "GetObject") from exc
-        arrival = hour_end(archive_hour(unit), obj["LastModified"].timestamp())
+        arrival = hour_start(archive_hour(unit), obj["LastModified"].timestamp())
         yield from archive_lines(body, after=after, unit=unit, where=f"s3://{self.bucket}/{unit}", arrival=arrival)
 
     def count(self) -> int | None:
@@ -281,7 +290,7 @@ class DirectoryArchive:
         except OSError as exc:
             raise UserError(f"cannot read {path}: {exc.strerror}") from None
         yield from archive_lines(body, after=after, unit=unit, where=path.resolve().as_uri(),
-                                 arrival=hour_end(archive_hour(unit), mtime))
+                                 arrival=hour_start(archive_hour(unit), mtime))
 
     def count(self) -> int | None:
         return None
@@ -345,7 +354,8 @@ class LocalStreamArchive:
                 if int(record.sequence_number) > end:
                     return
                 yield SourceRecord(Position(unit, record.sequence_number), record.data, record.arrival,
-                                   f"{self.stream.arn()}/{unit}/{record.sequence_number}", record.partition_key)
+                                   f"{self.stream.arn()}/{unit}/{record.sequence_number}", record.partition_key,
+                                   record.sequence_number)
             if len(records) < self.page:
                 return
             position = records[-1].sequence_number
@@ -358,7 +368,7 @@ class LocalStreamArchive:
 @dataclass
 class ReplayCounts:
     """What a replay did. ``indexed`` counts documents written (upserted, retagged or deleted); ``stale`` events
-    older than the stored version, deletes of absent documents and events superseded in their batch."""
+    not newer than the stored version and events superseded in their batch."""
 
     read: int = 0
     sent: int = 0
@@ -377,7 +387,7 @@ class ReplayCounts:
     def add_batch(self, result: BatchResult) -> None:
         self.indexed += result.upserted + result.retagged + result.deleted
         self.unchanged += result.skipped_unchanged
-        self.stale += result.skipped_stale + result.skipped_absent + result.superseded
+        self.stale += result.skipped_stale + result.superseded
         self.dead_lettered += result.dead_letters
         self.embedding_calls += result.embedding_calls
 
@@ -437,7 +447,7 @@ class StreamTarget:
         for ordinal, record in batch:
             try:
                 event = decode_event(record.data, default_ts=int(record.arrival))
-                sendable.append(check_sendable(RawRecord(event.doc_id, record.data)))  # type: ignore[arg-type]
+                sendable.append(check_sendable(RawRecord(event.doc_id, record.pinned(ordinal))))  # type: ignore
             except InvalidEvent as exc:
                 write_rejected(self.dead_letters, record, sequence_number(ordinal), shard_id=self.shard_id,
                                reason=exc.reason, doc_id=exc.doc_id)
@@ -486,7 +496,7 @@ class IndexTarget:
 
         return [kinesis_event_record(
             StreamRecord(self.shard_id, sequence_number(ordinal),
-                         record.partition_key or _partition_key(record.data, self.shard_id), record.data,
+                         record.partition_key or _partition_key(record.data, self.shard_id), record.pinned(ordinal),
                          record.arrival),
             stream_arn=record.where, region="reindex", invoke_identity_arn="") for ordinal, record in batch]
 

@@ -22,30 +22,58 @@ def _break_at(text: str, lo: int, hi: int) -> int:
     return hi
 
 
+_WORD = re.compile(r"\w")
+_SPACE = re.compile(r"\s+")
+
+
 def chunk_text(text: str, *, size: int, overlap: int) -> list[str]:
-    """Split ``text`` into chunks of at most ``size`` characters.
+    """Split ``text`` into chunks of at most ``size`` characters, none of them blank (see ``chunk_spans``)."""
+    return [text[start:end] for start, end in chunk_spans(text, size=size, overlap=overlap)]
+
+
+def chunk_spans(text: str, *, size: int, overlap: int) -> list[tuple[int, int]]:
+    """Where the chunks of ``text`` are: ``(start, end)`` pairs in order, each at most ``size`` characters.
 
     Consecutive chunks share about ``overlap`` characters, starting on a word boundary where one is near, and
-    breaks fall on paragraph, sentence or word boundaries in the chunk's second half where possible. Every
-    character of ``text`` lands in at least one chunk, in order. A text of at most ``size`` is one chunk.
+    breaks fall on paragraph, sentence or word boundaries in the chunk's second half where possible. Each chunk
+    is trimmed of surrounding whitespace, and a stretch holding no letter or digit (a run of spaces, a ruler of
+    dashes) is dropped rather than made a chunk of its own: such a chunk has nothing to retrieve, and a blank
+    one would make the embedding model refuse the whole document. Every letter and digit of ``text`` lands in at
+    least one chunk. A text with no letter or digit keeps its non-blank pieces; a text of at most ``size``
+    characters is one chunk. Only a blank text gives no chunk.
     """
     if size <= 0 or not 0 <= overlap < size:
         raise ValueError(f"need size > 0 and 0 <= overlap < size, got size={size} overlap={overlap}")
+    spans = [_trim(text, start, end) for start, end in _cut(text, size=size, overlap=overlap)]
+    spans = [(start, end) for start, end in spans if start < end]
+    worded = [(start, end) for start, end in spans if _WORD.search(text, start, end)]
+    return worded or spans
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _cut(text: str, *, size: int, overlap: int) -> list[tuple[int, int]]:
     n = len(text)
     if n <= size:
-        return [text]
-    chunks: list[str] = []
+        return [(0, n)]
+    spans: list[tuple[int, int]] = []
     start = 0
     while True:
         hard_end = start + size
         if hard_end >= n:
-            chunks.append(text[start:])
-            return chunks
+            spans.append((start, n))
+            return spans
         cut = _break_at(text, start + size // 2, hard_end)
-        chunks.append(text[start:cut])
+        spans.append((start, cut))
         next_start = cut - overlap
         if overlap:
-            space = re.compile(r"\s+").search(text, next_start, cut)
+            space = _SPACE.search(text, next_start, cut)
             if space is not None and space.end() < cut:
                 next_start = space.end()
         start = max(next_start, start + 1)

@@ -12,6 +12,8 @@ from .limits import TITAN_MAX_INPUT_TOKENS, TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_
 # A chunk may not exceed Titan's token limit; at worst one character is one token, so cap characters below it.
 MAX_CHUNK_CHARS = TITAN_MAX_INPUT_TOKENS - 192
 MIN_CHUNK_CHARS = 200
+# Tombstones: 0 keeps them for ever; otherwise days (a hundred years is more than any replay can reach back).
+MAX_TOMBSTONE_RETENTION_DAYS = 36_500
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -58,11 +60,17 @@ class IndexerSettings:
     vector_bucket: str
     vector_index: str
     dead_letter_bucket: str
+    version_table: str
+    tombstone_retention_days: int = 0  # 0: tombstones are kept for ever
     embed_model_id: str = TITAN_V2_MODEL_ID
     embed_dimensions: int = 1024
     embed_concurrency: int = 16
     embed_max_attempts: int = 6
     chunking: ChunkSettings = ChunkSettings()
+
+    @property
+    def tombstone_seconds(self) -> int | None:
+        return self.tombstone_retention_days * 86_400 if self.tombstone_retention_days else None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IndexerSettings:
@@ -75,6 +83,8 @@ class IndexerSettings:
             vector_bucket=_required(env, "VECTOR_BUCKET"),
             vector_index=_required(env, "VECTOR_INDEX"),
             dead_letter_bucket=_required(env, "DEAD_LETTER_BUCKET"),
+            version_table=_required(env, "VERSION_TABLE"),
+            tombstone_retention_days=_int(env, "TOMBSTONE_RETENTION_DAYS", 0, 0, MAX_TOMBSTONE_RETENTION_DAYS),
             embed_model_id=env.get("EMBED_MODEL_ID", "").strip() or TITAN_V2_MODEL_ID,
             embed_dimensions=dimensions,
             embed_concurrency=_int(env, "EMBED_CONCURRENCY", 16, 1, 64),

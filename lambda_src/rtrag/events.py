@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from .errors import InvalidEvent
-from .limits import MAX_DOC_ID_CHARS, MAX_FILTERABLE_METADATA_BYTES, MAX_METADATA_KEYS
+from .limits import MAX_DOC_ID_CHARS, MAX_FILTERABLE_METADATA_BYTES, MAX_METADATA_KEYS, MAX_SEQUENCE_NUMBER_DIGITS
 
 UPSERT = "upsert"
 DELETE = "delete"
@@ -21,10 +22,19 @@ DEFAULT_SOURCE = "unknown"
 SYSTEM_KEYS = ("doc_id", "source", "ts", "chunk", "chunks", "content_hash")
 SOURCE_TEXT_KEY = "source_text"
 RESERVED_KEYS = frozenset(SYSTEM_KEYS + (SOURCE_TEXT_KEY,))
-EVENT_FIELDS = ("doc_id", "op", "text", "source", "ts", "metadata")
+EVENT_FIELDS = ("doc_id", "op", "text", "source", "ts", "seq", "metadata")
 
 # Upper bound for `ts` (year 9999): rejects milliseconds passed where seconds are expected.
 MAX_TS = 253_402_300_799
+# Metadata numbers travel as JSON numbers and are compared as IEEE doubles by filters: an integer beyond 2**53 would
+# silently become another number, so it is refused (send it as a string).
+MAX_EXACT_INT = 2 ** 53
+# A Kinesis sequence number (PutRecord API reference: pattern 0|([1-9]\d{0,128})).
+_SEQUENCE_RE = re.compile(r"0|[1-9][0-9]{0,%d}" % (MAX_SEQUENCE_NUMBER_DIGITS - 1))
+# C0 and C1 control characters and DEL: they have no place in an identifier, and printed they drive the terminal.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Unpaired UTF-16 surrogates: valid in JSON text ("\ud800"), but no UTF-8 encoding exists for them.
+_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 
 MetadataValue = str | int | float | bool | list[str]
 
@@ -39,6 +49,9 @@ class DocumentEvent:
     source: str = DEFAULT_SOURCE
     ts: int = 0
     metadata: dict[str, MetadataValue] = field(default_factory=dict)
+    # The sequence number that orders this event among events of the same ts; None: the record's own. Redrive and
+    # replay set it so that an event put on the stream again keeps its original version.
+    seq: str | None = None
 
     @property
     def content_hash(self) -> str:
@@ -52,6 +65,8 @@ class DocumentEvent:
             out["text"] = self.text
             out["source"] = self.source
         out["ts"] = self.ts
+        if self.seq is not None:
+            out["seq"] = self.seq
         if self.metadata:
             out["metadata"] = self.metadata
         return out
@@ -81,49 +96,113 @@ def decode_event(data: bytes, *, default_ts: int) -> DocumentEvent:
     return validate_event(obj, default_ts=default_ts)
 
 
+def pin_version(data: bytes, *, default_ts: int, seq: str) -> bytes:
+    """The record's bytes with its event's version written into the event: ``ts`` (``default_ts``, the original
+    arrival time, when it has none) and ``seq`` (``seq``, the original sequence number, when it has none). Redrive
+    and replay put events on a stream again, where they get a new arrival time and sequence number; pinned, they
+    keep their place in the version order and can never overwrite what is newer. Data that is not a valid event
+    is returned as it is (the indexer dead-letters it again)."""
+    try:
+        event = decode_event(data, default_ts=default_ts)
+    except InvalidEvent:
+        return data
+    if event.seq is None and seq.isascii() and seq.isdigit():
+        event = replace(event, seq=str(int(seq)))  # a synthetic sequence number may be zero-padded
+    return event.to_bytes()
+
+
 def validate_event(obj: Any, *, default_ts: int) -> DocumentEvent:
-    """Validate a decoded JSON value against the document event contract."""
+    """Validate a decoded JSON value against the document event contract.
+
+    Whatever ``obj`` holds, this returns an event or raises InvalidEvent: every rule below is checked explicitly,
+    and a value that still trips the standard library (a type or size no rule foresaw) is reported as invalid,
+    never as another exception, so one record can never fail the batch it came in.
+    """
+    try:
+        return _validate(obj, default_ts=default_ts)
+    except InvalidEvent:
+        raise
+    except (ValueError, TypeError, OverflowError, RecursionError, UnicodeError, AttributeError) as exc:
+        doc_id = obj.get("doc_id") if isinstance(obj, dict) else None
+        raise InvalidEvent(f"event could not be validated ({type(exc).__name__}: {str(exc)[:200]}); check its "
+                           "field types against the event contract",
+                           doc_id=doc_id if isinstance(doc_id, str) and _printable_id(doc_id) else None) from None
+
+
+def _printable_id(value: str) -> bool:
+    return not _SURROGATE_RE.search(value) and not _CONTROL_RE.search(value)
+
+
+def _validate(obj: Any, *, default_ts: int) -> DocumentEvent:
     if not isinstance(obj, dict):
         raise InvalidEvent(f"event must be a JSON object, got {type(obj).__name__}")
     raw_id = obj.get("doc_id")
-    doc_id = raw_id if isinstance(raw_id, str) else None
+    doc_id = raw_id if isinstance(raw_id, str) and _printable_id(raw_id) else None
     unknown = sorted(set(obj) - set(EVENT_FIELDS))
     if unknown:
-        raise InvalidEvent(
-            f"unknown field(s) {', '.join(unknown)}; allowed fields are {', '.join(EVENT_FIELDS)}", doc_id=doc_id
-        )
+        shown = ", ".join(_shown(name) for name in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise InvalidEvent(f"unknown field(s) {shown}; allowed fields are {', '.join(EVENT_FIELDS)}", doc_id=doc_id)
     _check_doc_id(raw_id)
-    assert doc_id is not None
+    assert isinstance(raw_id, str)
+    doc_id = raw_id
 
     op = obj.get("op", UPSERT)
     if op not in OPS:
-        raise InvalidEvent(f"op must be 'upsert' or 'delete', got {op!r}", doc_id=doc_id)
+        raise InvalidEvent(f"op must be 'upsert' or 'delete', got {_shown(op, 40)}", doc_id=doc_id)
 
     source = obj.get("source", DEFAULT_SOURCE)
     if not isinstance(source, str) or not source:
         raise InvalidEvent("source must be a non-empty string", doc_id=doc_id)
+    _check_identifier("source", source, doc_id)
 
     ts = _check_ts(obj.get("ts"), default_ts, doc_id)
+    seq = _check_seq(obj.get("seq"), doc_id)
 
     text = obj.get("text")
     if op == UPSERT:
         if not isinstance(text, str) or not text.strip():
             raise InvalidEvent("text is required for an upsert and must be a non-empty string", doc_id=doc_id)
+        _check_unicode("text", text, doc_id)
     else:
         text = None
 
     metadata = _check_metadata(obj.get("metadata"), doc_id)
-    event = DocumentEvent(doc_id=doc_id, op=op, text=text, source=source, ts=ts, metadata=metadata)
+    event = DocumentEvent(doc_id=doc_id, op=op, text=text, source=source, ts=ts, metadata=metadata, seq=seq)
     if op == UPSERT:
         check_metadata_budget(event)
     return event
 
 
+def _shown(value: Any, limit: int = 80) -> str:
+    """``value`` for an error message: repr (so control characters show as escapes), cut to ``limit``."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _check_unicode(name: str, value: str, doc_id: str | None) -> None:
+    found = _SURROGATE_RE.search(value)
+    if found:
+        raise InvalidEvent(f"{name} holds an unpaired UTF-16 surrogate ({found.group()!r} at character "
+                           f"{found.start()}), which no UTF-8 text can carry; fix the producer's text encoding",
+                           doc_id=doc_id)
+
+
+def _check_identifier(name: str, value: str, doc_id: str | None) -> None:
+    _check_unicode(name, value, doc_id)
+    found = _CONTROL_RE.search(value)
+    if found:
+        raise InvalidEvent(f"{name} holds the control character {found.group()!r} at character {found.start()}; "
+                           "identifiers are printed and logged, so they may hold no control characters "
+                           "(newline, tab, escape, ...)", doc_id=doc_id)
+
+
 def _check_doc_id(doc_id: Any) -> None:
     if not isinstance(doc_id, str) or not doc_id:
         raise InvalidEvent("doc_id is required and must be a non-empty string")
+    printable = doc_id if _printable_id(doc_id) else None
     if len(doc_id) > MAX_DOC_ID_CHARS:
-        raise InvalidEvent(f"doc_id is {len(doc_id)} characters; the limit is {MAX_DOC_ID_CHARS}", doc_id=doc_id)
+        raise InvalidEvent(f"doc_id is {len(doc_id)} characters; the limit is {MAX_DOC_ID_CHARS}", doc_id=printable)
+    _check_identifier("doc_id", doc_id, None)
     if "#" in doc_id:
         raise InvalidEvent("doc_id must not contain '#' (it separates the document id from the chunk number)",
                            doc_id=doc_id)
@@ -132,13 +211,25 @@ def _check_doc_id(doc_id: Any) -> None:
 def _check_ts(raw: Any, default_ts: int, doc_id: str) -> int:
     if raw is None:
         return int(default_ts)
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise InvalidEvent(f"ts must be an integer of epoch seconds, got {_shown(raw)}", doc_id=doc_id)
+    # An int is range-checked as it is: a 400-digit integer has no float (math.isfinite would raise).
+    if isinstance(raw, float) and not math.isfinite(raw):
         raise InvalidEvent(f"ts must be an integer of epoch seconds, got {raw!r}", doc_id=doc_id)
-    ts = int(raw)
-    if not 0 <= ts <= MAX_TS:
-        raise InvalidEvent(f"ts={raw!r} is not epoch seconds (0..{MAX_TS}); milliseconds? divide by 1000",
-                           doc_id=doc_id)
-    return ts
+    if not 0 <= raw <= MAX_TS:
+        hint = "; milliseconds? divide by 1000" if raw > MAX_TS else ""
+        raise InvalidEvent(f"ts={_shown(raw, 40)} is not epoch seconds (0..{MAX_TS}){hint}", doc_id=doc_id)
+    return int(raw)
+
+
+def _check_seq(raw: Any, doc_id: str) -> str | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not _SEQUENCE_RE.fullmatch(raw):
+        raise InvalidEvent(f"seq must be a string of at most {MAX_SEQUENCE_NUMBER_DIGITS} decimal digits without "
+                           f"leading zeros (a Kinesis sequence number), got {_shown(raw, 60)}; producers leave it "
+                           "out (redrive and replay set it)", doc_id=doc_id)
+    return raw
 
 
 def _check_metadata(raw: Any, doc_id: str) -> dict[str, MetadataValue]:
@@ -154,15 +245,26 @@ def _check_metadata(raw: Any, doc_id: str) -> dict[str, MetadataValue]:
     for key, value in raw.items():
         if not key:
             raise InvalidEvent("metadata keys must be non-empty", doc_id=doc_id)
+        _check_identifier("a metadata key", key, doc_id)
         if key in RESERVED_KEYS:
             raise InvalidEvent(f"metadata key {key!r} is reserved for the indexer; rename it", doc_id=doc_id)
-        if isinstance(value, bool) or isinstance(value, str):
+        if isinstance(value, bool):
             out[key] = value
-        elif isinstance(value, (int, float)):
+        elif isinstance(value, str):
+            _check_unicode(f"metadata {key!r}", value, doc_id)
+            out[key] = value
+        elif isinstance(value, int):
+            if not -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
+                raise InvalidEvent(f"metadata {key!r} is an integer beyond 2**53 ({_shown(value, 40)}), which filters "
+                                   "compare as a rounded double: send it as a string", doc_id=doc_id)
+            out[key] = value
+        elif isinstance(value, float):
             if not math.isfinite(value):
                 raise InvalidEvent(f"metadata {key!r} must be a finite number", doc_id=doc_id)
             out[key] = value
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            for item in value:
+                _check_unicode(f"metadata {key!r}", item, doc_id)
             out[key] = list(value)
         else:
             raise InvalidEvent(

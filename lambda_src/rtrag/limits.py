@@ -37,3 +37,4 @@ MAX_RECORD_BYTES = 1024 * 1024  # default maximum record size (data + partition 
 MAX_PARTITION_KEY_CHARS = 256
 MAX_RECORDS_PER_PUT_RECORDS = 500
 MAX_PUT_RECORDS_BYTES = 5 * 1024 * 1024
+MAX_SEQUENCE_NUMBER_DIGITS = 129  # SequenceNumber: pattern 0|([1-9]\d{0,128}) (Kinesis API reference)

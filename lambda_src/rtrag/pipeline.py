@@ -1,18 +1,21 @@
-"""The indexer's algorithm for one Kinesis batch (DESIGN.md, "The indexer").
+"""The indexer's algorithm for one Kinesis batch (README, "How the indexer works" and "Guarantees").
 
-decode and validate each record -> bad ones to dead letters -> last event per doc_id -> read each document's
-stored head vector (``doc#0``) -> skip stale and unchanged -> chunk -> embed all chunks concurrently -> write:
-body chunks, then stale-chunk deletes, then the head. The head carries the document's version (``ts``,
-``content_hash``, ``chunks``) and is written last, so it is a commit marker: a batch that dies half-way leaves
-the old head, and the redelivered event redoes the work.
+decode and validate each record -> bad ones to dead letters -> the greatest version per doc_id -> read each
+document's ledger entry -> plan (``versions.plan``): stale, unchanged (raise the version), re-tag, embed or
+delete -> write the intents -> embed every chunk concurrently -> per group of documents: put the chunks and
+delete the stale keys (concurrently: the two key sets are disjoint) -> commit the new entries to the ledger.
 
-Writing overlaps embedding: with an embedder that yields results as they come (Titan), documents are written
-in groups while the rest of the batch is still being embedded, one group write in flight at a time (the
-documents that become ready meanwhile form the next group, so the calls stay few and full); only the last
-group's write remains after the last embedding. The order body -> stale deletes -> head holds per document,
-which is what makes the head a commit marker. Documents that could not be written are reported in
-``batchItemFailures``; the event source mapping redelivers from the lowest one and the content hash makes the
-redelivered documents that did get written cost nothing.
+The ledger, not the index, says which version a document is at; an entry is committed only after its index
+writes succeeded, and an intent recorded before a write lets any later writer find every key it may have left.
+So a batch that dies anywhere leaves the index either at the committed version or marked dirty with a reach
+that covers the debris, and its redelivery (or the next event for the document) finishes the job.
+
+Writing overlaps embedding: with an embedder that yields results as they come (Titan), documents are written in
+groups while the rest of the batch is still being embedded, one group write in flight at a time (the documents
+that become ready meanwhile form the next group, so the calls stay few and full); only the last group's write
+and commit remain after the last embedding. Documents that could not be written are reported in
+``batchItemFailures``; the event source mapping redelivers from the lowest one, and the ledger makes the
+redelivered documents that were written cost nothing.
 """
 
 from __future__ import annotations
@@ -22,28 +25,29 @@ import binascii
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from .chunking import chunk_text
 from .config import ChunkSettings
 from .deadletters import DeadLetter
 from .errors import InvalidEvent, LimitExceeded, RagError, TransientError, UnindexableDocument
-from .events import DELETE, SOURCE_TEXT_KEY, SYSTEM_KEYS, DocumentEvent, decode_event, filterable_metadata
+from .events import DELETE, SOURCE_TEXT_KEY, DocumentEvent, decode_event, filterable_metadata
 from .limits import MAX_KEYS_PER_DELETE, MAX_KEYS_PER_GET
 from .vectors import Vector, batched, pack_puts
+from .versions import Action, Plan, Version, VersionEntry, VersionLedger, event_version, plan, vector_key
 
 log = logging.getLogger(__name__)
 
-# Vector index calls the indexer makes at once: the GetVectors calls of a batch of 1,000 documents (10 calls of
-# 100 keys) in one round trip, and a group's writes while the next group is being embedded. Far below S3 Vectors'
-# request rate limit (1,000 write requests/s per index), and each write call still carries up to 500 vectors.
+# Vector index and ledger calls the indexer makes at once: the GetVectors calls of a batch of 1,000 documents (10
+# calls of 100 keys) in one round trip, and a group's writes while the next group is being embedded. Far below S3
+# Vectors' request rate limit (1,000 write requests/s per index), and each write call still carries up to 500
+# vectors.
 IO_CONCURRENCY = 10
 
-
-def vector_key(doc_id: str, chunk: int) -> str:
-    return f"{doc_id}#{chunk}"
+__all__ = ["BatchIndexer", "BatchResult", "DeadLetterSink", "Embedder", "KinesisRecord", "VectorIndex",
+           "vector_key"]
 
 
 class Embedder(Protocol):
@@ -114,7 +118,6 @@ class BatchResult:
     deleted: int = 0
     skipped_unchanged: int = 0
     skipped_stale: int = 0
-    skipped_absent: int = 0
     superseded: int = 0
     chunks_written: int = 0
     chunks_deleted: int = 0
@@ -134,14 +137,14 @@ class BatchResult:
 class _Doc:
     record: KinesisRecord
     event: DocumentEvent
-    stored: dict[str, Any] | None = None
-    action: str = ""  # embed | retag | delete, or "" when nothing is to be written
+    version: Version
+    entry: VersionEntry | None = None
+    plan: Plan = field(default_factory=lambda: Plan(Action.STALE))
     chunks: list[str] = field(default_factory=list)
     prepared: list[tuple[dict[str, Any], int]] = field(default_factory=list)  # per chunk: metadata and its size
     unwritable: LimitExceeded | None = None  # the chunk metadata breaks an S3 Vectors limit
-    body: list[tuple[Vector, int]] = field(default_factory=list)  # chunks 1..n-1 with their request sizes
-    head: tuple[Vector, int] | None = None
-    stale_keys: list[str] = field(default_factory=list)
+    vectors: list[tuple[Vector, int]] = field(default_factory=list)  # to write, with their request sizes
+    intent: Future[None] | None = None  # the intent's ledger write, which must succeed before any index write
     done: bool = False  # failed or dead-lettered: takes no further part
 
     @property
@@ -149,39 +152,35 @@ class _Doc:
         return self.event.doc_id
 
     @property
-    def stored_chunks(self) -> int:
-        return int((self.stored or {}).get("chunks", 1)) if self.stored is not None else 0
-
-
-def _canonical(value: Any) -> Any:
-    """A comparable form of a metadata value that ignores int/float spelling but not bool vs number."""
-    if isinstance(value, bool) or isinstance(value, str) or value is None:
-        return value
-    if isinstance(value, (int, float)):
-        return ("n", float(value))
-    if isinstance(value, list):
-        return [_canonical(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items()}
-    return repr(value)
-
-
-def _same_attributes(event: DocumentEvent, stored: dict[str, Any]) -> bool:
-    user = {k: v for k, v in stored.items() if k not in SYSTEM_KEYS and k != SOURCE_TEXT_KEY}
-    return stored.get("source") == event.source and _canonical(user) == _canonical(event.metadata)
+    def action(self) -> Action:
+        return self.plan.action
 
 
 class BatchIndexer:
-    """Indexes Kinesis batches into one vector index. Holds its collaborators, which tests replace with fakes."""
+    """Indexes Kinesis batches into one vector index, keeping each document's version in ``ledger``. Holds its
+    collaborators, which tests replace with fakes.
 
-    def __init__(self, *, embedder: Embedder, index: VectorIndex, dead_letters: DeadLetterSink,
-                 chunking: ChunkSettings, clock: Callable[[], float] = time.time):
+    ``tombstone_seconds``: how long a delete's tombstone holds older upserts back (None: for ever).
+    """
+
+    def __init__(self, *, embedder: Embedder, index: VectorIndex, ledger: VersionLedger,
+                 dead_letters: DeadLetterSink, chunking: ChunkSettings, clock: Callable[[], float] = time.time,
+                 tombstone_seconds: int | None = None):
         self.embedder = embedder
         self.index = index
+        self.ledger = ledger
         self.dead_letters = dead_letters
         self.chunking = chunking
         self.clock = clock
+        self.tombstone_seconds = tombstone_seconds
         self._io: ThreadPoolExecutor | None = None
+        self._side: ThreadPoolExecutor | None = None
+        self._started: list[Future[Any]] = []  # every call this batch started on a pool
+
+    def _submit(self, pool: ThreadPoolExecutor, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        future = pool.submit(function, *args, **kwargs)
+        self._started.append(future)
+        return future
 
     def process(self, raw_records: Iterable[dict[str, Any]]) -> BatchResult:
         result = BatchResult()
@@ -190,20 +189,25 @@ class BatchIndexer:
         docs = self._decode(records, result)
         if docs:
             calls_before = self.embedder.calls
+            self._started = []
             try:
-                self._plan(docs, result)
-                self._embed_and_write(docs, result)
+                self._index(docs, result)
+            except BaseException:
+                # An unexpected error fails the invocation and the batch comes again; no write of this attempt
+                # may land after that (in Lambda a thread left running would resume in a later invocation).
+                wait(self._started)
+                raise
             finally:
                 result.embedding_calls = self.embedder.calls - calls_before
         now = self.clock()
         for doc in docs:
-            if doc.action and not doc.done:
+            if doc.plan.touches_index and not doc.done:
                 result.lags_ms.append(max(0.0, (now - doc.record.arrival) * 1000.0))
         return result
 
-    # decode -> latest event per document
+    # decode -> the winning event per document
     def _decode(self, records: list[KinesisRecord], result: BatchResult) -> list[_Doc]:
-        latest: dict[str, _Doc] = {}
+        winners: dict[str, _Doc] = {}
         for record in records:
             try:
                 try:
@@ -214,10 +218,15 @@ class BatchIndexer:
             except InvalidEvent as exc:
                 self._dead_letter(record, result, reason=exc.reason, kind="invalid-event", doc_id=exc.doc_id)
                 continue
-            if event.doc_id in latest:
+            doc = _Doc(record=record, event=event, version=event_version(event, record.sequence_number))
+            current = winners.get(event.doc_id)
+            if current is not None:
                 result.superseded += 1
-            latest[event.doc_id] = _Doc(record=record, event=event)
-        return list(latest.values())
+                # Equal versions are one event delivered twice: the first one stands, as across batches.
+                if doc.version <= current.version:
+                    continue
+            winners[event.doc_id] = doc
+        return list(winners.values())
 
     def _dead_letter(self, record: KinesisRecord, result: BatchResult, *, reason: str, kind: str,
                      doc_id: str | None, error_code: str | None = None) -> None:
@@ -231,12 +240,12 @@ class BatchIndexer:
         except RagError as exc:
             # The letter could not be kept: retry the record rather than lose it.
             log.error("dead letter not written; record will be retried",
-                      extra={"sequence_number": record.sequence_number, "error": str(exc)})
+                      extra={"sequence_number": record.sequence_number, "error": str(exc)[:500]})
             result.failures.add(record.sequence_number)
             return
         result.dead_letters += 1
         log.warning("record dead-lettered", extra={"sequence_number": record.sequence_number, "doc_id": doc_id,
-                                                   "reason": reason, "kind": kind, "dead_letter_key": key})
+                                                   "reason": reason[:500], "kind": kind, "dead_letter_key": key})
 
     def _fail(self, doc: _Doc, result: BatchResult, exc: RagError) -> None:
         if isinstance(exc, (UnindexableDocument, LimitExceeded)):
@@ -247,67 +256,55 @@ class BatchIndexer:
             result.failed_documents += 1
             log.warning("document not written; batch item failure reported",
                         extra={"doc_id": doc.doc_id, "sequence_number": doc.record.sequence_number,
-                               "error": str(exc)})
+                               "error": str(exc)[:500]})
         doc.done = True
 
-    # stored state -> what to do with each document
-    def _plan(self, docs: list[_Doc], result: BatchResult) -> None:
-        read_heads = self._read([vector_key(d.doc_id, 0) for d in docs], data=False)
-        # While the stored versions are read, chunk every upsert and check its metadata: CPU work that would
-        # otherwise sit between the read and the first embedding. Only documents that turn out to need
-        # embedding use it (or are dead-lettered by it).
+    # the ledger -> a plan per document
+    def _index(self, docs: list[_Doc], result: BatchResult) -> None:
+        entries = self._submit(self._io_pool(), self.ledger.get, [d.doc_id for d in docs])
+        # While the ledger is read, chunk every upsert and check its metadata: CPU work that would otherwise sit
+        # between the read and the first embedding. Only documents that turn out to need embedding use it.
         for doc in docs:
             if doc.event.op != DELETE:
                 self._chunk_and_prepare(doc)
         try:
-            heads = read_heads()
+            stored = entries.result()
         except RagError as exc:
             for doc in docs:
                 self._fail(doc, result, TransientError(f"reading stored versions failed: {exc}"))
             return
-        retag: list[_Doc] = []
+        now = self.clock()
         for doc in docs:
-            head = heads.get(vector_key(doc.doc_id, 0))
-            doc.stored = (head.get("metadata") or {}) if head is not None else None
-            event, stored = doc.event, doc.stored
-            if stored is not None and event.ts < int(stored.get("ts", 0)):
-                result.skipped_stale += 1
-            elif event.op == DELETE:
-                if stored is None:
-                    result.skipped_absent += 1
-                else:
-                    doc.action = "delete"
-                    doc.stale_keys = [vector_key(doc.doc_id, i) for i in range(1, doc.stored_chunks)]
-            elif stored is not None and stored.get("content_hash") == event.content_hash:
-                if _same_attributes(event, stored):
-                    result.skipped_unchanged += 1
-                else:
-                    doc.action = "retag"
-                    retag.append(doc)
-            else:
-                self._embed_later(doc, result)
-        if retag:
-            self._load_for_retag(retag, result)
+            doc.entry = stored.get(doc.doc_id)
+            doc.plan = plan(doc.event, doc.version, doc.entry, chunks=len(doc.chunks), now=now,
+                            tombstone_seconds=self.tombstone_seconds)
+            if doc.action == Action.EMBED and doc.unwritable is not None:
+                self._fail(doc, result, doc.unwritable)
+        result.skipped_stale += sum(d.action == Action.STALE for d in docs)
+        ledger_write = self._start_intents(docs)
+        self._write(docs, result)
+        unchanged = [d for d in docs if d.action == Action.UNCHANGED and not d.done]
+        if unchanged and ledger_write is not None:
+            try:
+                ledger_write.result()
+            except RagError as exc:
+                for doc in unchanged:
+                    self._fail(doc, result, TransientError(f"raising the stored version failed: {exc}"))
+                return
+            result.skipped_unchanged += len(unchanged)
 
-    def _load_for_retag(self, docs: list[_Doc], result: BatchResult) -> None:
-        """Same text, new source or metadata: reuse the stored embeddings instead of calling Bedrock."""
-        keys = [vector_key(d.doc_id, i) for d in docs for i in range(d.stored_chunks)]
-        try:
-            stored = self._read(keys, data=True)()
-        except RagError as exc:
-            for doc in docs:
-                self._fail(doc, result, TransientError(f"reading stored vectors failed: {exc}"))
-            return
-        for doc in docs:
-            n = doc.stored_chunks
-            parts = [stored.get(vector_key(doc.doc_id, i)) for i in range(n)]
-            if any(p is None or "data" not in p for p in parts):
-                # Chunks missing (an earlier write died half-way): rebuild the document from its text.
-                self._embed_later(doc, result)
-                continue
-            vectors = [self._vector(doc, i, n, list(p["data"]["float32"]),
-                                    (p.get("metadata") or {}).get(SOURCE_TEXT_KEY, "")) for i, p in enumerate(parts)]
-            self._stage(doc, vectors, result)
+    def _start_intents(self, docs: list[_Doc]) -> Future[None] | None:
+        """One ledger write for the intents and the raised versions of unchanged documents, started at once so
+        that it overlaps the embedding; each document with an intent waits for it before it touches the index."""
+        live = [d for d in docs if not d.done]
+        with_intent = [d for d in live if d.plan.intent is not None]
+        entries = [d.plan.intent for d in with_intent] + [d.plan.commit for d in live if d.action == Action.UNCHANGED]
+        if not entries:
+            return None
+        future = self._submit(self._io_pool(), self.ledger.put, entries)
+        for doc in with_intent:
+            doc.intent = future
+        return future
 
     def _chunk_and_prepare(self, doc: _Doc) -> None:
         """Chunk the document and build and check each chunk's metadata before any embedding: a document whose
@@ -323,38 +320,22 @@ class BatchIndexer:
         except LimitExceeded as exc:
             doc.unwritable = exc
 
-    def _embed_later(self, doc: _Doc, result: BatchResult) -> None:
-        doc.action = "embed"
-        if doc.unwritable is not None:
-            self._fail(doc, result, doc.unwritable)
-
-    def _vector(self, doc: _Doc, i: int, n: int, embedding: list[float], text: str) -> Vector:
-        metadata = filterable_metadata(doc.event, chunk=i, chunks=n)
-        metadata[SOURCE_TEXT_KEY] = text
-        return {"key": vector_key(doc.doc_id, i), "data": {"float32": embedding}, "metadata": metadata}
-
-    def _stage(self, doc: _Doc, vectors: list[Vector], result: BatchResult) -> None:
-        try:
-            sized = [(v, self.index.check(v)) for v in vectors]
-        except LimitExceeded as exc:
-            self._fail(doc, result, exc)
-            return
-        self._staged(doc, sized)
-
-    def _staged(self, doc: _Doc, sized: list[tuple[Vector, int]]) -> None:
-        doc.head, doc.body = sized[0], sized[1:]
-        doc.stale_keys = [vector_key(doc.doc_id, i) for i in range(len(sized), doc.stored_chunks)]
-
     def _io_pool(self) -> ThreadPoolExecutor:
         if self._io is None:
             # Kept across warm invocations, like the embedder's pool.
             self._io = ThreadPoolExecutor(max_workers=IO_CONCURRENCY, thread_name_prefix="vectors")
         return self._io
 
+    def _side_pool(self) -> ThreadPoolExecutor:
+        if self._side is None:
+            # Separate from the I/O pool, whose threads may be the group writers waiting on these calls.
+            self._side = ThreadPoolExecutor(max_workers=2, thread_name_prefix="deletes")
+        return self._side
+
     def _read(self, keys: list[str], *, data: bool) -> Callable[[], dict[str, Vector]]:
         """Start GetVectors (with metadata) for any number of keys, the calls of up to 100 keys all at once;
         the function returned waits for them and returns the vectors found, by key."""
-        reads = [self._io_pool().submit(self.index.get, group, data=data, metadata=True)
+        reads = [self._submit(self._io_pool(), self.index.get, group, data=data, metadata=True)
                  for group in batched(keys, MAX_KEYS_PER_GET)]
 
         def wait() -> dict[str, Vector]:
@@ -365,15 +346,54 @@ class BatchIndexer:
 
         return wait
 
+    # re-tag: the stored embeddings with the new source and metadata
+    def _load_for_retag(self, docs: list[_Doc], result: BatchResult) -> list[_Doc]:
+        """Stage each re-tagged document from its stored vectors; returns the ones that must be embedded after all
+        (their stored chunks are incomplete, which a clean ledger entry should never allow)."""
+        keys = [vector_key(d.doc_id, i) for d in docs for i in range(d.plan.write_chunks)]
+        try:
+            stored = self._read(keys, data=True)()
+        except RagError as exc:
+            for doc in docs:
+                self._fail(doc, result, TransientError(f"reading stored vectors failed: {exc}"))
+            return []
+        rebuild = []
+        for doc in docs:
+            n = doc.plan.write_chunks
+            parts = [stored.get(vector_key(doc.doc_id, i)) for i in range(n)]
+            if any(p is None or "data" not in p for p in parts):
+                log.warning("stored chunks missing; embedding the document again", extra={"doc_id": doc.doc_id})
+                doc.plan = plan(doc.event, doc.version, _distrust(doc.entry), chunks=len(doc.chunks),
+                                now=self.clock(), tombstone_seconds=self.tombstone_seconds)
+                rebuild.append(doc)
+                continue
+            vectors = []
+            for i, part in enumerate(parts):
+                metadata = filterable_metadata(doc.event, chunk=i, chunks=n)
+                metadata[SOURCE_TEXT_KEY] = (part.get("metadata") or {}).get(SOURCE_TEXT_KEY, "")
+                vectors.append({"key": vector_key(doc.doc_id, i), "data": {"float32": list(part["data"]["float32"])},
+                                "metadata": metadata})
+            try:
+                doc.vectors = [(v, self.index.check(v)) for v in vectors]
+            except LimitExceeded as exc:
+                self._fail(doc, result, exc)
+        return rebuild
+
     # embed every chunk of the batch at once; write each document once all its chunks are embedded
-    def _embed_and_write(self, docs: list[_Doc], result: BatchResult) -> None:
-        todo = [d for d in docs if d.action == "embed" and not d.done]
-        # Retagged and deleted documents need no embedding: their writes start while the others embed.
-        ready = [d for d in docs if d.action in ("retag", "delete") and not d.done]
+    def _write(self, docs: list[_Doc], result: BatchResult) -> None:
+        retag = [d for d in docs if d.action == Action.RETAG and not d.done]
+        rebuild = self._load_for_retag(retag, result) if retag else []
+        todo = [d for d in docs if d.action == Action.EMBED and not d.done]
+        if rebuild:
+            # Their re-planned intents (a larger reach, perhaps) are written before they touch the index.
+            self._restart_intents(rebuild)
+            todo += [d for d in rebuild if not d.done]
+        # Re-tagged and deleted documents need no embedding: their writes start while the others embed.
+        ready = [d for d in docs if d.action in (Action.RETAG, Action.DELETE) and not d.done]
         writes: list[tuple[list[_Doc], Future[list[tuple[_Doc, RagError]]]]] = []
 
         def start(group: list[_Doc]) -> None:
-            writes.append((group, self._io_pool().submit(self._write_group, group)))
+            writes.append((group, self._submit(self._io_pool(), self._write_group, group)))
 
         texts = [c for d in todo for c in d.chunks]
         embeddings, streaming = self._embeddings(texts)
@@ -387,9 +407,6 @@ class BatchIndexer:
         owners = [(doc, i) for doc in todo for i in range(len(doc.chunks))]
         parts: dict[int, list[list[float] | RagError | None]] = {id(d): [None] * len(d.chunks) for d in todo}
         missing = {id(d): len(d.chunks) for d in todo}
-        for doc in todo:
-            if not doc.chunks:
-                self._stage_embedded(doc, [], result)
         for at, embedding in embeddings:
             outstanding -= 1
             doc, i = owners[at]
@@ -412,6 +429,15 @@ class BatchIndexer:
             self._settle(group, future.result(), result)
         log.info("batch indexed", extra={"records": result.records, "upserted": result.upserted,
                                          "deleted": result.deleted, "chunks_written": result.chunks_written})
+
+    def _restart_intents(self, docs: list[_Doc]) -> None:
+        intents = [d.plan.intent for d in docs if d.plan.intent is not None]
+        if not intents:
+            return
+        future = self._submit(self._io_pool(), self.ledger.put, intents)
+        for doc in docs:
+            if doc.plan.intent is not None:
+                doc.intent = future
 
     def _embeddings(self, texts: list[str]) -> tuple[Iterator[tuple[int, list[float] | RagError]], bool]:
         """(index, vector or error) per text, and whether they come as each is done (else all at the end)."""
@@ -436,9 +462,9 @@ class BatchIndexer:
         except LimitExceeded as exc:
             self._fail(doc, result, exc)
             return
-        self._staged(doc, sized)
+        doc.vectors = sized
 
-    # write a group of documents: body chunks, stale deletes, heads, deleted heads
+    # write a group of documents: intents -> chunk puts and stale deletes -> commits
     def _write_group(self, docs: list[_Doc]) -> list[tuple[_Doc, RagError]]:
         """Write ``docs`` and return the documents that failed with their errors. Runs on a worker thread while
         the caller embeds: it touches only its own documents, and the caller records the failures."""
@@ -448,12 +474,31 @@ class BatchIndexer:
             doc.done = True  # takes no part in the group's later phases
             failures.append((doc, exc))
 
-        writing = [d for d in docs if d.action in ("embed", "retag") and not d.done]
-        deleting = [d for d in docs if d.action == "delete" and not d.done]
-        self._put_phase([(d, v) for d in writing for v in d.body], fail)
-        self._delete_phase([(d, k) for d in writing + deleting if not d.done for k in d.stale_keys], fail)
-        self._put_phase([(d, d.head) for d in writing if not d.done and d.head is not None], fail)
-        self._delete_phase([(d, vector_key(d.doc_id, 0)) for d in deleting if not d.done], fail)
+        for doc in docs:
+            if doc.intent is not None and not doc.done:
+                try:
+                    doc.intent.result()
+                except RagError as exc:
+                    fail(doc, TransientError(f"recording the write intent failed: {exc}"))
+        writing = [d for d in docs if not d.done]
+        deletes = [(d, k) for d in writing for k in d.plan.stale_keys]
+        # The stale keys (doc#n and beyond, or every key of a deleted document) and the chunks written (doc#0..n-1)
+        # never overlap, so the deletes run beside the puts.
+        deleting = self._submit(self._side_pool(), self._delete_phase, deletes) if deletes else None
+        try:
+            put_failures = self._put_phase([(d, v) for d in writing for v in d.vectors])
+        finally:
+            delete_failures = deleting.result() if deleting is not None else []
+        for doc, exc in put_failures + delete_failures:
+            if not doc.done:
+                fail(doc, exc)
+        committing = [d for d in writing if not d.done]
+        if committing:
+            try:
+                self.ledger.put([d.plan.commit for d in committing])  # type: ignore[misc]
+            except RagError as exc:
+                for doc in committing:
+                    fail(doc, TransientError(f"committing the new version failed: {exc}"))
         return failures
 
     def _settle(self, docs: list[_Doc], failures: list[tuple[_Doc, RagError]], result: BatchResult) -> None:
@@ -463,32 +508,30 @@ class BatchIndexer:
         for doc in docs:
             if doc.done:
                 continue
-            if doc.action == "delete":
-                result.deleted += 1
-                result.chunks_deleted += 1 + len(doc.stale_keys)
-            else:
-                result.upserted += doc.action == "embed"
-                result.retagged += doc.action == "retag"
-                result.chunks_written += 1 + len(doc.body)
-                result.chunks_deleted += len(doc.stale_keys)
+            result.upserted += doc.action == Action.EMBED
+            result.retagged += doc.action == Action.RETAG
+            result.deleted += doc.action == Action.DELETE
+            result.chunks_written += len(doc.vectors)
+            result.chunks_deleted += len(doc.plan.stale_keys)
 
-    def _put_phase(self, items: list[tuple[_Doc, tuple[Vector, int]]],
-                   fail: Callable[[_Doc, RagError], None]) -> None:
+    def _put_phase(self, items: list[tuple[_Doc, tuple[Vector, int]]]) -> list[tuple[_Doc, RagError]]:
         # The vectors were checked when they were staged: the call passes their sizes instead of checking again.
         calls = pack_puts([((doc, sized), sized[1]) for doc, sized in items])
-        self._run_calls(calls, lambda call: self.index.put_call([v for _, (v, _) in call],
-                                                                sizes=[n for _, (_, n) in call]),
-                        lambda doc, call: self.index.put([v for d, (v, _) in call if d is doc]), fail)
+        return self._run_calls(calls, lambda call: self.index.put_call([v for _, (v, _) in call],
+                                                                       sizes=[n for _, (_, n) in call]),
+                               lambda doc, call: self.index.put([v for d, (v, _) in call if d is doc]))
 
-    def _delete_phase(self, items: list[tuple[_Doc, str]], fail: Callable[[_Doc, RagError], None]) -> None:
+    def _delete_phase(self, items: list[tuple[_Doc, str]]) -> list[tuple[_Doc, RagError]]:
         calls = [list(c) for c in batched(items, MAX_KEYS_PER_DELETE)]
-        self._run_calls(calls, lambda call: self.index.delete_call([k for _, k in call]),
-                        lambda doc, call: self.index.delete([k for d, k in call if d is doc]), fail)
+        return self._run_calls(calls, lambda call: self.index.delete_call([k for _, k in call]),
+                               lambda doc, call: self.index.delete([k for d, k in call if d is doc]))
 
-    def _run_calls(self, calls: Iterable[list[tuple[_Doc, Any]]], send: Callable[[list], None],
-                   send_one_doc: Callable[[_Doc, list], Any], fail: Callable[[_Doc, RagError], None]) -> None:
+    @staticmethod
+    def _run_calls(calls: Iterable[list[tuple[_Doc, Any]]], send: Callable[[list], None],
+                   send_one_doc: Callable[[_Doc, list], Any]) -> list[tuple[_Doc, RagError]]:
+        failed: dict[int, tuple[_Doc, RagError]] = {}
         for call in calls:
-            call = [(d, item) for d, item in call if not d.done]
+            call = [(d, item) for d, item in call if id(d) not in failed]
             if not call:
                 continue
             members = list({id(d): d for d, _ in call}.values())
@@ -500,7 +543,13 @@ class BatchIndexer:
                     try:
                         send_one_doc(doc, call)
                     except RagError as exc:
-                        fail(doc, exc)
+                        failed[id(doc)] = (doc, exc)
             except RagError as exc:
                 for doc in members:
-                    fail(doc, exc)
+                    failed[id(doc)] = (doc, exc)
+        return list(failed.values())
+
+
+def _distrust(entry: VersionEntry | None) -> VersionEntry | None:
+    """``entry`` seen as dirty: the stored chunks do not match it, so no shortcut may rely on them."""
+    return replace(entry, dirty=True) if entry is not None else None

@@ -12,7 +12,9 @@ The store (the dead-letter bucket, or ``dead-letters/`` in local mode) holds two
   the stream's retention keeps them.
 
 Redriving an item puts its records on the stream again, in their original order with their original partition
-keys, then writes a marker ``redriven/<key>[.json]`` with the time and the new sequence numbers; an item with a
+keys and each event's original version pinned in it (its ``ts``, or the original arrival time when it had none,
+and its original sequence number as ``seq``), so a redriven event can never overwrite a newer one; then it writes
+a marker ``redriven/<key>[.json]`` with the time and the new sequence numbers; an item with a
 marker is not sent again unless forced.
 """
 
@@ -32,7 +34,7 @@ from .archive import RawRecord
 from .aws import AWS_ERRORS, classify, error_code
 from .deadletters import INVALID_PREFIX, S3DeadLetters
 from .errors import InvalidEvent, UserError
-from .events import decode_event
+from .events import decode_event, pin_version
 from .pipeline import KinesisRecord
 from .producer import Receipt, Stream, send_all
 
@@ -96,6 +98,11 @@ class OriginalRecord:
     data: bytes
     shard_id: str
     sequence_number: str
+    arrival: float = 0.0  # the original approximate arrival time (epoch seconds)
+
+    def pinned(self) -> bytes:
+        """The data to put again: the event with its original version pinned (``events.pin_version``)."""
+        return pin_version(self.data, default_ts=int(self.arrival), seq=self.sequence_number)
 
     def text(self) -> dict[str, Any]:
         """The data for a person to read: the JSON event, else UTF-8 text, else base64."""
@@ -172,7 +179,7 @@ def _invalid(key: str, body: dict[str, Any]) -> Letter:
         data = base64.b64decode(body.get("data", ""), validate=True)
         # Kinesis requires a partition key; a letter without one takes the doc id, else its sequence number.
         partition_key = body.get("partition_key") or body.get("doc_id") or sequence
-        records = [OriginalRecord(partition_key, data, shard, sequence)]
+        records = [OriginalRecord(partition_key, data, shard, sequence, arrival)]
     except (binascii.Error, ValueError):
         problem = "its data is not base64, so the original bytes are unknown"
     return Letter(key=key, kind="invalid", body=body, reason=str(body.get("reason", "")),
@@ -214,7 +221,8 @@ def _payload_records(body: dict[str, Any]) -> list[OriginalRecord] | None:
             data = base64.b64decode(kinesis.data, validate=True)
         except (KeyError, TypeError, binascii.Error, ValueError):
             return None
-        records.append(OriginalRecord(kinesis.partition_key, data, kinesis.shard_id, kinesis.sequence_number))
+        records.append(OriginalRecord(kinesis.partition_key, data, kinesis.shard_id, kinesis.sequence_number,
+                                      kinesis.arrival))
     return records
 
 
@@ -269,8 +277,9 @@ class KinesisRangeReader:
             for raw in page.get("Records", []):
                 if int(raw["SequenceNumber"]) > int(end):
                     return _check_range(records, stream_arn, shard_id, start, end)
+                arrival = raw.get("ApproximateArrivalTimestamp")
                 records.append(OriginalRecord(raw["PartitionKey"], bytes(raw["Data"]), shard_id,
-                                              raw["SequenceNumber"]))
+                                              raw["SequenceNumber"], arrival.timestamp() if arrival else 0.0))
             if records and records[-1].sequence_number == end:
                 break
             if not page.get("Records"):
@@ -302,7 +311,7 @@ class LocalRangeReader:
                     if int(record.sequence_number) > int(end):
                         return _check_range(records, stream_arn, shard_id, start, end)
                     records.append(OriginalRecord(record.partition_key, record.data, shard_id,
-                                                  record.sequence_number))
+                                                  record.sequence_number, record.arrival))
                 if len(page) < 500:
                     break
                 after = page[-1].sequence_number
@@ -414,7 +423,7 @@ class Redriver:
                                "it again (fix the producer and put the corrected event, or --force)")
         if dry_run:
             return Outcome(letter.key, "would-send", f"would put {len(records)} record(s)", records=len(records))
-        report = send_all(self.stream, [RawRecord(r.partition_key, r.data) for r in records],  # type: ignore
+        report = send_all(self.stream, [RawRecord(r.partition_key, r.pinned()) for r in records],  # type: ignore
                           sleep=self.sleep)
         if report.failed:
             codes = ", ".join(sorted({code for _, code in report.failed}))

@@ -23,6 +23,7 @@ from ..producer import Receipt
 from .deadletters import LocalDeadLetters
 from .embedder import LocalEmbedder
 from .index import LocalVectorIndex
+from .ledger import LocalVersionLedger
 from .runner import LocalEventSourceMapping, RunSummary
 from .stream import LocalStream
 
@@ -75,6 +76,7 @@ class LocalPipeline:
         self.stream = LocalStream(self.root / "stream")
         self.embedder = LocalEmbedder()
         self.index = LocalVectorIndex.open(self.root / "index", dimension=self.embedder.dimensions)
+        self.ledger = LocalVersionLedger(self.index)
         self.dead_letters = LocalDeadLetters(self.root / "dead-letters")
         self._runner: LocalEventSourceMapping | None = None
 
@@ -91,8 +93,8 @@ class LocalPipeline:
             from ..pipeline import BatchIndexer
 
             _logs_to_stderr()
-            indexer.configure(BatchIndexer(embedder=self.embedder, index=self.index, dead_letters=self.dead_letters,
-                                           chunking=self.chunking))
+            indexer.configure(BatchIndexer(embedder=self.embedder, index=self.index, ledger=self.ledger,
+                                           dead_letters=self.dead_letters, chunking=self.chunking))
             self._runner = LocalEventSourceMapping(self.stream, handler=indexer.handler,
                                                    on_failure=self.dead_letters)
         return self._runner

@@ -9,12 +9,15 @@ Behaviour kept from the Lambda event source mapping for Kinesis (with ``ReportBa
   ``eventSourceARN``, ``awsRegion``, ...), and the handler gets a Lambda-like context object;
 - the checkpoint moves past a batch only after the handler returned success; with ``batchItemFailures`` it moves
   to just before the LOWEST failed sequence number and the batch is redelivered from there; a handler exception
-  (or a malformed response) retries the whole batch;
-- after ``max_retry_attempts`` retries the batch goes to the on-failure destination (a JSON record under
-  ``aws/lambda/`` in the local dead-letter directory, as the ESM writes to an S3 destination, with the whole
-  event) and the checkpoint moves past it: nothing is dropped without a record of it.
+  (or a malformed response) fails the whole batch;
+- a failing batch is split in two, as the stack's mapping does with ``BisectBatchOnFunctionError``, until the
+  record that fails is alone; splitting uses no retry attempt;
+- after ``max_retry_attempts`` retries of that record alone it goes to the on-failure destination (a JSON record
+  under ``aws/lambda/`` in the local dead-letter directory, as the ESM writes to an S3 destination, with the
+  event) and the checkpoint moves past it: nothing is dropped without a record of it, and no other record goes
+  with it.
 
-Not modelled: bisecting a failed batch, maximum record age, parallelization factor, enhanced fan-out.
+Not modelled: maximum record age, parallelization factor, enhanced fan-out.
 
 Delivery is at least once: a crash between the handler's writes and the checkpoint redelivers the batch, which
 the indexer makes idempotent (deterministic vector keys, content hashes). Runners in several processes can share
@@ -33,11 +36,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..backoff import backoff_delay
 from ..errors import ConfigError, RagError
 from .deadletters import LocalDeadLetters
 from .stream import LOCAL_ACCOUNT, LOCAL_REGION, LocalStream, StreamRecord
@@ -229,6 +233,15 @@ class LocalEventSourceMapping:
                 self._drain(shard_id, summary)
         return summary
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold every shard of this consumer (waiting for runners that hold one): nothing is delivered meanwhile.
+        For writers of the same index that are not this runner, such as a replay into it."""
+        with ExitStack() as stack:
+            for shard_id in self.stream.shard_ids():
+                stack.enter_context(self._lease(shard_id, block=True))
+            yield
+
     def follow(self, poll_interval: float = 1.0, stop_event: threading.Event | None = None,
                on_pass: Callable[[RunSummary], None] | None = None) -> RunSummary:
         """Keep delivering records as producers add them until ``stop_event`` is set; returns the totals.
@@ -253,49 +266,73 @@ class LocalEventSourceMapping:
     def _drain(self, shard_id: str, summary: RunSummary) -> None:
         position = self._start_position(shard_id)
         end = self.stream.latest_sequence(shard_id)
-        head, attempts = None, 0
         while end is not None and (position is None or int(position) < int(end)):
             records = self._collect(shard_id, position)
             if not records:
                 break
+            position = self._deliver(shard_id, records, summary)
+
+    def _deliver(self, shard_id: str, records: list[StreamRecord], summary: RunSummary) -> str:
+        """Deliver one batch as the ESM does with ``BisectBatchOnFunctionError`` and ``ReportBatchItemFailures``;
+        returns the checkpoint after it.
+
+        - success: checkpoint at the batch's last record;
+        - partial failure at a later record: checkpoint before it, deliver the rest again;
+        - failure at the first record (or a function error): split the batch in two and deliver each half on its
+          own, first half first; splitting uses no retry attempt;
+        - a single record that still fails is retried with backoff, up to ``max_retry_attempts`` times; then it
+          alone goes to the on-failure destination and the checkpoint moves past it.
+        """
+        pending = [records]  # sub-batches still to deliver, the next one last
+        position = records[0].sequence_number
+        attempts = 0  # failed deliveries of the single record at the head
+        while pending:
+            batch = pending.pop()
             event = {"Records": [kinesis_event_record(r, stream_arn=self.stream_arn, region=self.region,
                                                       invoke_identity_arn=self.invoke_identity_arn)
-                                 for r in records]}
+                                 for r in batch]}
             context = self._context()
             outcome = self._invoke(event, context)
             summary.invocations += 1
             if outcome.lowest_failed is None:
-                self._checkpoint(shard_id, records[-1].sequence_number)
-                position = records[-1].sequence_number
+                position = self._advance(shard_id, batch, summary)
                 summary.batches += 1
-                summary.records += len(records)
-                head, attempts = None, 0
+                attempts = 0
                 continue
             summary.failures += 1
-            done = records[:outcome.lowest_failed]
-            if done:
-                self._checkpoint(shard_id, done[-1].sequence_number)
-                position = done[-1].sequence_number
-                summary.records += len(done)
-            first_failed = records[outcome.lowest_failed].sequence_number
-            attempts = attempts + 1 if first_failed == head else 1
-            head = first_failed
-            log.warning("batch failed; it will be retried from the lowest failed record",
-                        extra={"shard_id": shard_id, "sequence_number": first_failed, "attempt": attempts,
-                               "error": outcome.error})
-            if attempts > self.max_retry_attempts:
-                failed = records[outcome.lowest_failed:]
-                key = self._send_to_on_failure(shard_id, failed, context, attempts, outcome)
-                self._checkpoint(shard_id, failed[-1].sequence_number)
-                position = failed[-1].sequence_number
-                summary.batches += 1
-                summary.on_failure_records += len(failed)
-                summary.on_failure_keys.append(key)
-                head, attempts = None, 0
+            failed_at = outcome.lowest_failed
+            first_failed = batch[failed_at].sequence_number
+            log.warning("batch failed", extra={"shard_id": shard_id, "sequence_number": first_failed,
+                                               "records": len(batch), "error": (outcome.error or "")[:500]})
+            if failed_at > 0:
+                position = self._advance(shard_id, batch[:failed_at], summary)
+                pending.append(batch[failed_at:])
+                attempts = 0
                 continue
-            delay = min(self.retry_backoff_seconds * 2 ** (attempts - 1), self.max_retry_backoff_seconds)
+            if len(batch) > 1:
+                middle = len(batch) // 2
+                pending += [batch[middle:], batch[:middle]]
+                continue
+            attempts += 1
+            if attempts > self.max_retry_attempts:
+                key = self._send_to_on_failure(shard_id, batch, context, attempts, outcome)
+                position = self._advance(shard_id, batch, summary, count=False)
+                summary.batches += 1
+                summary.on_failure_records += len(batch)
+                summary.on_failure_keys.append(key)
+                attempts = 0
+                continue
+            delay = backoff_delay(attempts, base=self.retry_backoff_seconds, cap=self.max_retry_backoff_seconds)
             if delay > 0:
                 time.sleep(delay)
+            pending.append(batch)
+        return position
+
+    def _advance(self, shard_id: str, done: list[StreamRecord], summary: RunSummary, *, count: bool = True) -> str:
+        self._checkpoint(shard_id, done[-1].sequence_number)
+        if count:
+            summary.records += len(done)
+        return done[-1].sequence_number
 
     def _start_position(self, shard_id: str) -> str | None:
         position = self.stream.get_checkpoint(self.consumer, shard_id)
@@ -340,7 +377,7 @@ class LocalEventSourceMapping:
     def _invoke(self, event: dict[str, Any], context: LocalLambdaContext) -> _Outcome:
         try:
             response = self.handler(event, context)
-        except Exception as exc:  # a function error: the ESM retries the whole batch
+        except Exception as exc:  # a function error: the ESM splits the batch and retries the halves
             log.exception("handler raised; the whole batch will be retried")
             return _Outcome(lowest_failed=0, error=f"{type(exc).__name__}: {exc}", function_error=True)
         return _parse_response(response, [r["kinesis"]["sequenceNumber"] for r in event["Records"]])

@@ -1,0 +1,156 @@
+"""The version ledger in Amazon DynamoDB (``versions.VersionLedger``): one item per (vector index, document).
+
+Table: partition key ``pk`` (string) = ``<vector bucket>/<vector index>#<doc_id>`` (a doc id never holds ``#``),
+so every index has its own ledger in one table, and a new index (a reindex target, or one the stack replaced)
+starts with an empty one. Attributes: ``ts`` (N) and ``seq`` (S) of the committed version, ``state``,
+``chunks``, ``content_hash``, ``attributes``, ``dirty`` (BOOL), ``reach``, ``updated_at`` and, on a clean
+tombstone only, ``expires_at``: the table's TTL attribute, so DynamoDB removes tombstones after their retention
+(``plan`` ignores an expired one that TTL has not removed yet).
+
+Reads are BatchGetItem (100 keys a call, strongly consistent), writes BatchWriteItem (25 puts a call), the calls
+of one request all at once. Both APIs may leave part of a request unprocessed under throttling; those parts are
+retried with backoff, and what is still unprocessed after the last attempt fails the request (TransientError).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .aws import AWS_ERRORS, classify
+from .backoff import backoff_delay
+from .errors import TransientError
+from .versions import STATES, Version, VersionEntry
+
+# BatchGetItem: at most 100 keys; BatchWriteItem: at most 25 put or delete requests (DynamoDB API reference).
+MAX_KEYS_PER_BATCH_GET = 100
+MAX_ITEMS_PER_BATCH_WRITE = 25
+TTL_ATTRIBUTE = "expires_at"
+PARTITION_KEY = "pk"
+# Unprocessed keys and items: retried this many times in all, with full-jitter backoff from 50 ms up to 1 s.
+UNPROCESSED_ATTEMPTS = 8
+_BACKOFF_BASE_S, _BACKOFF_CAP_S = 0.05, 1.0
+_CONCURRENCY = 8
+
+
+def namespace(bucket: str, index: str) -> str:
+    """The ledger's name for one vector index (its entries' key prefix)."""
+    return f"{bucket}/{index}"
+
+
+def to_item(ns: str, entry: VersionEntry) -> dict[str, Any]:
+    """A ledger entry as a DynamoDB item (attribute-value form)."""
+    item: dict[str, Any] = {PARTITION_KEY: {"S": f"{ns}#{entry.doc_id}"}, "dirty": {"BOOL": entry.dirty},
+                            "reach": {"N": str(entry.reach)}, "updated_at": {"N": str(entry.updated_at)}}
+    if entry.version is not None:
+        item["ts"] = {"N": str(entry.version.ts)}
+        item["seq"] = {"S": str(entry.version.seq)}
+    if entry.state is not None:
+        item["state"] = {"S": entry.state}
+        item["chunks"] = {"N": str(entry.chunks)}
+    if entry.content_hash is not None:
+        item["content_hash"] = {"S": entry.content_hash}
+    if entry.attributes is not None:
+        item["attributes"] = {"S": entry.attributes}
+    if entry.expires_at is not None:
+        item[TTL_ATTRIBUTE] = {"N": str(entry.expires_at)}
+    return item
+
+
+def from_item(item: dict[str, Any]) -> VersionEntry:
+    """The entry a DynamoDB item holds; raises TransientError for an item this code did not write."""
+    try:
+        doc_id = item[PARTITION_KEY]["S"].rsplit("#", 1)[1]
+        version = Version(int(item["ts"]["N"]), int(item["seq"]["S"])) if "ts" in item else None
+        state = item["state"]["S"] if "state" in item else None
+        if state is not None and state not in STATES:
+            raise ValueError(f"state {state!r}")
+        return VersionEntry(
+            doc_id, version, state, chunks=int(item.get("chunks", {"N": "0"})["N"]),
+            content_hash=item.get("content_hash", {}).get("S"), attributes=item.get("attributes", {}).get("S"),
+            dirty=bool(item.get("dirty", {}).get("BOOL", False)), reach=int(item.get("reach", {"N": "0"})["N"]),
+            expires_at=int(item[TTL_ATTRIBUTE]["N"]) if TTL_ATTRIBUTE in item else None,
+            updated_at=int(item.get("updated_at", {"N": "0"})["N"]))
+    except (KeyError, IndexError, ValueError, TypeError) as exc:
+        raise TransientError(f"version ledger item {str(item.get(PARTITION_KEY))[:200]} is malformed ({exc}); "
+                             "was it written by another program?") from None
+
+
+class DynamoDBVersionLedger:
+    """The ledger of one vector index in a DynamoDB table."""
+
+    def __init__(self, client: Any, *, table: str, namespace: str,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.client = client
+        self.table = table
+        self.namespace = namespace
+        self.sleep = sleep
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _key(self, doc_id: str) -> str:
+        return f"{self.namespace}#{doc_id}"
+
+    def _map(self, function: Callable[[Any], Any], parts: list[Any]) -> list[Any]:
+        if len(parts) <= 1:
+            return [function(p) for p in parts]
+        with self._lock:
+            if self._pool is None:
+                # Kept across warm invocations, like the indexer's other pools.
+                self._pool = ThreadPoolExecutor(max_workers=_CONCURRENCY, thread_name_prefix="ledger")
+        return list(self._pool.map(function, parts))
+
+    def get(self, doc_ids: Sequence[str]) -> dict[str, VersionEntry]:
+        unique = list(dict.fromkeys(doc_ids))
+        parts = [unique[i:i + MAX_KEYS_PER_BATCH_GET] for i in range(0, len(unique), MAX_KEYS_PER_BATCH_GET)]
+        found: dict[str, VersionEntry] = {}
+        for entries in self._map(self._get_part, parts):
+            found.update(entries)
+        return found
+
+    def _get_part(self, doc_ids: list[str]) -> dict[str, VersionEntry]:
+        request = {self.table: {"Keys": [{PARTITION_KEY: {"S": self._key(d)}} for d in doc_ids],
+                                "ConsistentRead": True}}
+        found: dict[str, VersionEntry] = {}
+        for attempt in range(1, UNPROCESSED_ATTEMPTS + 1):
+            try:
+                response = self.client.batch_get_item(RequestItems=request)
+            except AWS_ERRORS as exc:
+                raise classify(exc, action=f"DynamoDB BatchGetItem on {self.table}") from exc
+            for item in response.get("Responses", {}).get(self.table, []):
+                entry = from_item(item)
+                found[entry.doc_id] = entry
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+            if attempt < UNPROCESSED_ATTEMPTS:
+                self.sleep(backoff_delay(attempt, base=_BACKOFF_BASE_S, cap=_BACKOFF_CAP_S))
+        left = len(request.get(self.table, {}).get("Keys", []))
+        raise TransientError(f"DynamoDB BatchGetItem on {self.table} left {left} key(s) unprocessed after "
+                             f"{UNPROCESSED_ATTEMPTS} attempts (throttled)", code="UnprocessedKeys")
+
+    def put(self, entries: Sequence[VersionEntry]) -> None:
+        # One item per document: BatchWriteItem refuses two requests for the same key in one call.
+        latest = {e.doc_id: e for e in entries}
+        items = [{"PutRequest": {"Item": to_item(self.namespace, e)}} for e in latest.values()]
+        parts = [items[i:i + MAX_ITEMS_PER_BATCH_WRITE] for i in range(0, len(items), MAX_ITEMS_PER_BATCH_WRITE)]
+        self._map(self._put_part, parts)
+
+    def _put_part(self, requests: list[dict[str, Any]]) -> None:
+        pending = {self.table: requests}
+        for attempt in range(1, UNPROCESSED_ATTEMPTS + 1):
+            try:
+                response = self.client.batch_write_item(RequestItems=pending)
+            except AWS_ERRORS as exc:
+                raise classify(exc, action=f"DynamoDB BatchWriteItem on {self.table}") from exc
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            if attempt < UNPROCESSED_ATTEMPTS:
+                self.sleep(backoff_delay(attempt, base=_BACKOFF_BASE_S, cap=_BACKOFF_CAP_S))
+        left = len(pending.get(self.table, []))
+        raise TransientError(f"DynamoDB BatchWriteItem on {self.table} left {left} item(s) unprocessed after "
+                             f"{UNPROCESSED_ATTEMPTS} attempts (throttled)", code="UnprocessedItems")
