@@ -62,8 +62,9 @@ class StreamIndexer(Construct):
     """The indexer Lambda on an explicit least-privilege role, fed by ``stream`` through an event source mapping.
 
     The role starts with nothing but its own log group; the event source grants stream reads and writes of
-    failed batches to the dead-letter bucket. Bedrock, S3 Vectors and the bad-event prefix are granted by the
-    stack, through ``role``.
+    failed batches to the dead-letter bucket. Bedrock, S3 Vectors, the version ledger's table and the bad-event
+    prefix are granted by the stack, through ``role``. ``tombstone_retention_days`` (0 = for ever) is how long
+    the ledger keeps a deleted document's tombstone.
     """
 
     def __init__(
@@ -76,6 +77,8 @@ class StreamIndexer(Construct):
         failed_batch_destination: S3FailedBatchDestination,
         vector_bucket_name: str,
         vector_index_name: str,
+        version_table_name: str,
+        tombstone_retention_days: int,
         layer: lambda_.ILayerVersion,
         embedding: EmbeddingOptions,
         sizing: FunctionSizing,
@@ -118,6 +121,8 @@ class StreamIndexer(Construct):
                 "VECTOR_BUCKET": vector_bucket_name,
                 "VECTOR_INDEX": vector_index_name,
                 "DEAD_LETTER_BUCKET": dead_letter_bucket_name,
+                "VERSION_TABLE": version_table_name,
+                "TOMBSTONE_RETENTION_DAYS": str(tombstone_retention_days),
                 "EMBED_MODEL_ID": embedding.model_id,
                 "EMBED_DIMENSIONS": str(embedding.dimensions),
                 "EMBED_CONCURRENCY": str(embedding.concurrency),

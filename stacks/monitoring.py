@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
@@ -29,6 +30,10 @@ FIVE_MINUTES = Duration.minutes(5)
 STALL_PERIOD_SECONDS = 300
 MIN_STALL_PERIODS = 2
 FIREHOSE_NAMESPACE = "AWS/Firehose"
+DYNAMODB_NAMESPACE = "AWS/DynamoDB"
+# The only operations the version ledger calls (lambda_src/rtrag/ledger.py); DynamoDB publishes ThrottledRequests,
+# SystemErrors and SuccessfulRequestLatency per table and operation (dimensions TableName, Operation).
+LEDGER_OPERATIONS = ("BatchGetItem", "BatchWriteItem")
 # SNS topic display names (the sender name of e-mail notifications) are limited to 100 characters.
 MAX_TOPIC_DISPLAY_NAME_CHARS = 100
 
@@ -50,7 +55,8 @@ class PipelineMonitoring(Construct):
 
     The topic is TLS-only, publishable by this account's CloudWatch alarms, and has an e-mail subscription when
     ``alarm_email`` is set. ``archive_delivery_stream_name`` (None when the archive is off) adds the archive's
-    widgets and its freshness alarm.
+    widgets and its freshness alarm. ``version_table`` is the version ledger's table: its widgets, and an alarm on
+    its throttled requests and system errors.
     """
 
     def __init__(
@@ -66,6 +72,7 @@ class PipelineMonitoring(Construct):
         alarm_email: str,
         archive_delivery_stream_name: str | None,
         failed_batches: tuple[str, str],
+        version_table: dynamodb.ITable,
     ) -> None:
         super().__init__(scope, construct_id)
         self.metrics_namespace = metrics_namespace
@@ -75,6 +82,7 @@ class PipelineMonitoring(Construct):
         self.alarms: dict[str, cw.Alarm] = {}
         self._pipeline_alarms(stream, function, thresholds)
         self._failed_batches_alarm(*failed_batches)
+        self._ledger_alarm(version_table)
         if archive_delivery_stream_name is not None:
             self._archive_alarm(archive_delivery_stream_name, thresholds.archive_freshness_seconds)
         for alarm in self.alarms.values():
@@ -87,7 +95,7 @@ class PipelineMonitoring(Construct):
             # Dashboard names are unique per account across Regions; stack names only per Region.
             dashboard_name=f"{self.stack_name}-{Aws.REGION}",
             default_interval=Duration.hours(3),
-            widgets=self._widgets(stream, function, thresholds, archive_delivery_stream_name),
+            widgets=self._widgets(stream, function, thresholds, archive_delivery_stream_name, version_table),
         )
         self.dashboard_url = (
             f"https://{Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
@@ -159,6 +167,36 @@ class PipelineMonitoring(Construct):
                 "dead-letter bucket under aws/lambda/. Its documents are not indexed. Find the cause in the "
                 "indexer's logs, fix it, then redrive the batch with scripts/redrive.py while the stream still "
                 "holds its records."
+            ),
+        )
+
+    def _ledger_alarm(self, table: dynamodb.ITable) -> None:
+        def per_operation(name: str, prefix: str) -> dict[str, cw.IMetric]:
+            return {f"{prefix}{i}": _ledger_metric(table, name, operation, "Sum", FIVE_MINUTES)
+                    for i, operation in enumerate(LEDGER_OPERATIONS)}
+
+        inputs = {**per_operation("ThrottledRequests", "throttled"), **per_operation("SystemErrors", "errors")}
+        self._alarm(
+            "VersionLedgerErrors",
+            # DynamoDB publishes these only when they happen; FILL counts one operation's datapoint even when the
+            # others published none for that period.
+            metric=cw.MathExpression(
+                expression=" + ".join(f"FILL({key}, 0)" for key in inputs),
+                using_metrics=inputs,
+                period=FIVE_MINUTES,
+                label="ledger requests throttled or failed",
+            ),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            # No datapoint means no request was throttled or failed.
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            description=(
+                "Requests of the indexer (or reindex.py) to the version ledger's DynamoDB table were throttled as a "
+                "whole or failed with a DynamoDB internal error in the last 5 minutes. Documents whose versions "
+                "could not be read or written are not indexed until the event source mapping retries them. On an "
+                "on-demand table, throttling means a traffic spike beyond twice the previous peak, a hot key, or "
+                "the table's account quota: see the dashboard's ledger widgets and the indexer's logs."
             ),
         )
 
@@ -292,6 +330,7 @@ class PipelineMonitoring(Construct):
         function: lambda_.IFunction,
         t: AlarmThresholds,
         archive_delivery_stream_name: str | None,
+        version_table: dynamodb.ITable,
     ) -> list[list[cw.IWidget]]:
         def per_minute(name: str, label: str) -> cw.Metric:
             return self.indexer_metric(name, statistic="Sum", period=ONE_MINUTE, label=label)
@@ -380,6 +419,34 @@ class PipelineMonitoring(Construct):
                 ),
             ],
         ]
+        table = version_table
+        # DynamoDB publishes these per minute; a batch call counts in ThrottledRequests only when all of its items
+        # were throttled, so the item-level throttle events are shown beside it.
+        rows.append([
+            cw.GraphWidget(
+                title="Version ledger: throttled and failed requests per minute",
+                left=[
+                    *(_ledger_metric(table, metric, operation, "Sum", ONE_MINUTE, f"{label}: {operation}")
+                      for metric, label in (("ThrottledRequests", "throttled"), ("SystemErrors", "system errors"))
+                      for operation in LEDGER_OPERATIONS),
+                    # Items throttled one by one come back unprocessed (the ledger retries them) and count here.
+                    table.metric("ReadThrottleEvents", statistic="Sum", period=ONE_MINUTE,
+                                 label="items throttled: reads"),
+                    table.metric("WriteThrottleEvents", statistic="Sum", period=ONE_MINUTE,
+                                 label="items throttled: writes"),
+                ],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Version ledger: request latency (ms)",
+                left=[
+                    _ledger_metric(table, "SuccessfulRequestLatency", operation, statistic, ONE_MINUTE,
+                                   f"{operation} {statistic.lower()}")
+                    for operation in LEDGER_OPERATIONS for statistic in ("Average", "Maximum")
+                ],
+                width=12,
+            ),
+        ])
         if archive_delivery_stream_name is not None:
             name = archive_delivery_stream_name
             rows.append([
@@ -410,6 +477,19 @@ def _firehose_metric(
         namespace=FIREHOSE_NAMESPACE,
         metric_name=name,
         dimensions_map={"DeliveryStreamName": delivery_stream_name},
+        statistic=statistic,
+        period=period,
+        label=label,
+    )
+
+
+def _ledger_metric(
+    table: dynamodb.ITable, name: str, operation: str, statistic: str, period: Duration, label: str | None = None
+) -> cw.Metric:
+    return cw.Metric(
+        namespace=DYNAMODB_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"TableName": table.table_name, "Operation": operation},
         statistic=statistic,
         period=period,
         label=label,

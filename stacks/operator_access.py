@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Aws
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_s3 as s3
@@ -11,6 +12,7 @@ from constructs import Construct
 from stacks.archive import EVENTS_PREFIX
 from stacks.dead_letters import FAILED_BATCHES_PREFIX, INVALID_EVENTS_PREFIX
 from stacks.nag import acknowledge, wildcard_resource
+from stacks.version_table import ledger_statement
 
 # redrive.py records what it has re-put under this prefix of the dead-letter bucket, so nothing is sent twice.
 REDRIVEN_PREFIX = "redriven/"
@@ -20,7 +22,8 @@ class OperatorPolicy(Construct):
     """``policy``: a customer managed policy for the people (or jobs) that reindex and redrive.
 
     - reindex: read the archive (when there is one), put events back on the stream, or write them straight into
-      this stack's index (embed with the index's model, read stored state, upsert and delete vectors);
+      this stack's index (embed with the index's model, read stored state, upsert and delete vectors, and read
+      and write the documents' versions in the version ledger's table, where every index has its own keys);
     - redrive: read the dead letters (bad events and the mapping's failed-batch records), re-read a failed
       batch's records from the stream while retention allows, put them back, and mark them as redriven;
     - both: read this stack's outputs to find their resources.
@@ -36,6 +39,7 @@ class OperatorPolicy(Construct):
         archive_bucket: s3.IBucket | None,
         embed_model_arn: str,
         index_statements: list[iam.PolicyStatement],
+        version_table: dynamodb.ITable,
     ) -> None:
         super().__init__(scope, construct_id)
         statements = [
@@ -80,6 +84,7 @@ class OperatorPolicy(Construct):
             ),
             iam.PolicyStatement(sid="EmbedForReindex", actions=["bedrock:InvokeModel"], resources=[embed_model_arn]),
             *index_statements,
+            ledger_statement(version_table, sid="ReindexVersionLedger"),
         ]
         if archive_bucket is not None:
             statements += [

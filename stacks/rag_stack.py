@@ -28,6 +28,7 @@ from stacks.nag import acknowledge, wildcard_resource
 from stacks.operator_access import OperatorPolicy
 from stacks.settings import Settings
 from stacks.vector_index import VectorIndex
+from stacks.version_table import VersionTable, ledger_statement
 
 METRICS_NAMESPACE_PREFIX = "RealtimeRag"
 
@@ -74,6 +75,7 @@ class RealtimeRagStack(Stack):
         dead_letters = DeadLetterBucket(
             self, "DeadLetters", expiration_days=settings.dead_letter_expiration_days, retain_on_destroy=retain
         )
+        versions = VersionTable(self, "Versions", retain_on_destroy=retain)
         vectors = VectorIndex(
             self,
             "Vectors",
@@ -93,6 +95,8 @@ class RealtimeRagStack(Stack):
             failed_batch_destination=S3FailedBatchDestination(dead_letters.bucket),
             vector_bucket_name=vectors.bucket_name,
             vector_index_name=vectors.index_name,
+            version_table_name=versions.table.table_name,
+            tombstone_retention_days=settings.tombstone_retention_days,
             layer=dependencies.layer,
             embedding=EmbeddingOptions(
                 model_id=settings.embed_model_id,
@@ -125,6 +129,7 @@ class RealtimeRagStack(Stack):
         )
         for statement in vectors.writer_statements():
             indexer.role.add_to_policy(statement)
+        indexer.role.add_to_policy(ledger_statement(versions.table, sid="ReadWriteVersionLedger"))
         indexer.role.add_to_policy(dead_letters.invalid_events_statement())
         acknowledge(
             indexer.role,
@@ -175,6 +180,7 @@ class RealtimeRagStack(Stack):
                 iam.PolicyStatement(sid="CheckVectorIndex", actions=["s3vectors:GetIndex"],
                                     resources=[vectors.index_arn]),
             ],
+            version_table=versions.table,
         )
         monitoring = PipelineMonitoring(
             self,
@@ -194,9 +200,11 @@ class RealtimeRagStack(Stack):
             alarm_email=settings.alarm_email,
             archive_delivery_stream_name=archive.delivery_stream.ref if archive else None,
             failed_batches=(dead_letters.bucket.bucket_name, FAILED_BATCHES_METRICS_ID),
+            version_table=versions.table,
         )
 
         self.ingest, self.dead_letters, self.vectors, self.indexer = ingest, dead_letters, vectors, indexer
+        self.versions = versions
         self.policies, self.answer_profile = policies, answer_profile
         self.archive, self.operator, self.monitoring = archive, operator, monitoring
         self._outputs()
@@ -213,6 +221,10 @@ class RealtimeRagStack(Stack):
             "DeadLetterBucketName": (
                 self.dead_letters.bucket.bucket_name,
                 "S3 bucket of bad events (invalid/) and failed batches (aws/lambda/)",
+            ),
+            "VersionTableName": (
+                self.versions.table.table_name,
+                "DynamoDB table of the version ledger (each document's winning version and delete tombstone)",
             ),
             "IndexerFunctionName": (self.indexer.function.function_name, "Lambda function that indexes the stream"),
             "ProducerPolicyArn": (

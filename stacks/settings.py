@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from stacks.paths import LAMBDA_SRC  # noqa: F401  (importing it puts lambda_src on sys.path for rtrag)
+from rtrag.config import MAX_TOMBSTONE_RETENTION_DAYS
 from rtrag.limits import TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID
 from rtrag.names import InvalidName, validate_bucket_name, validate_index_name
 
@@ -45,6 +47,7 @@ MAX_LIFECYCLE_DAYS = 36_500
 # The archive's Firehose buffers up to 60 s (stacks/archive.py); its DataFreshness is never below that, so a
 # lower alarm threshold would fire on every delivery.
 MIN_ARCHIVE_FRESHNESS_ALARM_SECONDS = 120
+SECONDS_PER_DAY = 86_400
 
 
 class SettingsError(ValueError):
@@ -87,6 +90,7 @@ class Settings:
     archive_enabled: bool = True
     archive_expiration_days: int = 365  # 0 = archived events never expire (null in cdk.json means the default)
     archive_glacier_ir_days: int | None = None  # None = archived events stay in S3 Standard
+    tombstone_retention_days: int = 400  # 0 = tombstones of deleted documents are kept for ever
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -296,7 +300,16 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "archive_glacier_ir_days": _optional_integer(
         "archive_glacier_ir_days", 1, MAX_LIFECYCLE_DAYS, "archived events stay in S3 Standard"
     ),
+    # The indexer reads the same bound (TOMBSTONE_RETENTION_DAYS, lambda_src/rtrag/config.py).
+    "tombstone_retention_days": _integer("tombstone_retention_days", 0, MAX_TOMBSTONE_RETENTION_DAYS),
 }
+
+
+def replay_window_days(stream_retention_hours: int, max_record_age_seconds: int) -> int:
+    """Whole days during which the stream can still deliver an event (retention, plus the mapping's record age;
+    a record age of -1 means no limit of its own, so the stream's retention alone)."""
+    seconds = stream_retention_hours * 3600 + max(0, max_record_age_seconds)
+    return math.ceil(seconds / SECONDS_PER_DAY)
 
 
 def _check_combinations(parsed: dict[str, Any]) -> None:
@@ -326,4 +339,15 @@ def _check_combinations(parsed: dict[str, Any]) -> None:
             "archive_glacier_ir_days", glacier,
             f"expected a whole number 1..{expire - 1}, or none (less than archive_expiration_days={expire}; "
             "objects that expire first are never moved)",
+        )
+    tombstones = parsed["tombstone_retention_days"]
+    hours, age = parsed["stream_retention_hours"], parsed["max_record_age_seconds"]
+    replay_days = replay_window_days(hours, age)
+    if tombstones and tombstones < replay_days:
+        raise _fail(
+            "tombstone_retention_days", tombstones,
+            f"expected 0 (keep for ever) or a whole number {replay_days}..{MAX_TOMBSTONE_RETENTION_DAYS}: a "
+            f"tombstone must outlive the {replay_days}-day replay window of stream_retention_hours={hours} and "
+            f"max_record_age_seconds={age}, or a redelivered older upsert brings the deleted document back; "
+            "raise it, or lower stream_retention_hours",
         )

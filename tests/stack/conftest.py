@@ -106,6 +106,7 @@ CUSTOM = {
     "alarm_archive_freshness_seconds": "1800",
     "archive_expiration_days": "0",
     "archive_glacier_ir_days": "30",
+    "tombstone_retention_days": "0",
 }
 NO_ARCHIVE = {"stack_name": "RagNoArchive", "archive_enabled": "false"}
 

@@ -58,9 +58,25 @@ def request_for(service: str, operation: str, params: Mapping[str, Any]) -> Requ
     elif service == "kinesis":
         resource = params.get("StreamARN") or (
             f"arn:{PARTITION}:kinesis:{REGION}:{ACCOUNT}:stream/{params['StreamName']}")
+    elif service == "dynamodb":
+        resource = f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{_table_name(operation, params)}"
     else:
         raise ValueError(f"no resource mapping for {service}:{operation}; extend iam_eval.request_for")
     return Request(action=action, resource=resource)
+
+
+def _table_name(operation: str, params: Mapping[str, Any]) -> str:
+    """The one table a DynamoDB call acts on: ``TableName``, or the key of a batch call's ``RequestItems``.
+
+    A batch call naming several tables needs the action on each; this evaluator checks one resource per call,
+    so it refuses such a call rather than approve it on the first table alone.
+    """
+    if "TableName" in params:
+        return params["TableName"]
+    tables = list(params.get("RequestItems", {}))
+    if len(tables) != 1:
+        raise ValueError(f"dynamodb:{operation} on tables {tables}; iam_eval checks calls on exactly one table")
+    return tables[0]
 
 
 def resolve(value: Any, attributes: Mapping[tuple[str, str], str], refs: Mapping[str, str]) -> str:

@@ -65,6 +65,7 @@ def test_indexer_role_holds_exactly_the_permissions_the_indexer_uses(resources):
         "bedrock:InvokeModel",
         "s3vectors:GetVectors", "s3vectors:PutVectors", "s3vectors:DeleteVectors",
         "s3:PutObject", "s3:ListBucket",
+        "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
     }
 
 
@@ -80,6 +81,20 @@ def test_indexer_s3vectors_actions_apply_to_the_index_arn_only(resources):
     vectors = [s for s in statements if any(a.startswith("s3vectors:") for a in actions(s))]
     assert len(vectors) == 1
     assert vectors[0]["Resource"] == getatt(custom_resource(resources), "IndexArn")
+
+
+def _version_table_arn(resources) -> dict:
+    table_id, _ = one(of_type(resources, "AWS::DynamoDB::Table"))
+    return getatt(table_id, "Arn")
+
+
+def test_indexer_reads_and_writes_only_the_version_ledger_table_with_batch_calls(resources):
+    _, statements = _indexer(resources)
+    ledger = [s for s in statements if any(a.startswith("dynamodb:") for a in actions(s))]
+
+    assert len(ledger) == 1
+    assert actions(ledger[0]) == {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"}
+    assert ledger[0]["Resource"] == _version_table_arn(resources)  # the table itself: no index, no "*"
 
 
 def test_indexer_reads_only_its_stream(resources):

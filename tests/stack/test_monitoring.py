@@ -10,7 +10,7 @@ from aws_lambda_powertools import Metrics
 
 import indexer
 from rtrag.pipeline import BatchResult
-from stacks.monitoring import STALL_PERIOD_SECONDS
+from stacks.monitoring import LEDGER_OPERATIONS, STALL_PERIOD_SECONDS
 from stacks.settings import Settings
 
 from .conftest import CUSTOM
@@ -25,15 +25,18 @@ from .helpers import (
 
 DEFAULTS = Settings()
 STACK = DEFAULTS.stack_name
-# Lambda's, Kinesis's and Firehose's metric namespaces (CloudWatch User Guide, "AWS services that publish
-# CloudWatch metrics").
-LAMBDA, KINESIS, FIREHOSE = "AWS/Lambda", "AWS/Kinesis", "AWS/Firehose"
+# Lambda's, Kinesis's, Firehose's and DynamoDB's metric namespaces (CloudWatch User Guide, "AWS services that
+# publish CloudWatch metrics").
+LAMBDA, KINESIS, FIREHOSE, DYNAMODB = "AWS/Lambda", "AWS/Kinesis", "AWS/Firehose", "AWS/DynamoDB"
+# The operations the version ledger calls (lambda_src/rtrag/ledger.py), as DynamoDB's Operation dimension names them.
+BATCH_GET, BATCH_WRITE = "BatchGetItem", "BatchWriteItem"
 
 
 def _ids(resources: dict[str, Any]) -> dict[str, str]:
     function_id, _ = function_by_handler(resources, "indexer.handler")
     stream_id, _ = one(of_type(resources, "AWS::Kinesis::Stream"))
-    ids = {"function": f"${{{function_id}}}", "stream": f"${{{stream_id}}}"}
+    table_id, _ = one(of_type(resources, "AWS::DynamoDB::Table"))
+    ids = {"function": f"${{{function_id}}}", "stream": f"${{{stream_id}}}", "table": f"${{{table_id}}}"}
     firehose = of_type(resources, "AWS::KinesisFirehose::DeliveryStream")
     if firehose:
         ids["firehose"] = f"${{{one(firehose)[0]}}}"
@@ -53,8 +56,8 @@ def _widget_metrics(widget: dict[str, Any]) -> list[tuple[str, str, dict[str, st
         options = line[-1] if isinstance(line[-1], dict) else {}
         fields = line[:-1] if options else line
         dimensions = dict(zip(fields[2::2], fields[3::2], strict=True))
-        # the dashboard's default period (300 s) is left out of the body
-        lines.append((fields[0], fields[1], dimensions, options["stat"], options.get("period", 300)))
+        # the dashboard's default period (300 s) and statistic (Average) are left out of the body
+        lines.append((fields[0], fields[1], dimensions, options.get("stat", "Average"), options.get("period", 300)))
     return lines
 
 
@@ -62,6 +65,11 @@ def _expected_widgets(resources: dict[str, Any]) -> dict[str, list[tuple[str, st
     namespace, service = _indexer_env(resources)
     ids = _ids(resources)
     fn, stream = {"FunctionName": ids["function"]}, {"StreamName": ids["stream"]}
+
+    def ledger(operation: str) -> dict[str, str]:
+        return {"TableName": ids["table"], "Operation": operation}
+
+    table = {"TableName": ids["table"]}
     mine = {"service": service}
 
     def indexer_sums(*names: str) -> list[tuple[str, str, dict[str, str], str, int]]:
@@ -84,6 +92,16 @@ def _expected_widgets(resources: dict[str, Any]) -> dict[str, list[tuple[str, st
         "Stream: throttled requests per minute": [
             (KINESIS, "WriteProvisionedThroughputExceeded", stream, "Sum", 60),
             (KINESIS, "ReadProvisionedThroughputExceeded", stream, "Sum", 60)],
+        "Version ledger: throttled and failed requests per minute": [
+            (DYNAMODB, "ThrottledRequests", ledger(BATCH_GET), "Sum", 60),
+            (DYNAMODB, "ThrottledRequests", ledger(BATCH_WRITE), "Sum", 60),
+            (DYNAMODB, "SystemErrors", ledger(BATCH_GET), "Sum", 60),
+            (DYNAMODB, "SystemErrors", ledger(BATCH_WRITE), "Sum", 60),
+            (DYNAMODB, "ReadThrottleEvents", table, "Sum", 60),
+            (DYNAMODB, "WriteThrottleEvents", table, "Sum", 60)],
+        "Version ledger: request latency (ms)": [
+            (DYNAMODB, "SuccessfulRequestLatency", ledger(operation), stat, 60)
+            for operation in (BATCH_GET, BATCH_WRITE) for stat in ("Average", "Maximum")],
     }
     if "firehose" in ids:
         archive = {"DeliveryStreamName": ids["firehose"]}
@@ -280,10 +298,43 @@ def test_stall_alarm_fires_when_records_keep_arriving_and_the_indexer_is_never_i
     assert _stall_periods(DEFAULTS) == 2  # ten minutes: a record put at a period's end is indexed in the next
 
 
+def _check_ledger_alarm(resources: dict[str, Any], stack: str) -> None:
+    alarm = alarms_by_name(resources)[f"{stack}-VersionLedgerErrors"]
+    table = _ids(resources)["table"]
+    expression, *inputs = alarm["Metrics"]
+
+    # every throttled or failed ledger call counts, even when the other operations published nothing
+    assert expression["ReturnData"] is True
+    terms = expression["Expression"].split(" + ")
+    assert sorted(terms) == sorted(f"FILL({m['Id']}, 0)" for m in inputs)
+
+    def watched(m: dict[str, Any]) -> tuple[Any, ...]:
+        metric = m["MetricStat"]["Metric"]
+        dimensions = sorted((d["Name"], placeholder(d["Value"])) for d in metric["Dimensions"])
+        return (metric["Namespace"], metric["MetricName"], dimensions, m["MetricStat"]["Stat"],
+                m["MetricStat"]["Period"], m["ReturnData"])
+
+    assert sorted(map(watched, inputs)) == sorted(
+        (DYNAMODB, name, [("Operation", operation), ("TableName", table)], "Sum", 300, False)
+        for name in ("ThrottledRequests", "SystemErrors") for operation in (BATCH_GET, BATCH_WRITE))
+    assert {k: v for k, v in alarm.items() if k not in ("AlarmName", "AlarmDescription", "AlarmActions",
+                                                         "OKActions", "Metrics")} == {
+        "Threshold": 1, "ComparisonOperator": "GreaterThanOrEqualToThreshold", "EvaluationPeriods": 1,
+        "TreatMissingData": "notBreaching",
+    }
+    assert len(alarm["AlarmDescription"]) > 100
+
+
+def test_ledger_alarm_fires_on_any_throttled_or_failed_call_to_the_version_table(resources):
+    assert LEDGER_OPERATIONS == (BATCH_GET, BATCH_WRITE)
+    _check_ledger_alarm(resources, STACK)
+
+
 def test_there_is_exactly_one_alarm_per_condition(resources):
     assert sorted(alarms_by_name(resources)) == sorted(
         f"{STACK}-{key}" for key in ("IteratorAge", "IndexerStalled", "FreshnessP99", "DeadLetters",
-                                     "LambdaErrors", "LambdaThrottles", "ArchiveFreshness", "FailedBatches"))
+                                     "LambdaErrors", "LambdaThrottles", "ArchiveFreshness", "FailedBatches",
+                                     "VersionLedgerErrors"))
 
 
 def test_dead_letter_bucket_counts_writes_of_failed_batches_for_the_failed_batches_alarm(resources):
@@ -349,6 +400,7 @@ def test_alarm_thresholds_and_windows_follow_the_settings(custom_resources):
     for key, props in expected.items():
         assert _metric_properties(alarms[f"{settings.stack_name}-{key}"]) == props, key
     _check_stall_alarm(custom_resources, settings.stack_name, settings)
+    _check_ledger_alarm(custom_resources, settings.stack_name)
     assert _stall_periods(settings) == 3  # 15 minutes for a 15-minute iterator-age threshold
 
 

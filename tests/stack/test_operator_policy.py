@@ -10,6 +10,7 @@ from .conftest import NO_ARCHIVE
 from .helpers import (
     actions,
     archive_bucket,
+    as_list,
     custom_resource,
     dead_letter_bucket,
     managed_policy,
@@ -22,6 +23,7 @@ STREAM_ARN = f"arn:{PARTITION}:kinesis:{REGION}:{ACCOUNT}:stream/ingest"
 INDEX_ARN = f"arn:{PARTITION}:s3vectors:{REGION}:{ACCOUNT}:bucket/vectors-12345678/index/chunks-12345678"
 TITAN = f"arn:{PARTITION}:bedrock:{REGION}::foundation-model/amazon.titan-embed-text-v2:0"
 ARCHIVE, DEAD_LETTERS = "arn:aws:s3:::archive", "arn:aws:s3:::dead-letters"
+VERSIONS = f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/versions"
 
 
 def _statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
@@ -34,6 +36,7 @@ def _attributes(resources: dict[str, Any]) -> dict[tuple[str, str], str]:
         (stream_id, "Arn"): STREAM_ARN,
         (dead_letter_bucket(resources)[0], "Arn"): DEAD_LETTERS,
         (custom_resource(resources), "IndexArn"): INDEX_ARN,
+        (one(of_type(resources, "AWS::DynamoDB::Table"))[0], "Arn"): VERSIONS,
     }
     if of_type(resources, "AWS::KinesisFirehose::DeliveryStream"):
         attributes[(archive_bucket(resources)[0], "Arn")] = ARCHIVE
@@ -49,6 +52,8 @@ def _attributes(resources: dict[str, Any]) -> dict[tuple[str, str], str]:
     ("s3vectors:PutVectors", INDEX_ARN, True),
     ("s3vectors:GetVectors", INDEX_ARN, True),
     ("s3vectors:GetIndex", INDEX_ARN, True),
+    ("dynamodb:BatchGetItem", VERSIONS, True),
+    ("dynamodb:BatchWriteItem", VERSIONS, True),
     # redrive: read both kinds of dead letters, re-read a failed batch from the stream, mark what was sent
     ("s3:ListBucket", DEAD_LETTERS, True),
     ("s3:GetObject", f"{DEAD_LETTERS}/invalid/2026/11/24/shardId-0/123.json", True),
@@ -65,6 +70,9 @@ def _attributes(resources: dict[str, Any]) -> dict[tuple[str, str], str]:
     ("s3:DeleteObject", f"{ARCHIVE}/events/2026/11/24/10/x.jsonl.gz", False),
     ("s3vectors:DeleteIndex", INDEX_ARN, False),
     ("kinesis:DeleteStream", STREAM_ARN, False),
+    ("dynamodb:DeleteTable", VERSIONS, False),
+    ("dynamodb:Scan", VERSIONS, False),
+    ("dynamodb:BatchWriteItem", f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/other", False),
     ("bedrock:InvokeModel", f"arn:{PARTITION}:bedrock:{REGION}::foundation-model/amazon.nova-pro-v1:0", False),
 ])
 def test_operator_policy_covers_reindex_and_redrive_and_nothing_destructive(resources, action, resource, allowed):
@@ -75,6 +83,16 @@ def test_operator_policy_covers_reindex_and_redrive_and_nothing_destructive(reso
 def test_operator_policy_reads_stack_outputs(resources):
     (statement,) = [s for s in _statements(resources) if "cloudformation:DescribeStacks" in actions(s)]
     assert statement["Resource"] == {"Ref": "AWS::StackId"}
+
+
+def test_operator_policy_uses_the_version_ledger_only_through_its_batch_calls_on_its_table(resources):
+    table_id, _ = one(of_type(resources, "AWS::DynamoDB::Table"))
+    ledger = [s for s in _statements(resources) if any(a.startswith("dynamodb:") for a in actions(s))]
+
+    assert [(s["Sid"], actions(s), as_list(s["Resource"])) for s in ledger] == [
+        ("ReindexVersionLedger", {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"},
+         [{"Fn::GetAtt": [table_id, "Arn"]}]),
+    ]
 
 
 def test_operator_policy_arn_is_an_output(synth, resources):

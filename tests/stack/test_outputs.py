@@ -9,6 +9,7 @@ EXPECTED_OUTPUTS = {
     "StreamName", "StreamArn", "VectorBucketName", "VectorIndexName", "VectorIndexArn", "DeadLetterBucketName",
     "IndexerFunctionName", "ProducerPolicyArn", "AskerPolicyArn", "EmbedModelId", "EmbedDimensions",
     "AnswerModelId", "Region", "OperatorPolicyArn", "AlarmTopicArn", "DashboardName", "DashboardUrl",
+    "VersionTableName",
     "ArchiveBucketName",  # only while archive_enabled (tests/stack/test_archive.py covers the other case)
 }
 
@@ -27,6 +28,7 @@ def test_outputs_point_at_the_resources(synth, resources):
     stream_id, _ = one(of_type(resources, "AWS::Kinesis::Stream"))
     bucket_id, _ = dead_letter_bucket(resources)
     indexer_id, _ = function_by_handler(resources, "indexer.handler")
+    table_id, _ = one(of_type(resources, "AWS::DynamoDB::Table"))
     policies = of_type(resources, "AWS::IAM::ManagedPolicy")
 
     assert outputs["StreamName"] == {"Ref": stream_id}
@@ -34,6 +36,7 @@ def test_outputs_point_at_the_resources(synth, resources):
     assert outputs["VectorIndexArn"] == getatt(custom_resource(resources), "IndexArn")
     assert outputs["DeadLetterBucketName"] == {"Ref": bucket_id}
     assert outputs["IndexerFunctionName"] == {"Ref": indexer_id}
+    assert outputs["VersionTableName"] == {"Ref": table_id}
     policy_outputs = ("ProducerPolicyArn", "AskerPolicyArn", "OperatorPolicyArn")
     assert {outputs[key]["Ref"] for key in policy_outputs} == set(policies)
     assert outputs["EmbedModelId"] == "amazon.titan-embed-text-v2:0"

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import ACCOUNT, BUCKET, DEAD_LETTERS, INDEX, REGION, run  # tests/conftest.py
+from conftest import ACCOUNT, BUCKET, DEAD_LETTERS, INDEX, REGION, VERSIONS, run  # tests/conftest.py
 from kinesis import EVENTS_DIR, STREAM_ARN, batch, load_event
 
 from .helpers import custom_resource, dead_letter_bucket, function_by_handler, of_type, one, role_of, role_statements
@@ -37,33 +37,37 @@ def test_indexer_role_allows_every_call_the_indexer_makes(env, synth):
     resources = synth.template_json["Resources"]
     _, function = function_by_handler(resources, "indexer.handler")
     statements = role_statements(resources, role_of(function))
-    index, (dead_letters, _), (stream, _) = (
+    index, (dead_letters, _), (stream, _), (versions, _) = (
         custom_resource(resources), dead_letter_bucket(resources),
-        one(of_type(resources, "AWS::Kinesis::Stream")))
+        one(of_type(resources, "AWS::Kinesis::Stream")), one(of_type(resources, "AWS::DynamoDB::Table")))
     bucket_arn = f"arn:aws:s3vectors:{REGION}:{ACCOUNT}:bucket/{BUCKET}"
     attributes = {
         (index, "IndexArn"): f"{bucket_arn}/index/{INDEX}",
         (index, "VectorBucketArn"): bucket_arn,
         (dead_letters, "Arn"): f"arn:aws:s3:::{DEAD_LETTERS}",
         (stream, "Arn"): STREAM_ARN,
+        (versions, "Arn"): f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{VERSIONS}",
     }
     recorder = env.aws.recorder
     start = len(recorder.calls)
 
-    # when the indexer handles the sample events and a document's whole life (long, shrunk, re-sent, deleted)
+    # when the indexer handles the sample events and a document's whole life (long, shrunk, re-sent, re-tagged,
+    # deleted)
     for sample in sorted(EVENTS_DIR.glob("*.json")):
         run(load_event(sample.name))
     run(batch({"doc_id": "life", "text": _words(900, "a"), "ts": 1}, start=100))
     run(batch({"doc_id": "life", "text": _words(120, "b"), "ts": 2}, start=101))
     run(batch({"doc_id": "life", "text": _words(120, "b"), "ts": 2}, start=102))
-    run(batch({"doc_id": "life", "op": "delete", "ts": 3}, start=103))
-    run(batch({"doc_id": "bad#id", "text": "x"}, b"not json", start=104))
+    run(batch({"doc_id": "life", "text": _words(120, "b"), "ts": 2, "source": "moved"}, start=103))
+    run(batch({"doc_id": "life", "op": "delete", "ts": 3}, start=104))
+    run(batch({"doc_id": "bad#id", "text": "x"}, b"not json", start=105))
     calls = recorder.calls[start:]
 
     # then the paths covered the indexer's whole surface, and the role allows every call on it
     assert {(service, operation) for service, operation, _ in calls} >= {
         ("bedrock", "InvokeModel"), ("s3vectors", "GetVectors"), ("s3vectors", "PutVectors"),
         ("s3vectors", "DeleteVectors"), ("s3", "PutObject"),
+        ("dynamodb", "BatchGetItem"), ("dynamodb", "BatchWriteItem"),
     }
     assert _denied(calls, statements, attributes) == []
 

@@ -56,11 +56,14 @@ def test_indexer_environment_carries_actual_names_and_configuration(resources):
     _, function = function_by_handler(resources, "indexer.handler")
     index = custom_resource(resources)
     bucket_id, _ = dead_letter_bucket(resources)
+    table_id, _ = one(of_type(resources, "AWS::DynamoDB::Table"))
 
     assert function["Properties"]["Environment"]["Variables"] == {
         "VECTOR_BUCKET": getatt(index, "VectorBucketName"),
         "VECTOR_INDEX": getatt(index, "IndexName"),
         "DEAD_LETTER_BUCKET": {"Ref": bucket_id},
+        "VERSION_TABLE": {"Ref": table_id},
+        "TOMBSTONE_RETENTION_DAYS": "400",
         "EMBED_MODEL_ID": "amazon.titan-embed-text-v2:0",
         "EMBED_DIMENSIONS": "1024",
         "EMBED_CONCURRENCY": "16",
@@ -92,6 +95,8 @@ def test_the_indexer_accepts_the_environment_the_stack_gives_it(resources):
     assert settings.embed_concurrency == DEFAULTS.embed_concurrency
     assert settings.chunking.size_chars == DEFAULTS.chunk_size_chars
     assert settings.chunking.overlap_chars == DEFAULTS.chunk_overlap_chars
+    assert settings.version_table == "resolved-version_table"
+    assert settings.tombstone_retention_days == DEFAULTS.tombstone_retention_days
 
 
 def test_every_function_logs_to_its_own_log_group_with_configured_retention(resources):

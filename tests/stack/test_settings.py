@@ -17,6 +17,7 @@ from stacks.settings import (
     Settings,
     SettingsError,
     derive_base_name,
+    replay_window_days,
 )
 
 from .conftest import PROJECT_ROOT, cdk_json_context
@@ -107,6 +108,9 @@ def test_reserved_concurrency_can_be_left_unset(unset):
         ("archive_enabled", "no", "true or false"),
         ("archive_expiration_days", "-1", "0..36500"),
         ("archive_glacier_ir_days", "0", "1..36500, or none"),
+        ("tombstone_retention_days", "-1", "0..36500"),
+        ("tombstone_retention_days", "36501", "0..36500"),
+        ("tombstone_retention_days", "1.5", "0..36500"),
     ],
 )
 def test_a_bad_value_fails_with_one_message_naming_key_value_and_allowed_values(key, value, allowed):
@@ -144,6 +148,46 @@ def test_archive_moves_to_glacier_ir_only_before_it_expires():
     assert Settings.from_mapping({"archive_glacier_ir_days": 90}).archive_glacier_ir_days == 90
     # 0 = never expire, so any transition day is fine
     assert Settings.from_mapping({"archive_expiration_days": 0, "archive_glacier_ir_days": 400}).archive_glacier_ir_days
+
+
+def test_tombstones_are_kept_400_days_by_default_and_the_indexer_accepts_the_same_bounds():
+    from rtrag.config import MAX_TOMBSTONE_RETENTION_DAYS
+
+    assert Settings().tombstone_retention_days == 400
+    assert Settings.from_context({"tombstone_retention_days": "36500"}).tombstone_retention_days == 36_500
+    assert MAX_TOMBSTONE_RETENTION_DAYS == 36_500
+
+
+@pytest.mark.parametrize(("hours", "age", "days"), [
+    (24, 3600, 2),  # the defaults: a day of retention plus an hour of record age
+    (24, 60, 2),
+    (48, 0, 2),  # exactly two days
+    (8760, 604_800, 372),  # the longest stream retention plus the longest record age
+    (24, -1, 1),  # no record age limit of the mapping's own: the stream's retention alone
+])
+def test_replay_window_is_stream_retention_plus_record_age_in_whole_days(hours, age, days):
+    assert replay_window_days(hours, age) == days
+
+
+def test_tombstones_must_outlive_the_replay_window_of_the_stream():
+    # given a year of stream retention, a week of record age: a replay can deliver events 372 days old
+    longest = {"stream_retention_hours": 8760, "max_record_age_seconds": 604_800}
+
+    # then a shorter tombstone retention is refused with the two settings that set the window and the fix
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_mapping({**longest, "tombstone_retention_days": 371})
+    message = str(caught.value)
+    assert "tombstone_retention_days=371" in message
+    assert "372..36500" in message
+    assert "stream_retention_hours=8760" in message and "max_record_age_seconds=604800" in message
+    assert "-c tombstone_retention_days=" in message
+    assert "\n" not in message
+
+    # and the window itself, or 0 (never expire), is accepted
+    assert Settings.from_mapping({**longest, "tombstone_retention_days": 372}).tombstone_retention_days == 372
+    assert Settings.from_mapping({**longest, "tombstone_retention_days": 0}).tombstone_retention_days == 0
+    with pytest.raises(SettingsError, match=r"tombstone_retention_days=1 .*2\.\.36500"):
+        Settings.from_mapping({"tombstone_retention_days": 1})
 
 
 @pytest.mark.parametrize("unset", [None, "", "none", "null"])

@@ -118,7 +118,7 @@ def test_kms_key_is_usable_by_exactly_the_principals_that_touch_the_vectors(cust
 
 
 def test_retained_data_survives_destroy(custom_resources):
-    for cfn_type in ("AWS::S3::Bucket", "AWS::Kinesis::Stream", "AWS::Logs::LogGroup"):
+    for cfn_type in ("AWS::S3::Bucket", "AWS::Kinesis::Stream", "AWS::Logs::LogGroup", "AWS::DynamoDB::Table"):
         for key, resource in of_type(custom_resources, cfn_type).items():
             assert resource["DeletionPolicy"] == "Retain", key
     assert of_type(custom_resources, "Custom::S3AutoDeleteObjects") == {}
