@@ -87,26 +87,17 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         events = load_events(args)  # validated before anything is sent
-        local = None
         if args.local:
-            from rtrag.local.pipeline import LocalPipeline
-
-            local = LocalPipeline()
-            stream = local.producer
-        else:
-            stream = open_stream(args)
-        try:
-            return send(args, stream, events)
-        finally:
-            if local is not None:
-                local.drain()  # the local "event source mapping": indexed before the command returns
-                local.close()
+            return send_local(args, events)
+        code, _ = send(args, open_stream(args), events)
+        return code
 
     return run_cli(body, region=lambda: current_region(args))
 
 
-def send(args: argparse.Namespace, stream: Stream, events: list) -> int:
-    """Put the events and print where they landed; 1 if any could not be sent."""
+def send(args: argparse.Namespace, stream: Stream, events: list) -> tuple[int, list]:
+    """Put the events and print where they landed; 1 if any could not be sent. Also returns (receipt, event) for
+    each event sent."""
     if args.file is None:
         receipt = stream.put(events[0])
         if args.json:
@@ -115,7 +106,7 @@ def send(args: argparse.Namespace, stream: Stream, events: list) -> int:
         else:
             print(f"put {events[0].op} doc_id={receipt.doc_id} shard={receipt.shard_id} "
                   f"sequence={receipt.sequence_number}")
-        return 0
+        return 0, [(receipt, events[0])]
     report = send_all(stream, events, progress=progress_printer("sending"))
     for event, code in report.failed:
         print(f"failed doc_id={event.doc_id}: {code}", file=sys.stderr)
@@ -123,7 +114,34 @@ def send(args: argparse.Namespace, stream: Stream, events: list) -> int:
         print(json.dumps({"sent": len(report.sent), "failed": len(report.failed), "retried": report.retries}))
     else:
         print(f"sent {len(report.sent)}, failed {len(report.failed)} (retried {report.retries} entries)")
-    return 1 if report.failed else 0
+    return (1 if report.failed else 0), report.delivered
+
+
+def send_local(args: argparse.Namespace, events: list) -> int:
+    """Put the events on the local stream, index them before returning (the local "event source mapping"), and
+    say what became of each: 1 if any was not indexed."""
+    from rtrag.local.pipeline import LocalPipeline
+
+    local = LocalPipeline()
+    try:
+        code, sent = send(args, local.producer, events)
+        local.drain()
+        outcomes = local.outcomes(sent)
+    finally:
+        local.close()
+    problems = [o for o in outcomes if not o.ok]
+    if args.file is not None:
+        counts = {status: sum(o.status == status for o in outcomes)
+                  for status in ("indexed", "deleted", "ignored", "dead-lettered", "failed")}
+        if args.json:
+            print(json.dumps({"documents": counts}))
+        else:
+            print("documents: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n or status == "indexed"))
+    for outcome in problems[:20]:
+        print(f"error: doc_id={outcome.doc_id}: {outcome.message}", file=sys.stderr)
+    if len(problems) > 20:
+        print(f"error: ... and {len(problems) - 20} more document(s) not indexed", file=sys.stderr)
+    return 1 if problems else code
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -190,3 +191,54 @@ def test_vector_size_is_an_upper_bound_of_its_json_in_a_request():
         exact = len(json.dumps(v, ensure_ascii=False, separators=(",", ":")).encode())
 
         assert exact <= check_vector(v, dimension=len(values)) <= exact + 25 * len(values) + 64
+
+
+# no record can fail a batch: validation accepts it or raises the one invalid-event error
+_ANY_CHAR = st.characters(exclude_categories=())  # surrogates and control characters included
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                     st.text(_ANY_CHAR, max_size=20), st.sampled_from(["upsert", "delete", "\ud800", "a\nb"]))
+_JSON = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.text(_ANY_CHAR, max_size=8), inner, max_size=4)), max_leaves=12)
+_FIELDS = st.sampled_from(["doc_id", "op", "text", "source", "ts", "seq", "metadata"])
+_EVENTS = st.dictionaries(st.one_of(_FIELDS, st.text(_ANY_CHAR, max_size=6)), _JSON, max_size=8)
+
+
+def _valid_or_invalid_event(data: bytes) -> None:
+    try:
+        event = decode_event(data, default_ts=1_767_225_600)
+    except InvalidEvent as exc:
+        assert isinstance(exc.reason, str) and exc.reason
+        assert exc.doc_id is None or not re.search(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]", exc.doc_id)
+        return
+    # What is accepted can be encoded, indexed and put again as it is.
+    assert decode_event(event.to_bytes(), default_ts=0) == event
+
+
+@settings(max_examples=400, deadline=None)
+@given(obj=st.one_of(_EVENTS, _JSON))
+def test_any_json_value_is_a_valid_event_or_the_invalid_event_error(obj):
+    # json.dumps escapes lone surrogates ("\ud800"): valid UTF-8 JSON whose string has no UTF-8 encoding.
+    _valid_or_invalid_event(json.dumps(obj).encode("ascii"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.one_of(st.binary(max_size=200), st.builds(
+    lambda doc_id, text, n: json.dumps({"doc_id": doc_id, "text": text, "ts": n, "metadata": {"n": n}}).encode(),
+    st.text(_ANY_CHAR, min_size=1, max_size=10), st.text(_ANY_CHAR, max_size=30),
+    st.integers(min_value=-(10 ** 300), max_value=10 ** 300))))
+def test_any_bytes_are_a_valid_event_or_the_invalid_event_error(data):
+    _valid_or_invalid_event(data)
+
+
+@pytest.mark.parametrize("data, fragment", [
+    (b'{"doc_id": "d", "text": "\\ud800"}', "unpaired UTF-16 surrogate"),
+    (b'{"doc_id": "d", "text": "t", "ts": ' + b"9" * 400 + b"}", "not epoch seconds"),
+    (b'{"doc_id": "d", "text": "t", "metadata": {"n": ' + b"9" * 400 + b"}}", "beyond 2**53"),
+    (b'{"doc_id": "d\\n", "text": "t"}', "control character"),
+    (b'{"doc_id": "d", "text": "t", "source": "wiki\\u001b[2J"}', "control character"),
+    (b'{"doc_id": "d", "text": "t", "seq": "0042"}', "seq must be"),
+    (b"[" * 100_000, "not JSON"),
+])
+def test_poison_records_are_invalid_events_with_a_reason(data, fragment):
+    with pytest.raises(InvalidEvent, match=re.escape(fragment)):
+        decode_event(data, default_ts=1)

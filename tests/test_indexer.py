@@ -267,6 +267,18 @@ def test_replayed_batch_makes_zero_embedding_calls_and_changes_nothing(env):
     assert vectors(env) == before
 
 
+def test_redelivered_batch_writes_nothing_anywhere(env):
+    event = batch(doc("a", long_text(300)), doc("b", "Short b.", metadata={"k": 1}), {"doc_id": "c", "op": "delete"})
+    run(event)
+    calls = len(env.aws.recorder.calls)
+
+    response = run(event)
+
+    assert response == {"batchItemFailures": []}
+    # At-least-once delivery costs one ledger read: no embedding, no vector write, no ledger write.
+    assert [(s, op) for s, op, _ in env.aws.recorder.calls[calls:]] == [("dynamodb", "BatchGetItem")]
+
+
 def test_event_older_than_the_stored_version_does_not_overwrite_it(env):
     run(batch(doc("v", "Newer text.", ts=2000)))
 

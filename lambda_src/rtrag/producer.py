@@ -159,6 +159,7 @@ class SendReport:
     sent: list[Receipt] = field(default_factory=list)
     failed: list[tuple[DocumentEvent, str]] = field(default_factory=list)
     retries: int = 0
+    delivered: list[tuple[Receipt, DocumentEvent]] = field(default_factory=list)  # each sent event and its receipt
 
 
 def send_all(stream: Stream, events: Sequence[DocumentEvent], *, max_attempts: int = 6, base_delay: float = 0.1,
@@ -179,6 +180,7 @@ def send_all(stream: Stream, events: Sequence[DocumentEvent], *, max_attempts: i
             for event, result in zip(pending, results):
                 if isinstance(result, Receipt):
                     report.sent.append(result)
+                    report.delivered.append((result, event))
                 else:
                     retry.append((event, result))
             progress(len(report.sent), total)

@@ -14,12 +14,14 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import ChunkSettings
-from ..events import DocumentEvent
+from ..events import DELETE, DocumentEvent
 from ..producer import Receipt
+from ..versions import Version, event_version
 from .deadletters import LocalDeadLetters
 from .embedder import LocalEmbedder
 from .index import LocalVectorIndex
@@ -50,6 +52,20 @@ def _logs_to_stderr() -> None:
         for handler in getattr(logger, "handlers", []):
             if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
                 handler.setStream(sys.stderr)
+
+
+@dataclass(frozen=True)
+class PutOutcome:
+    """What became of a put document: indexed, deleted, ignored (older than what is stored), dead-lettered or
+    failed. ``message`` says why for the last three."""
+
+    doc_id: str
+    status: str
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("indexed", "deleted")
 
 
 class LocalStreamProducer:
@@ -98,6 +114,62 @@ class LocalPipeline:
             self._runner = LocalEventSourceMapping(self.stream, handler=indexer.handler,
                                                    on_failure=self.dead_letters)
         return self._runner
+
+    def outcomes(self, sent: Sequence[tuple[Receipt, DocumentEvent]]) -> list[PutOutcome]:
+        """What became of events put on the local stream and drained since: one outcome per document, for its
+        greatest version among ``sent`` (an event superseded by a newer one of the same ``sent`` is no failure).
+        Read from what the pipeline kept: the dead letters and the version ledger."""
+        latest: dict[str, tuple[Version, Receipt, DocumentEvent]] = {}
+        for receipt, event in sent:
+            version = event_version(event, receipt.sequence_number)
+            if event.doc_id not in latest or version > latest[event.doc_id][0]:
+                latest[event.doc_id] = (version, receipt, event)
+        letters = self._letters_by_record()
+        entries = self.ledger.get(list(latest))
+        out = []
+        for doc_id, (version, receipt, event) in latest.items():
+            key = letters(receipt.shard_id, receipt.sequence_number)
+            entry = entries.get(doc_id)
+            if key is not None:
+                reason = self.dead_letters.read(key).get("reason") or self._batch_reason(key)
+                out.append(PutOutcome(doc_id, "dead-lettered", f"not indexed: {reason} (kept as {key}; see "
+                                      f"`redrive.py show {key} --local`)"))
+            elif entry is not None and entry.version == version:
+                out.append(PutOutcome(doc_id, "deleted" if event.op == DELETE else "indexed", ""))
+            elif entry is not None and entry.version is not None and entry.version > version:
+                what = "a delete" if entry.state == "deleted" else "a version"
+                out.append(PutOutcome(doc_id, "ignored", f"ignored: {doc_id} already holds {what} newer than this "
+                                      f"event (ts {entry.version.ts} against {version.ts}; the greatest ts wins)"))
+            else:
+                out.append(PutOutcome(doc_id, "failed", "not indexed, and no dead letter says why: see the runner's "
+                                      "warnings above, then run `python scripts/local_indexer.py` to retry"))
+        return out
+
+    def _letters_by_record(self) -> Callable[[str, str], str | None]:
+        """A lookup (shard id, sequence number) -> the dead letter that holds that record, if any."""
+        invalid: dict[tuple[str, str], str] = {}
+        for key in self.dead_letters.list("invalid/"):
+            shard, name = key.rsplit("/", 2)[-2:]
+            invalid[(shard, name.removesuffix(".json"))] = key
+        batches = []
+        for key in self.dead_letters.list("aws/lambda/"):
+            info = self.dead_letters.read(key).get("KinesisBatchInfo") or {}
+            batches.append((info.get("shardId"), int(info.get("startSequenceNumber", 0)),
+                            int(info.get("endSequenceNumber", -1)), key))
+
+        def find(shard_id: str, sequence_number: str) -> str | None:
+            if (shard_id, sequence_number) in invalid:
+                return invalid[(shard_id, sequence_number)]
+            seq = int(sequence_number)
+            return next((key for shard, start, end, key in batches if shard == shard_id and start <= seq <= end),
+                        None)
+
+        return find
+
+    def _batch_reason(self, key: str) -> str:
+        body = self.dead_letters.read(key)
+        error = (body.get("localDiagnostics") or {}).get("error") or "the indexer kept failing"
+        return f"its delivery failed {body.get('requestContext', {}).get('approximateInvokeCount', '?')} time(s): {error}"
 
     def drain(self) -> RunSummary:
         """Index everything on the stream now; when it returns, every event put before it is searchable."""
