@@ -50,7 +50,11 @@ destroy: $(STAMP)
 lint: synth
 	$(VENV)/bin/cfn-lint --ignore-checks W3005 --regions us-east-1 us-west-2 eu-central-1 ap-southeast-2 -- cdk.out/*.template.json
 
-.PHONY: bench
+.PHONY: bench mutants
+
+## make mutants: break the indexer in ten ways, one at a time, and check the tests catch each (a few minutes)
+mutants: $(STAMP)
+	$(PY) tests/mutants.py
 
 ## make bench: the benchmarks (a few minutes; bench/results/ gets the figures, the plot and the README section)
 bench: $(STAMP)

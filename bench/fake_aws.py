@@ -1,4 +1,5 @@
-"""Fake Bedrock Runtime (Titan V2) and S3 Vectors that cost what the services cost in time, not in CPU.
+"""Fake Bedrock Runtime (Titan V2), S3 Vectors and DynamoDB (the version ledger's two calls) that cost what the
+services cost in time, not in CPU.
 
 Every call sleeps a fixed latency (the model of the service round trip), so a benchmark measures the schedule
 of calls our code makes plus our own CPU time, exactly. Optionally the service throttles: a fixed fraction of
@@ -10,7 +11,7 @@ the ``adaptive`` retry modes), up to ``max_attempts`` attempts, then a Throttlin
 
 Two front ends drive the same service model:
 
-- ``FakeBedrockRuntime`` / ``FakeS3Vectors``: plain objects with the boto3 clients' method names, request
+- ``FakeBedrockRuntime`` / ``FakeS3Vectors`` / ``FakeDynamoDB``: plain objects with the boto3 clients' method names, request
   and response shapes, and botocore's retries modelled as above. No botocore CPU cost: the figures are our code
   plus the modelled latency.
 - ``install_http_fakes``: hooks botocore's ``before-send`` event, so REAL boto3 clients (with the indexer's own
@@ -235,6 +236,55 @@ class FakeS3Vectors:
         return {"vectors": self.store.get(keys, data=returnData, metadata=returnMetadata)}
 
 
+class ItemStore:
+    """The items of one DynamoDB table, by partition key (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def reset(self) -> None:
+        with self._lock:
+            self.items = {}
+
+    def get(self, request: dict[str, Any]) -> dict[str, Any]:
+        responses = {}
+        with self._lock:
+            for table, spec in request.items():
+                keys = spec["Keys"]
+                if not 1 <= len(keys) <= 100:
+                    raise validation_error("BatchGetItem", "Too many items requested for the BatchGetItem call")
+                responses[table] = [self.items[k["pk"]["S"]] for k in keys if k["pk"]["S"] in self.items]
+        return {"Responses": responses, "UnprocessedKeys": {}}
+
+    def write(self, request: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            for table, writes in request.items():
+                if not 1 <= len(writes) <= 25:
+                    raise validation_error("BatchWriteItem", "Too many items in the BatchWriteItem call")
+                for write in writes:
+                    item = write["PutRequest"]["Item"]
+                    self.items[item["pk"]["S"]] = item
+        return {"UnprocessedItems": {}}
+
+
+class FakeDynamoDB:
+    """``dynamodb`` BatchGetItem / BatchWriteItem (the version ledger's calls) on an in-memory table, with the
+    latency of ``service``."""
+
+    def __init__(self, service: Service, store: ItemStore | None = None):
+        self.service = service
+        self.store = store or ItemStore()
+
+    def batch_get_item(self, *, RequestItems: dict[str, Any], **_: Any) -> dict[str, Any]:  # noqa: N803
+        self.service.call("BatchGetItem")
+        return self.store.get(RequestItems)
+
+    def batch_write_item(self, *, RequestItems: dict[str, Any], **_: Any) -> dict[str, Any]:  # noqa: N803
+        self.service.call("BatchWriteItem")
+        return self.store.write(RequestItems)
+
+
 # Real boto3 clients, fake HTTP
 
 class _Raw(io.BytesIO):
@@ -255,7 +305,8 @@ def _error(request: Any, status: int, code: str, message: str) -> Any:
     return _http(request, status, json.dumps({"message": message}).encode(), {"x-amzn-ErrorType": f"{code}:"})
 
 
-def install_http_fakes(events: Any, *, bedrock: Service, s3vectors: Service, store: VectorStore) -> None:
+def install_http_fakes(events: Any, *, bedrock: Service, s3vectors: Service, store: VectorStore,
+                       dynamodb: Service, items: ItemStore) -> None:
     """Answer the HTTP requests of every client created afterwards from the session owning ``events``.
 
     Each attempt botocore sends costs the service's latency; a throttled attempt gets HTTP 429
@@ -291,6 +342,25 @@ def install_http_fakes(events: Any, *, bedrock: Service, s3vectors: Service, sto
                 return _error(request, 400, "ValidationException", exc.response["Error"]["Message"])
         return handler
 
+    def ledger_call(operation: str) -> Callable[..., Any]:
+        def handler(request: Any, **_: Any) -> Any:
+            body = json.loads(request.body or b"{}")
+            if not dynamodb.attempt(operation):
+                return _http(request, 400, json.dumps({
+                    "__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+                    "message": "Rate exceeded"}).encode(), {"content-type": "application/x-amz-json-1.0"})
+            try:
+                out = (items.get if operation == "BatchGetItem" else items.write)(body["RequestItems"])
+            except ClientError as exc:
+                return _http(request, 400, json.dumps({
+                    "__type": "com.amazon.coral.validate#ValidationException",
+                    "message": exc.response["Error"]["Message"]}).encode(),
+                    {"content-type": "application/x-amz-json-1.0"})
+            return _http(request, 200, json.dumps(out).encode(), {"content-type": "application/x-amz-json-1.0"})
+        return handler
+
     events.register("before-send.bedrock-runtime.InvokeModel", invoke_model)
     for operation in ("PutVectors", "DeleteVectors", "GetVectors"):
         events.register(f"before-send.s3vectors.{operation}", vectors_call(operation))
+    for operation in ("BatchGetItem", "BatchWriteItem"):
+        events.register(f"before-send.dynamodb.{operation}", ledger_call(operation))

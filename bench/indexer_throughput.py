@@ -9,8 +9,9 @@ settings, with its clients swapped for the fakes (or, with ``--clients botocore`
 builds, with only HTTP faked).
 
 ideal = ceil(chunks / concurrency) x embed latency + write latency: the time of the embedding waves at the
-configured concurrency plus one write; efficiency = ideal / measured. The project also reads the stored
-versions (one GetVectors round trip) before it embeds, which the naive design does not.
+configured concurrency plus one write; efficiency = ideal / measured. The project also reads the version ledger
+(one DynamoDB round trip, default 10 ms) before it embeds and commits the new versions after it writes, which
+the naive design does not.
 
 examples:
   python bench/indexer_throughput.py                        # batches of 10, 100, 1,000; table + plot
@@ -36,7 +37,7 @@ import common
 from common import median, note, percentile, table
 from rtrag.cli import script_parser
 
-BUCKET, INDEX, DEAD_LETTERS = "bench-vectors", "bench-index", "bench-dead-letters"
+BUCKET, INDEX, DEAD_LETTERS, VERSIONS = "bench-vectors", "bench-index", "bench-dead-letters", "bench-versions"
 QUOTA_BURST_S = 0.25  # the fake quota's token bucket holds this many seconds of calls
 SWEEP_QUOTA_RPS = 250.0
 WORDS = ("river signal harbor lantern quartz meadow orbit cedar velvet summit ember glacier canyon violet "
@@ -54,6 +55,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--embed-ms", type=float, default=40.0, help="latency of one Titan call (default 40)")
     parser.add_argument("--write-ms", type=float, default=30.0,
                         help="latency of one PutVectors/GetVectors/DeleteVectors call (default 30)")
+    parser.add_argument("--ledger-ms", type=float, default=10.0,
+                        help="latency of one DynamoDB BatchGetItem/BatchWriteItem call of the version ledger "
+                             "(default 10: DynamoDB's documented single-digit milliseconds, at their upper end)")
     parser.add_argument("--concurrency", type=int, help="EMBED_CONCURRENCY (default: the indexer's default)")
     parser.add_argument("--dimensions", type=int, default=1024, choices=(256, 512, 1024))
     parser.add_argument("--chunks-per-doc", type=int, default=1, help="document length in chunks (default 1)")
@@ -108,7 +112,15 @@ class Bench:
                  quota_rps: float | None = None, throttle_rate: float | None = None):
         import boto3
         from baseline import NaiveIndexer
-        from fake_aws import FakeBedrockRuntime, FakeS3Vectors, Service, VectorStore, install_http_fakes
+        from fake_aws import (
+            FakeBedrockRuntime,
+            FakeDynamoDB,
+            FakeS3Vectors,
+            ItemStore,
+            Service,
+            VectorStore,
+            install_http_fakes,
+        )
 
         self.args = args
         throttle = args.throttle_rate if throttle_rate is None else throttle_rate
@@ -116,9 +128,11 @@ class Bench:
         self.bedrock = Service("bedrock-runtime", args.embed_ms / 1000, throttle_rate=throttle, quota_rps=quota,
                                burst=quota * QUOTA_BURST_S if quota else None)
         self.s3vectors = Service("s3vectors", args.write_ms / 1000)
+        self.dynamodb = Service("dynamodb", args.ledger_ms / 1000)
         self.store = VectorStore()
+        self.items = ItemStore()
         env = {"VECTOR_BUCKET": BUCKET, "VECTOR_INDEX": INDEX, "DEAD_LETTER_BUCKET": DEAD_LETTERS,
-               "EMBED_DIMENSIONS": str(args.dimensions)}
+               "VERSION_TABLE": VERSIONS, "EMBED_DIMENSIONS": str(args.dimensions)}
         chosen = concurrency or args.concurrency
         if chosen:
             env["EMBED_CONCURRENCY"] = str(chosen)
@@ -132,7 +146,8 @@ class Bench:
         session = boto3.Session(aws_access_key_id="bench", aws_secret_access_key="bench",
                                 aws_session_token="bench", region_name="us-east-1")
         if args.clients == "botocore":
-            install_http_fakes(session.events, bedrock=self.bedrock, s3vectors=self.s3vectors, store=self.store)
+            install_http_fakes(session.events, bedrock=self.bedrock, s3vectors=self.s3vectors, store=self.store,
+                               dynamodb=self.dynamodb, items=self.items)
         previous, boto3.DEFAULT_SESSION = boto3.DEFAULT_SESSION, session
         try:
             self.project = indexer.build_indexer(self.settings)
@@ -142,6 +157,7 @@ class Bench:
         if args.clients == "fake":
             self.project.embedder.client = FakeBedrockRuntime(self.bedrock)
             self.project.index.client = FakeS3Vectors(self.s3vectors, self.store)
+            self.project.ledger.client = FakeDynamoDB(self.dynamodb, self.items)
         bedrock_client, vectors_client = self.project.embedder.client, self.project.index.client
         self.baseline = NaiveIndexer(bedrock_client, vectors_client, bucket=BUCKET, index=INDEX,
                                      model_id=self.settings.embed_model_id, dimensions=self.settings.embed_dimensions,
@@ -167,9 +183,11 @@ class Bench:
 
     def reset(self, *, keep_quota: bool = False) -> None:
         self.store.reset()
+        self.items.reset()
         if not keep_quota:
             self.bedrock.reset()
         self.s3vectors.reset()
+        self.dynamodb.reset()
 
     def run_project(self, records: list[dict[str, Any]]) -> tuple[float, float, Any]:
         cpu, start = time.process_time(), time.perf_counter()
@@ -223,7 +241,7 @@ def measure(bench: Bench, size: int, repeats: int, baseline_budget: float) -> di
                      f"(throttling past the retries is reported for redelivery)")
             project_s.append(elapsed)
             project_cpu_s.append(cpu)
-            calls = {**bench.bedrock.stats(), "vectors": bench.s3vectors.stats()}
+            calls = {**bench.bedrock.stats(), "vectors": bench.s3vectors.stats(), "ledger": bench.dynamodb.stats()}
     ideal = ideal_ms(chunks, bench.concurrency, args.embed_ms, args.write_ms)
     project_ms = median(project_s) * 1000
     row: dict[str, Any] = {
@@ -235,7 +253,7 @@ def measure(bench: Bench, size: int, repeats: int, baseline_budget: float) -> di
         "ideal_ms": ideal, "efficiency": round(ideal / project_ms, 3), "project_runs": len(project_s),
         "titan_calls": sum(calls.get("calls", {}).values()), "titan_attempts": calls.get("attempts"),
         "titan_throttled": calls.get("throttled"), "titan_peak_in_flight": calls.get("peak_in_flight"),
-        "vectors_calls": calls.get("vectors", {}).get("calls"),
+        "vectors_calls": calls.get("vectors", {}).get("calls"), "ledger_calls": calls.get("ledger", {}).get("calls"),
     }
     if baseline_s:
         baseline_ms = median(baseline_s) * 1000
@@ -252,6 +270,7 @@ def sustained(bench: Bench, size: int, batches: int) -> dict[str, Any]:
     start, failed = time.perf_counter(), 0
     for batch in records:
         bench.store.reset()
+        bench.items.reset()
         result = bench.project.process(batch)
         failed += len(result.failures)
     elapsed = time.perf_counter() - start
@@ -348,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep:
         at_100 = next((r.get("baseline_ms") for r in rows if r["batch_size"] == 100), None)
         sweep = run_sweep(args, at_100)
-    config = {"embed_ms": args.embed_ms, "write_ms": args.write_ms, "concurrency": bench.concurrency,
+    config = {"embed_ms": args.embed_ms, "write_ms": args.write_ms, "ledger_ms": args.ledger_ms,
+              "concurrency": bench.concurrency,
               "dimensions": args.dimensions, "chunks_per_doc": args.chunks_per_doc,
               "throttle_rate": args.throttle_rate, "quota_rps": args.quota_rps, "clients": args.clients,
               "repeats": args.repeats}

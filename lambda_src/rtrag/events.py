@@ -8,6 +8,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Literal
 
 from .errors import InvalidEvent
@@ -53,10 +54,17 @@ class DocumentEvent:
     # replay set it so that an event put on the stream again keeps its original version.
     seq: str | None = None
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         """SHA-256 of the document text: equal hashes mean the stored embeddings are still right."""
         return content_hash(self.text or "")
+
+    @cached_property
+    def attributes_hash(self) -> str:
+        """SHA-256 of what a vector carries besides the text and its embedding: the source and the user's
+        metadata. Numbers compare by value (1 and 1.0 are one number, as in a filter); booleans stay booleans."""
+        return hashlib.sha256(json.dumps([self.source, _canonical(self.metadata)], sort_keys=True,
+                                         ensure_ascii=False, separators=(",", ":")).encode("utf-8")).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
         """The event as a producer puts it on the stream (defaults left out)."""
@@ -73,6 +81,18 @@ class DocumentEvent:
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, bool) or isinstance(value, str) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return ["n", float(value)]
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items()}
+    return repr(value)
 
 
 def content_hash(text: str) -> str:
@@ -131,6 +151,11 @@ def validate_event(obj: Any, *, default_ts: int) -> DocumentEvent:
 
 def _printable_id(value: str) -> bool:
     return not _SURROGATE_RE.search(value) and not _CONTROL_RE.search(value)
+
+
+def could_be_doc_id(value: str) -> bool:
+    """Whether ``value`` is a doc id the contract allows (a record's partition key usually is its doc id)."""
+    return 0 < len(value) <= MAX_DOC_ID_CHARS and "#" not in value and _printable_id(value)
 
 
 def _validate(obj: Any, *, default_ts: int) -> DocumentEvent:

@@ -2,7 +2,9 @@
 
 Table: partition key ``pk`` (string) = ``<vector bucket>/<vector index>#<doc_id>`` (a doc id never holds ``#``),
 so every index has its own ledger in one table, and a new index (a reindex target, or one the stack replaced)
-starts with an empty one. Attributes: ``ts`` (N) and ``seq`` (S) of the committed version, ``state``,
+starts with an empty one. A key that would pass DynamoDB's 2,048-byte limit (a doc id of 512 four-byte
+characters does) ends in ``sha256:<hex digest of the doc id>`` instead. Attributes: ``doc_id``, ``ts`` (N) and
+``seq`` (S) of the committed version, ``state``,
 ``chunks``, ``content_hash``, ``attributes``, ``dirty`` (BOOL), ``reach``, ``updated_at`` and, on a clean
 tombstone only, ``expires_at``: the table's TTL attribute, so DynamoDB removes tombstones after their retention
 (``plan`` ignores an expired one that TTL has not removed yet).
@@ -14,6 +16,7 @@ retried with backoff, and what is still unprocessed after the last attempt fails
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +33,7 @@ MAX_KEYS_PER_BATCH_GET = 100
 MAX_ITEMS_PER_BATCH_WRITE = 25
 TTL_ATTRIBUTE = "expires_at"
 PARTITION_KEY = "pk"
+MAX_PARTITION_KEY_BYTES = 2048  # DynamoDB: a partition key value is at most 2,048 bytes
 # Unprocessed keys and items: retried this many times in all, with full-jitter backoff from 50 ms up to 1 s.
 UNPROCESSED_ATTEMPTS = 8
 _BACKOFF_BASE_S, _BACKOFF_CAP_S = 0.05, 1.0
@@ -41,9 +45,18 @@ def namespace(bucket: str, index: str) -> str:
     return f"{bucket}/{index}"
 
 
+def item_key(ns: str, doc_id: str) -> str:
+    """The partition key of ``doc_id``'s entry in the ledger ``ns``."""
+    key = f"{ns}#{doc_id}"
+    if len(key.encode("utf-8")) <= MAX_PARTITION_KEY_BYTES:
+        return key
+    return f"{ns}#sha256:{hashlib.sha256(doc_id.encode('utf-8')).hexdigest()}"
+
+
 def to_item(ns: str, entry: VersionEntry) -> dict[str, Any]:
     """A ledger entry as a DynamoDB item (attribute-value form)."""
-    item: dict[str, Any] = {PARTITION_KEY: {"S": f"{ns}#{entry.doc_id}"}, "dirty": {"BOOL": entry.dirty},
+    item: dict[str, Any] = {PARTITION_KEY: {"S": item_key(ns, entry.doc_id)}, "doc_id": {"S": entry.doc_id},
+                            "dirty": {"BOOL": entry.dirty},
                             "reach": {"N": str(entry.reach)}, "updated_at": {"N": str(entry.updated_at)}}
     if entry.version is not None:
         item["ts"] = {"N": str(entry.version.ts)}
@@ -63,7 +76,7 @@ def to_item(ns: str, entry: VersionEntry) -> dict[str, Any]:
 def from_item(item: dict[str, Any]) -> VersionEntry:
     """The entry a DynamoDB item holds; raises TransientError for an item this code did not write."""
     try:
-        doc_id = item[PARTITION_KEY]["S"].rsplit("#", 1)[1]
+        doc_id = item["doc_id"]["S"]
         version = Version(int(item["ts"]["N"]), int(item["seq"]["S"])) if "ts" in item else None
         state = item["state"]["S"] if "state" in item else None
         if state is not None and state not in STATES:
@@ -92,7 +105,7 @@ class DynamoDBVersionLedger:
         self._lock = threading.Lock()
 
     def _key(self, doc_id: str) -> str:
-        return f"{self.namespace}#{doc_id}"
+        return item_key(self.namespace, doc_id)
 
     def _map(self, function: Callable[[Any], Any], parts: list[Any]) -> list[Any]:
         if len(parts) <= 1:

@@ -33,7 +33,7 @@ from .chunking import chunk_text
 from .config import ChunkSettings
 from .deadletters import DeadLetter
 from .errors import InvalidEvent, LimitExceeded, RagError, TransientError, UnindexableDocument
-from .events import DELETE, SOURCE_TEXT_KEY, DocumentEvent, decode_event, filterable_metadata
+from .events import DELETE, SOURCE_TEXT_KEY, DocumentEvent, could_be_doc_id, decode_event, filterable_metadata
 from .limits import MAX_KEYS_PER_DELETE, MAX_KEYS_PER_GET
 from .vectors import Vector, batched, pack_puts
 from .versions import Action, Plan, Version, VersionEntry, VersionLedger, event_version, plan, vector_key
@@ -186,12 +186,18 @@ class BatchIndexer:
         result = BatchResult()
         records = sorted((KinesisRecord.from_event(r) for r in raw_records), key=lambda r: r.order)
         result.records = len(records)
+        self._started = []
+        # Producers key records by doc id: the ledger read starts now, on the partition keys, while the records
+        # are decoded (a record whose doc id is another is read after).
+        early = list(dict.fromkeys(r.partition_key for r in records if could_be_doc_id(r.partition_key)))
+        entries = self._submit(self._io_pool(), self.ledger.get, early) if early else None
         docs = self._decode(records, result)
+        if not docs and entries is not None:
+            wait([entries])
         if docs:
             calls_before = self.embedder.calls
-            self._started = []
             try:
-                self._index(docs, result)
+                self._index(docs, result, entries, set(early))
             except BaseException:
                 # An unexpected error fails the invocation and the batch comes again; no write of this attempt
                 # may land after that (in Lambda a thread left running would resume in a later invocation).
@@ -260,15 +266,17 @@ class BatchIndexer:
         doc.done = True
 
     # the ledger -> a plan per document
-    def _index(self, docs: list[_Doc], result: BatchResult) -> None:
-        entries = self._submit(self._io_pool(), self.ledger.get, [d.doc_id for d in docs])
+    def _index(self, docs: list[_Doc], result: BatchResult, early: Future[dict[str, VersionEntry]] | None,
+               requested: set[str]) -> None:
+        late = [d.doc_id for d in docs if d.doc_id not in requested]
+        reads = [r for r in (early, self._submit(self._io_pool(), self.ledger.get, late) if late else None) if r]
         # While the ledger is read, chunk every upsert and check its metadata: CPU work that would otherwise sit
         # between the read and the first embedding. Only documents that turn out to need embedding use it.
         for doc in docs:
             if doc.event.op != DELETE:
                 self._chunk_and_prepare(doc)
         try:
-            stored = entries.result()
+            stored = {k: v for read in reads for k, v in read.result().items()}
         except RagError as exc:
             for doc in docs:
                 self._fail(doc, result, TransientError(f"reading stored versions failed: {exc}"))
@@ -312,6 +320,7 @@ class BatchIndexer:
         doc.chunks = chunk_text(doc.event.text or "", size=self.chunking.size_chars,
                                 overlap=self.chunking.overlap_chars)
         n = len(doc.chunks)
+        doc.event.attributes_hash  # noqa: B018 - computed (and kept) now, while the ledger is read
         try:
             for i, text in enumerate(doc.chunks):
                 metadata = filterable_metadata(doc.event, chunk=i, chunks=n)

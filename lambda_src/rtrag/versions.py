@@ -31,13 +31,10 @@ does to the index and the ledger. The indexer (``pipeline``) carries the plans o
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any, Protocol
+from typing import Protocol
 
 from .events import DELETE, DocumentEvent
 
@@ -62,25 +59,6 @@ def event_version(event: DocumentEvent, sequence_number: str) -> Version:
     return Version(event.ts, int(event.seq if event.seq is not None else sequence_number))
 
 
-def attributes_hash(event: DocumentEvent) -> str:
-    """A digest of what a vector carries besides the text and its embedding: the source and the user's metadata.
-    Numbers compare by value (1 and 1.0 are one number, as in a filter); booleans stay booleans."""
-    return hashlib.sha256(json.dumps([event.source, _canonical(event.metadata)], sort_keys=True,
-                                     ensure_ascii=False, separators=(",", ":")).encode("utf-8")).hexdigest()
-
-
-def _canonical(value: Any) -> Any:
-    if isinstance(value, bool) or isinstance(value, str) or value is None:
-        return value
-    if isinstance(value, (int, float)):
-        return ["n", float(value)]
-    if isinstance(value, list):
-        return [_canonical(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items()}
-    return repr(value)
-
-
 @dataclass(frozen=True)
 class VersionEntry:
     """One document's ledger entry. ``version``/``state`` are None until a first commit."""
@@ -90,7 +68,7 @@ class VersionEntry:
     state: str | None = None  # LIVE or DELETED
     chunks: int = 0  # LIVE: the committed version's chunk count
     content_hash: str | None = None  # LIVE: of the committed text
-    attributes: str | None = None  # LIVE: attributes_hash of the committed event
+    attributes: str | None = None  # LIVE: the committed event's attributes_hash
     dirty: bool = False
     reach: int = 0
     expires_at: int | None = None  # a clean tombstone may be forgotten after this epoch second
@@ -158,7 +136,7 @@ def plan(event: DocumentEvent, version: Version, entry: VersionEntry | None, *, 
         keys = tuple(vector_key(doc_id, i) for i in range(max(reach, 1)))
         return Plan(Action.DELETE, commit=commit, intent=_intent(entry, doc_id, 0, stamp), stale_keys=keys)
 
-    content, attributes = event.content_hash, attributes_hash(event)
+    content, attributes = event.content_hash, event.attributes_hash
     if entry is not None and entry.clean_live and entry.content_hash == content:
         if entry.attributes == attributes:
             return Plan(Action.UNCHANGED, commit=replace(entry, version=version, updated_at=stamp))
@@ -198,7 +176,3 @@ class VersionLedger(Protocol):
 
     def get(self, doc_ids: Sequence[str]) -> dict[str, VersionEntry]: ...
     def put(self, entries: Sequence[VersionEntry]) -> None: ...
-
-
-def now() -> float:
-    return time.time()

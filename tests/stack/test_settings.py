@@ -147,7 +147,8 @@ def test_archive_moves_to_glacier_ir_only_before_it_expires():
 
     assert Settings.from_mapping({"archive_glacier_ir_days": 90}).archive_glacier_ir_days == 90
     # 0 = never expire, so any transition day is fine
-    assert Settings.from_mapping({"archive_expiration_days": 0, "archive_glacier_ir_days": 400}).archive_glacier_ir_days
+    assert Settings.from_mapping({"archive_expiration_days": 0, "archive_glacier_ir_days": 400,
+                                  "tombstone_retention_days": 0}).archive_glacier_ir_days
 
 
 def test_tombstones_are_kept_400_days_by_default_and_the_indexer_accepts_the_same_bounds():
@@ -188,6 +189,21 @@ def test_tombstones_must_outlive_the_replay_window_of_the_stream():
     assert Settings.from_mapping({**longest, "tombstone_retention_days": 0}).tombstone_retention_days == 0
     with pytest.raises(SettingsError, match=r"tombstone_retention_days=1 .*2\.\.36500"):
         Settings.from_mapping({"tombstone_retention_days": 1})
+
+
+@pytest.mark.parametrize(("archive", "fragment"), [(0, "keeps events for ever"), (500, "keeps events 500 days")])
+def test_tombstones_must_outlive_the_archive_that_a_replay_reads(archive, fragment):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_mapping({"archive_expiration_days": archive, "tombstone_retention_days": 400})
+
+    message = str(caught.value)
+    assert "tombstone_retention_days=400" in message and fragment in message
+    assert "reindex.py" in message and "set it to 0" in message
+    # Kept for ever, or as long as the archive, or with no archive at all: accepted.
+    assert Settings.from_mapping({"archive_expiration_days": archive, "tombstone_retention_days": 0})
+    assert Settings.from_mapping({"archive_expiration_days": 500, "tombstone_retention_days": 500})
+    assert Settings.from_mapping({"archive_enabled": False, "archive_expiration_days": 0,
+                                  "tombstone_retention_days": 400})
 
 
 @pytest.mark.parametrize("unset", [None, "", "none", "null"])
