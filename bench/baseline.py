@@ -13,7 +13,7 @@ import base64
 import json
 from typing import Any
 
-from rtrag.chunking import chunk_text
+from rtrag.core.chunking import chunk_text
 
 MAX_VECTORS_PER_PUT = 500
 

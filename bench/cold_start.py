@@ -40,7 +40,7 @@ from typing import Any
 
 import common
 from common import median, note, table
-from rtrag.cli import script_parser
+from rtrag.cli.common import script_parser
 
 # What build_indexer (lambda_src/indexer.py) imports on the first invocation, before it creates clients.
 FIRST_INVOCATION_IMPORTS = ("boto3", "botocore.config", "rtrag.deadletters", "rtrag.embedding", "rtrag.vectors")
@@ -66,7 +66,7 @@ else:
             importlib.import_module(name)
 out["ms"] = (time.perf_counter() - start) * 1000
 if scenario == "ready":
-    from rtrag.config import IndexerSettings
+    from rtrag.core.config import IndexerSettings
     start = time.perf_counter()
     indexer.build_indexer(IndexerSettings.from_env())
     out["build_ms"] = (time.perf_counter() - start) * 1000

@@ -34,7 +34,7 @@ from typing import Any
 
 import common
 from common import note, percentile, table
-from rtrag.cli import script_parser
+from rtrag.cli.common import script_parser
 
 WORDS = ("orbit lantern harbor quartz meadow cedar velvet summit ember glacier canyon violet falcon marble "
          "tundra copper willow prism beacon saffron nimbus cobalt juniper atlas ferry harvest lumen mosaic onyx "
@@ -58,10 +58,10 @@ def sentence(rng: random.Random, n: int) -> str:
 
 
 def freshness(events: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    from rtrag.answering import retrieve
+    from rtrag.workflows.answering import retrieve
     from rtrag.local.index import LocalVectorIndex
-    from rtrag.local.pipeline import LocalPipeline
-    from rtrag.producer import build_event, read_jsonl
+    from rtrag.local.compose import LocalPipeline
+    from rtrag.workflows.produce import build_event, read_jsonl
 
     rng = random.Random(3)
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:

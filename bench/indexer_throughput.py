@@ -35,7 +35,7 @@ from typing import Any
 
 import common
 from common import median, note, percentile, table
-from rtrag.cli import script_parser
+from rtrag.cli.common import script_parser
 
 BUCKET, INDEX, DEAD_LETTERS, VERSIONS = "bench-vectors", "bench-index", "bench-dead-letters", "bench-versions"
 QUOTA_BURST_S = 0.25  # the fake quota's token bucket holds this many seconds of calls
@@ -138,7 +138,7 @@ class Bench:
             env["EMBED_CONCURRENCY"] = str(chosen)
 
         import indexer
-        from rtrag.config import IndexerSettings
+        from rtrag.core.config import IndexerSettings
 
         self.settings = IndexerSettings.from_env(env)
         # Credentials and Region for the clients build_indexer creates; nothing leaves the machine (the fakes
@@ -169,7 +169,7 @@ class Bench:
 
     def batch(self, size: int) -> tuple[list[dict[str, Any]], int]:
         """Kinesis records of ``size`` new documents, and how many chunks they make."""
-        from rtrag.chunking import chunk_text
+        from rtrag.core.chunking import chunk_text
 
         chunking = self.settings.chunking
         docs, chunks = [], 0

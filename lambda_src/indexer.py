@@ -14,8 +14,8 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from rtrag.config import IndexerSettings
-from rtrag.pipeline import BatchIndexer, BatchResult
+from rtrag.core.config import IndexerSettings
+from rtrag.indexing.batch import BatchIndexer, BatchResult
 
 # The stack sets both variables; the defaults keep logs and metrics well formed when it does not.
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "rag-indexer"
@@ -40,10 +40,10 @@ def build_indexer(settings: IndexerSettings) -> BatchIndexer:
     # starts and each embedding wave turns over sooner (bench/indexer_throughput.py measures it).
     sys.setswitchinterval(IO_SWITCH_INTERVAL_S)
 
-    from rtrag.deadletters import S3DeadLetters
-    from rtrag.embedding import TitanEmbedder
-    from rtrag.ledger import DynamoDBVersionLedger, namespace
-    from rtrag.vectors import S3VectorsIndex
+    from rtrag.aws.s3 import S3DeadLetters
+    from rtrag.aws.titan import TitanEmbedder
+    from rtrag.aws.ledger import DynamoDBVersionLedger, namespace
+    from rtrag.aws.s3vectors import S3VectorsIndex
 
     bedrock = boto3.client("bedrock-runtime", config=Config(
         retries={"mode": "adaptive", "max_attempts": settings.embed_max_attempts},

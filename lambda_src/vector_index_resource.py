@@ -48,7 +48,7 @@ from aws_lambda_powertools import Logger
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from rtrag import limits, names
+from rtrag.core import limits, names
 
 logger = Logger(service="vector-index-resource")
 

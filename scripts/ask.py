@@ -20,16 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
 
-from rtrag.answering import (  # noqa: E402
-    DEFAULT_MAX_DISTANCE,
-    DEFAULT_TOP_K,
-    LOCAL_MAX_DISTANCE,
-    NovaAnswerer,
-    default_answer_model,
-    not_found,
-    retrieve,
-)
-from rtrag.cli import (  # noqa: E402
+from rtrag.workflows.answering import DEFAULT_MAX_DISTANCE, DEFAULT_TOP_K, LOCAL_MAX_DISTANCE, not_found, retrieve
+from rtrag.aws.nova import NovaAnswerer, default_answer_model
+from rtrag.cli.common import (
     StackOutputs,
     add_aws_arguments,
     client,
@@ -39,11 +32,11 @@ from rtrag.cli import (  # noqa: E402
     run_cli,
     script_parser,
 )
-from rtrag.embedding import TitanEmbedder  # noqa: E402
-from rtrag.errors import UserError  # noqa: E402
-from rtrag.filters import validate_filter, where_to_filter  # noqa: E402
-from rtrag.limits import MAX_TOP_K, TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID  # noqa: E402
-from rtrag.vectors import S3VectorsIndex  # noqa: E402
+from rtrag.aws.titan import TitanEmbedder  # noqa: E402
+from rtrag.core.errors import UserError  # noqa: E402
+from rtrag.core.filters import validate_filter, where_to_filter  # noqa: E402
+from rtrag.core.limits import MAX_TOP_K, TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID  # noqa: E402
+from rtrag.aws.s3vectors import S3VectorsIndex  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -94,7 +87,7 @@ class Local:
 
     def __init__(self, args: argparse.Namespace):
         from rtrag.local.answerer import ExtractiveAnswerer
-        from rtrag.local.pipeline import LocalPipeline
+        from rtrag.local.compose import LocalPipeline
 
         pipeline = LocalPipeline()
         self.index, self.embedder = pipeline.index, pipeline.embedder

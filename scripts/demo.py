@@ -22,9 +22,9 @@ sys.path.insert(0, str(HERE.parent / "lambda_src"))
 
 import ask  # noqa: E402
 import put_event  # noqa: E402
-from rtrag.answering import retrieve  # noqa: E402
-from rtrag.cli import script_parser  # noqa: E402
-from rtrag.events import content_hash  # noqa: E402
+from rtrag.workflows.answering import retrieve  # noqa: E402
+from rtrag.cli.common import script_parser  # noqa: E402
+from rtrag.core.events import content_hash  # noqa: E402
 
 CORPUS = HERE / "sample_corpus.jsonl"
 QUESTION = "When does Project Nimbus v3 ship and what does it drop?"
@@ -44,7 +44,7 @@ def command(script: str, *args: str) -> list[str]:
 
 def searchable_after(started: float, text: str | None) -> str:
     """Query until the document's current version is returned (or, for a delete, no longer returned)."""
-    from rtrag.local.pipeline import LocalPipeline
+    from rtrag.local.compose import LocalPipeline
 
     pipeline = LocalPipeline()
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
 
-from rtrag.cli import run_cli, script_parser  # noqa: E402
+from rtrag.cli.common import run_cli, script_parser  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     def body() -> int:
-        from rtrag.local.pipeline import LocalPipeline
+        from rtrag.local.compose import LocalPipeline
 
         pipeline = LocalPipeline()
         try:

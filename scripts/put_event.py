@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
 
-from rtrag.cli import (  # noqa: E402
+from rtrag.cli.common import (
     StackOutputs,
     add_aws_arguments,
     client,
@@ -30,8 +30,9 @@ from rtrag.cli import (  # noqa: E402
     run_cli,
     script_parser,
 )
-from rtrag.errors import UserError  # noqa: E402
-from rtrag.producer import InvalidInput, KinesisStream, Stream, build_event, parse_pairs, read_jsonl, send_all  # noqa: E402
+from rtrag.core.errors import UserError  # noqa: E402
+from rtrag.workflows.produce import InvalidInput, Stream, build_event, parse_pairs, read_jsonl, send_all
+from rtrag.aws.kinesis import KinesisStream  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -120,7 +121,7 @@ def send(args: argparse.Namespace, stream: Stream, events: list) -> tuple[int, l
 def send_local(args: argparse.Namespace, events: list) -> int:
     """Put the events on the local stream, index them before returning (the local "event source mapping"), and
     say what became of each: 1 if any was not indexed."""
-    from rtrag.local.pipeline import LocalPipeline
+    from rtrag.local.compose import LocalPipeline
 
     local = LocalPipeline()
     try:

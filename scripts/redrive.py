@@ -25,9 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
 
-from rtrag.cli import add_aws_arguments, current_region, progress_printer, run_cli, script_parser  # noqa: E402
-from rtrag.operations import AwsResources, add_resource_arguments  # noqa: E402
-from rtrag.redrive import KINDS, KinesisRangeReader, Letter, LocalRangeReader, Redriver, S3LetterStore, iso  # noqa: E402
+from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser  # noqa: E402
+from rtrag.cli.resources import AwsResources, add_resource_arguments  # noqa: E402
+from rtrag.workflows.redrive import KINDS, Letter, Redriver, iso
+from rtrag.aws.kinesis import KinesisRangeReader
+from rtrag.local.archive import LocalRangeReader
+from rtrag.aws.s3 import S3LetterStore  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -65,7 +68,7 @@ class Session:
     def __init__(self, args: argparse.Namespace):
         self.local = None
         if args.local:
-            from rtrag.local.pipeline import LocalPipeline
+            from rtrag.local.compose import LocalPipeline
 
             self.local = LocalPipeline()
             self.redriver = Redriver(self.local.dead_letters, stream=self.local.producer,

@@ -30,24 +30,24 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
 
-from rtrag.archive import (  # noqa: E402
+from rtrag.workflows.replay import (
     DirectoryArchive,
     HourWindow,
     IndexTarget,
     JsonLinesFile,
-    LocalStreamArchive,
     Replay,
     ReplayCounts,
     ReplayStopped,
-    S3Archive,
     StreamTarget,
     job_name,
     open_checkpoint,
 )
-from rtrag.cli import add_aws_arguments, current_region, progress_printer, run_cli, script_parser  # noqa: E402
-from rtrag.errors import TransientError, UserError  # noqa: E402
-from rtrag.limits import MAX_RECORDS_PER_PUT_RECORDS  # noqa: E402
-from rtrag.operations import AwsResources, add_resource_arguments  # noqa: E402
+from rtrag.local.archive import LocalStreamArchive
+from rtrag.aws.archive import S3Archive
+from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser  # noqa: E402
+from rtrag.core.errors import TransientError, UserError  # noqa: E402
+from rtrag.core.limits import MAX_RECORDS_PER_PUT_RECORDS  # noqa: E402
+from rtrag.cli.resources import AwsResources, add_resource_arguments  # noqa: E402
 
 # The event source mapping's batch limits (Lambda: BatchSize 1..10,000, default 100).
 DEFAULT_INDEX_BATCH = 100
@@ -103,7 +103,7 @@ class Local:
     """The local pipeline's stream, index and dead letters."""
 
     def __init__(self, args: argparse.Namespace):
-        from rtrag.local.pipeline import LocalPipeline
+        from rtrag.local.compose import LocalPipeline
 
         self.pipeline = LocalPipeline()
         self.args = args
@@ -118,7 +118,7 @@ class Local:
     def index_target(self) -> IndexTarget:
         from rtrag.local.index import LocalVectorIndex
         from rtrag.local.ledger import LocalVersionLedger
-        from rtrag.pipeline import BatchIndexer
+        from rtrag.indexing.batch import BatchIndexer
 
         p = self.pipeline
         index, ledger = p.index, p.ledger
@@ -160,7 +160,7 @@ class Aws:
                                                                                        self.args.until))
 
     def _dead_letters(self):
-        from rtrag.deadletters import S3DeadLetters
+        from rtrag.aws.s3 import S3DeadLetters
 
         return S3DeadLetters(self.res.client("s3"), bucket=self.res.dead_letter_bucket())
 
@@ -169,13 +169,13 @@ class Aws:
         return StreamTarget(stream, dead_letters=self._dead_letters(), description=f"stream:{stream.stream_name}")
 
     def index_target(self) -> IndexTarget:
-        from rtrag.config import IndexerSettings
-        from rtrag.embedding import TitanEmbedder
-        from rtrag.events import SOURCE_TEXT_KEY
-        from rtrag.ledger import DynamoDBVersionLedger, namespace
-        from rtrag.limits import TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID
-        from rtrag.pipeline import BatchIndexer
-        from rtrag.vectors import S3VectorsIndex
+        from rtrag.core.config import IndexerSettings
+        from rtrag.aws.titan import TitanEmbedder
+        from rtrag.core.events import SOURCE_TEXT_KEY
+        from rtrag.aws.ledger import DynamoDBVersionLedger, namespace
+        from rtrag.core.limits import TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID
+        from rtrag.indexing.batch import BatchIndexer
+        from rtrag.aws.s3vectors import S3VectorsIndex
 
         bucket = self.res.name(self.args.vector_bucket, "VECTOR_BUCKET", "VectorBucketName")
         name = self.res.name(self.args.vector_index, "VECTOR_INDEX", "VectorIndexName")

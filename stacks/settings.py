@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from stacks.paths import LAMBDA_SRC  # noqa: F401  (importing it puts lambda_src on sys.path for rtrag)
-from rtrag.config import MAX_TOMBSTONE_RETENTION_DAYS
-from rtrag.limits import TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID
-from rtrag.names import InvalidName, validate_bucket_name, validate_index_name
+from rtrag.core.config import MAX_TOMBSTONE_RETENTION_DAYS
+from rtrag.core.limits import TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID
+from rtrag.core.names import InvalidName, validate_bucket_name, validate_index_name
 
 # The custom resource appends "-" and an 8-character hash of the immutable parameters to both base names, so a
 # base name may use at most 63 - 9 characters (S3 Vectors' limit is 63 for bucket and index names).

@@ -18,7 +18,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 
-from rtrag import limits
+from rtrag.core import limits
 
 
 def error_response(status: int, code: str, message: str) -> tuple[AWSResponse, dict[str, Any]]:
@@ -211,7 +211,7 @@ class FakeQueryVectors:
     def __call__(self, params: dict[str, Any], **kwargs: Any):
         from moto.s3vectors.models import s3vectors_backends
 
-        from rtrag.filters import matches
+        from rtrag.core.filters import matches
 
         body = _body(params)
         self.requests.append(body)

@@ -10,7 +10,8 @@ from botocore.exceptions import EndpointConnectionError
 
 from conftest import run
 from kinesis import batch
-from rtrag.answering import NOT_FOUND, Hit, NovaAnswerer, default_answer_model
+from rtrag.workflows.answering import NOT_FOUND, Hit
+from rtrag.aws.nova import NovaAnswerer, default_answer_model
 from scripts import ask
 
 NIMBUS = "Project Nimbus ships its v3 release on 2026-08-14 and drops Python 3.9 support."

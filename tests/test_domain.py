@@ -10,12 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rtrag import limits
-from rtrag.chunking import chunk_spans, chunk_text
-from rtrag.config import IndexerSettings
-from rtrag.errors import ConfigError, InvalidEvent, LimitExceeded
-from rtrag.events import DocumentEvent, decode_event, validate_event
-from rtrag.vectors import S3VectorsIndex, check_vector, pack_puts
+from rtrag.core import limits
+from rtrag.core.chunking import chunk_spans, chunk_text
+from rtrag.core.config import IndexerSettings
+from rtrag.core.errors import ConfigError, InvalidEvent, LimitExceeded
+from rtrag.core.events import DocumentEvent, decode_event, validate_event
+from rtrag.aws.s3vectors import S3VectorsIndex
+from rtrag.core.vectors import check_vector, pack_puts
 
 
 # the document event contract

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtrag.filters import (
+from rtrag.core.filters import (
     MAX_FILTER_CONSTRAINTS,
     MAX_FILTER_DEPTH,
     InvalidFilter,

@@ -32,12 +32,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fakes import hashed_embedding
-from rtrag.chunking import chunk_text
-from rtrag.config import ChunkSettings
-from rtrag.errors import InvalidEvent, RagError, TransientError
-from rtrag.events import decode_event, pin_version
-from rtrag.pipeline import BatchIndexer
-from rtrag.versions import event_version
+from rtrag.core.chunking import chunk_text
+from rtrag.core.config import ChunkSettings
+from rtrag.core.errors import InvalidEvent, RagError, TransientError
+from rtrag.core.events import decode_event, pin_version
+from rtrag.indexing.batch import BatchIndexer
+from rtrag.core.versions import event_version
 
 CHUNKING = ChunkSettings(size_chars=200, overlap_chars=20)
 DIMENSION = 256
@@ -397,9 +397,9 @@ class MotoBackend:
 
     def __init__(self, env):
         from conftest import BUCKET, VERSIONS
-        from rtrag.embedding import TitanEmbedder
-        from rtrag.ledger import DynamoDBVersionLedger
-        from rtrag.vectors import S3VectorsIndex
+        from rtrag.aws.titan import TitanEmbedder
+        from rtrag.aws.ledger import DynamoDBVersionLedger
+        from rtrag.aws.s3vectors import S3VectorsIndex
 
         name = f"model-{next(self._ids)}"
         env.s3vectors.create_index(vectorBucketName=BUCKET, indexName=name, dataType="float32", dimension=DIMENSION,

@@ -9,7 +9,7 @@ import random
 import pytest
 
 import indexer
-from rtrag.errors import TransientError
+from rtrag.core.errors import TransientError
 from scripts import ask, put_event, redrive
 
 WORDS = "harbor lantern quartz meadow orbit cedar velvet summit ember glacier canyon violet falcon marble".split()
@@ -22,7 +22,7 @@ def local(tmp_path, monkeypatch):
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     monkeypatch.setattr(indexer, "_indexer", None)
     monkeypatch.setattr("rtrag.local.runner.backoff_delay", lambda attempt, **kwargs: 0.0)
-    from rtrag.local.pipeline import LocalPipeline
+    from rtrag.local.compose import LocalPipeline
 
     def open_pipeline() -> LocalPipeline:
         return LocalPipeline(tmp_path / "state")
@@ -169,7 +169,7 @@ def test_poison_records_are_dead_lettered_and_the_good_documents_of_their_batch_
 
 
 def test_put_event_local_exits_non_zero_with_the_reason_when_its_event_is_not_indexed(local, monkeypatch, capsys):
-    from rtrag.errors import UnindexableDocument
+    from rtrag.core.errors import UnindexableDocument
     from rtrag.local.embedder import LocalEmbedder
 
     monkeypatch.setattr(LocalEmbedder, "embed_many", lambda self, texts: [

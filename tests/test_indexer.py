@@ -12,8 +12,8 @@ import pytest
 import indexer
 from conftest import BUCKET, CHUNK, DEAD_LETTERS, DIMENSIONS, INDEX, OVERLAP, VERSIONS, run
 from kinesis import ARRIVAL, STREAM_ARN, batch, load_event, record, seq
-from rtrag import limits
-from rtrag.events import content_hash
+from rtrag.core import limits
+from rtrag.core.events import content_hash
 
 
 def vectors(env) -> dict[str, dict]:
@@ -172,7 +172,7 @@ def test_sixty_thousand_character_document_is_chunked_within_every_limit_and_los
 
 # 4. concurrency and write batching
 def test_batch_of_six_hundred_chunks_is_written_in_putvectors_calls_of_at_most_500(env):
-    from rtrag.chunking import chunk_text
+    from rtrag.core.chunking import chunk_text
 
     docs = [doc(f"d{i}", long_text(520, tag=f"d{i:03d}w")) for i in range(100)]
     assert sum(len(chunk_text(d["text"], size=CHUNK, overlap=OVERLAP)) for d in docs) == 600

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rtrag.errors import UnindexableDocument
+from rtrag.core.errors import UnindexableDocument
 from rtrag.local.embedder import LOCAL_DIMENSIONS, LocalEmbedder
 
 LAMBDA_SRC = Path(__file__).resolve().parents[1] / "lambda_src"
@@ -75,7 +75,7 @@ def test_blank_text_is_unindexable_like_titan_and_does_not_count_as_a_call():
 
 
 def test_text_over_titans_input_limit_is_unindexable(embedder):
-    from rtrag.limits import TITAN_MAX_INPUT_CHARS
+    from rtrag.core.limits import TITAN_MAX_INPUT_CHARS
 
     [result] = embedder.embed_many(["x" * (TITAN_MAX_INPUT_CHARS + 1)])
 

@@ -16,12 +16,12 @@ import pytest
 
 import indexer
 from kinesis import load_event
-from rtrag.config import ChunkSettings
+from rtrag.core.config import ChunkSettings
 from rtrag.local.deadletters import LocalDeadLetters
 from rtrag.local.embedder import LocalEmbedder
 from rtrag.local.runner import LocalEventSourceMapping, LocalLambdaContext
 from rtrag.local.stream import LocalStream
-from rtrag.pipeline import BatchIndexer
+from rtrag.indexing.batch import BatchIndexer
 
 LAMBDA_SRC = Path(__file__).resolve().parents[1] / "lambda_src"
 SEED_TEXT = "Project Nimbus ships its v3 release on 2026-08-14 and drops Python 3.9 support."
@@ -461,7 +461,7 @@ def test_follow_delivers_records_put_while_it_runs_until_stopped(stream, tmp_pat
 
 # the dead-letter directory
 def test_dead_letters_are_files_laid_out_like_the_bucket_keys(tmp_path):
-    from rtrag.deadletters import DeadLetter
+    from rtrag.core.deadletters import DeadLetter
 
     letters = LocalDeadLetters(tmp_path / "dl")
     letter = DeadLetter(reason="not JSON", kind="invalid-event", sequence_number="4900", partition_key="k",

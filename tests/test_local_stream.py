@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rtrag import limits
+from rtrag.core import limits
 from rtrag.local.stream import (
     SEQUENCE_NUMBER_DIGITS,
     LocalStream,

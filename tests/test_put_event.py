@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from rtrag.events import decode_event
+from rtrag.core.events import decode_event
 from scripts import put_event
 
 STREAM = "rag-documents"

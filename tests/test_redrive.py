@@ -15,7 +15,7 @@ import pytest
 
 from conftest import BUCKET, DEAD_LETTERS, INDEX, run
 from kinesis import ARRIVAL, SHARD_ID, batch, record
-from rtrag.redrive import Redriver, parse_letter
+from rtrag.workflows.redrive import Redriver, parse_letter
 from scripts import redrive
 from test_put_event import STREAM, records_on
 
@@ -236,7 +236,7 @@ def test_batch_whose_records_the_stream_no_longer_holds_is_refused_with_the_reas
 
 
 def test_items_are_redriven_oldest_record_first(dlq):
-    from rtrag.redrive import S3LetterStore
+    from rtrag.aws.s3 import S3LetterStore
 
     late = put_on_failure_record(dlq.s3, start="1", end="1", size=1, name="late",
                                  first_arrival="2026-01-01T01:13:20.000Z")
@@ -278,7 +278,7 @@ def local(tmp_path, monkeypatch):
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
     monkeypatch.setattr(indexer, "_indexer", None)
-    from rtrag.local.pipeline import LocalPipeline
+    from rtrag.local.compose import LocalPipeline
     from rtrag.local.runner import LocalEventSourceMapping
 
     pipeline = LocalPipeline()

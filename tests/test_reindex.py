@@ -15,10 +15,18 @@ import boto3
 import pytest
 
 from conftest import BUCKET, DEAD_LETTERS, INDEX
-from rtrag.archive import (
-    Checkpoint, HourWindow, IndexTarget, Position, ReplayStopped, SourceRecord, archive_hour, sequence_number)
-from rtrag.errors import UserError
-from rtrag.events import decode_event
+from rtrag.workflows.replay import (
+    Checkpoint,
+    HourWindow,
+    IndexTarget,
+    Position,
+    ReplayStopped,
+    SourceRecord,
+    archive_hour,
+    sequence_number,
+)
+from rtrag.core.errors import UserError
+from rtrag.core.events import decode_event
 from scripts import reindex
 from test_put_event import STREAM, records_on
 
@@ -134,7 +142,7 @@ def test_replay_in_small_batches_never_brings_back_a_deleted_document(archive, c
 
 
 def test_crash_after_two_batches_then_rerun_resumes_without_replaying_anything_twice(archive, monkeypatch, capsys):
-    from rtrag.pipeline import BatchIndexer
+    from rtrag.indexing.batch import BatchIndexer
 
     real = BatchIndexer.process
     seen: list[str] = []
@@ -269,7 +277,7 @@ def test_archive_replayed_onto_the_stream_puts_each_event_once_keyed_by_doc_id_i
 
 
 def test_stream_replay_interrupted_then_rerun_puts_every_event_exactly_once(archive, monkeypatch, capsys):
-    from rtrag.producer import KinesisStream
+    from rtrag.aws.kinesis import KinesisStream
 
     real = KinesisStream.put_batch
     calls = {"n": 0}
@@ -292,7 +300,7 @@ def test_stream_replay_interrupted_then_rerun_puts_every_event_exactly_once(arch
 
 
 def test_entries_the_stream_keeps_refusing_stop_the_replay_before_the_checkpoint(archive, monkeypatch, capsys):
-    monkeypatch.setattr("rtrag.archive.time.sleep", lambda s: None)
+    monkeypatch.setattr("rtrag.workflows.replay.time.sleep", lambda s: None)
     archive.aws.kinesis.fail_entries = lambda call, index: index == 0  # the first entry of every call, forever
 
     assert reindex.main(["--to-stream", "--batch-size", "3"]) == 1
@@ -385,7 +393,7 @@ def local(tmp_path, monkeypatch):
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
     monkeypatch.setattr(indexer, "_indexer", None)
-    from rtrag.local.pipeline import LocalPipeline
+    from rtrag.local.compose import LocalPipeline
 
     pipeline = LocalPipeline()
     for lines in HOURS.values():

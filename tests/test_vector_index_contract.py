@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rtrag import limits
-from rtrag.errors import ConfigError, LimitExceeded
-from rtrag.filters import InvalidFilter, matches
+from rtrag.core import limits
+from rtrag.core.errors import ConfigError, LimitExceeded
+from rtrag.core.filters import InvalidFilter, matches
 from rtrag.local.index import LocalVectorIndex
-from rtrag.vectors import S3VectorsIndex
+from rtrag.aws.s3vectors import S3VectorsIndex
 
 BUCKET, INDEX = "contract-vectors", "contract-index"
 DIM = 4

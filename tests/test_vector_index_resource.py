@@ -15,8 +15,8 @@ from moto import mock_aws
 
 import vector_index_resource as vir
 from conftest import ACCOUNT, REGION
-from rtrag import names
-from rtrag.limits import NAME_MAX_CHARS
+from rtrag.core import names
+from rtrag.core.limits import NAME_MAX_CHARS
 
 # Titan Text Embeddings V2's default output size (DESIGN.md, vectors); the replacement tests move to 512.
 DIMENSION = 1024

@@ -9,7 +9,7 @@ import pytest
 from aws_lambda_powertools import Metrics
 
 import indexer
-from rtrag.pipeline import BatchResult
+from rtrag.indexing.batch import BatchResult
 from stacks.monitoring import LEDGER_OPERATIONS, STALL_PERIOD_SECONDS
 from stacks.settings import Settings
 

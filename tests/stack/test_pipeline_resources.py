@@ -6,7 +6,7 @@ import re
 
 from aws_cdk.assertions import Match
 
-from rtrag.config import IndexerSettings
+from rtrag.core.config import IndexerSettings
 from stacks.settings import Settings
 
 from .helpers import custom_resource, dead_letter_bucket, function_by_handler, getatt, of_type, one

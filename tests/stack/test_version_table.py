@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from rtrag.ledger import PARTITION_KEY, TTL_ATTRIBUTE
+from rtrag.aws.ledger import PARTITION_KEY, TTL_ATTRIBUTE
 
 from .conftest import CUSTOM
 from .helpers import function_by_handler, of_type, one

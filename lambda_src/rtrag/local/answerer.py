@@ -28,9 +28,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..answering import NOT_FOUND
-from ..errors import RagError
-from ..events import SOURCE_TEXT_KEY
+from rtrag.core.errors import RagError
+from rtrag.core.events import SOURCE_TEXT_KEY
+from rtrag.workflows.answering import NOT_FOUND
 
 EXTRACTIVE_MODEL_ID = "local-extractive"
 DEFAULT_MIN_SCORE = 0.40
@@ -159,7 +159,7 @@ class ExtractiveAnswerer:
     def __init__(self, embedder: SentenceEmbedder | None = None, *, min_score: float = DEFAULT_MIN_SCORE,
                  max_sentences: int = DEFAULT_MAX_SENTENCES, relative_cutoff: float = DEFAULT_RELATIVE_CUTOFF):
         if embedder is None:
-            from .embedder import LocalEmbedder
+            from rtrag.local.embedder import LocalEmbedder
 
             embedder = LocalEmbedder()
         self.embedder = embedder

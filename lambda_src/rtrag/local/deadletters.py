@@ -8,8 +8,8 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..deadletters import DeadLetter
-from ..errors import ConfigError, TransientError
+from rtrag.core.deadletters import DeadLetter
+from rtrag.core.errors import ConfigError, TransientError
 
 
 class LocalDeadLetters:

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, RagError, UnindexableDocument
-from ..limits import TITAN_MAX_INPUT_CHARS
+from rtrag.core.errors import ConfigError, RagError, UnindexableDocument
+from rtrag.core.limits import TITAN_MAX_INPUT_CHARS
 
 Vector = list[float]
 

@@ -23,11 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, LimitExceeded, TransientError
-from ..events import SOURCE_TEXT_KEY
-from ..filters import is_number, validate_filter
-from ..limits import MAX_DIMENSION, MAX_METADATA_KEY_NAME_CHARS, MAX_NON_FILTERABLE_KEYS, MAX_TOP_K
-from ..vectors import S3VectorsIndex, Vector, check_vector
+from rtrag.aws.s3vectors import S3VectorsIndex
+from rtrag.core.errors import ConfigError, LimitExceeded, TransientError
+from rtrag.core.events import SOURCE_TEXT_KEY
+from rtrag.core.filters import is_number, validate_filter
+from rtrag.core.limits import (
+    MAX_DIMENSION,
+    MAX_METADATA_KEY_NAME_CHARS,
+    MAX_NON_FILTERABLE_KEYS,
+    MAX_TOP_K,
+)
+from rtrag.core.vectors import Vector, check_vector
 
 DB_FILE = "vectors.sqlite3"
 SCHEMA_VERSION = 1

@@ -12,8 +12,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..versions import Version, VersionEntry
-from .index import LocalVectorIndex
+from rtrag.core.versions import Version, VersionEntry
+from rtrag.local.index import LocalVectorIndex
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS versions (doc_id TEXT PRIMARY KEY, ts INTEGER, seq TEXT, state TEXT,"

@@ -27,7 +27,6 @@ twice at the same time and checkpoints never go back.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -41,10 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backoff import backoff_delay
-from ..errors import ConfigError, RagError
-from .deadletters import LocalDeadLetters
-from .stream import LOCAL_ACCOUNT, LOCAL_REGION, LocalStream, StreamRecord
+from rtrag.core.backoff import backoff_delay
+from rtrag.core.errors import ConfigError, RagError
+from rtrag.core.kinesis import kinesis_event_record
+from rtrag.local.deadletters import LocalDeadLetters
+from rtrag.local.stream import LOCAL_ACCOUNT, LOCAL_REGION, LocalStream, StreamRecord
 
 log = logging.getLogger(__name__)
 
@@ -119,27 +119,6 @@ class _Outcome:
     error: str | None = None
     function_error: bool = False
     reported: list[str] = field(default_factory=list)
-
-
-def kinesis_event_record(record: StreamRecord, *, stream_arn: str, region: str,
-                         invoke_identity_arn: str) -> dict[str, Any]:
-    """One entry of ``event["Records"]`` exactly as the Lambda ESM builds it from a Kinesis record."""
-    return {
-        "kinesis": {
-            "kinesisSchemaVersion": "1.0",
-            "partitionKey": record.partition_key,
-            "sequenceNumber": record.sequence_number,
-            "data": base64.b64encode(record.data).decode("ascii"),
-            "approximateArrivalTimestamp": round(record.arrival, 3),
-        },
-        "eventSource": "aws:kinesis",
-        "eventVersion": "1.0",
-        "eventID": f"{record.shard_id}:{record.sequence_number}",
-        "eventName": "aws:kinesis:record",
-        "invokeIdentityArn": invoke_identity_arn,
-        "awsRegion": region,
-        "eventSourceARN": stream_arn,
-    }
 
 
 def _iso(epoch: float) -> str:

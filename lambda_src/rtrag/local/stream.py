@@ -31,8 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..errors import ConfigError, LimitExceeded, RagError, TransientError
-from ..limits import MAX_PARTITION_KEY_CHARS, MAX_PUT_RECORDS_BYTES, MAX_RECORD_BYTES, MAX_RECORDS_PER_PUT_RECORDS
+from rtrag.core.errors import ConfigError, LimitExceeded, RagError, TransientError
+from rtrag.core.limits import (
+    MAX_PARTITION_KEY_CHARS,
+    MAX_PUT_RECORDS_BYTES,
+    MAX_RECORD_BYTES,
+    MAX_RECORDS_PER_PUT_RECORDS,
+)
 
 DB_FILE = "stream.sqlite3"
 DEFAULT_STREAM_NAME = "rag-documents"

@@ -8,9 +8,9 @@ import argparse
 import os
 from typing import Any
 
-from .cli import StackOutputs, client, make_session, resolve
-from .errors import UserError
-from .producer import KinesisStream
+from rtrag.aws.kinesis import KinesisStream
+from rtrag.cli.common import StackOutputs, client, make_session, resolve
+from rtrag.core.errors import UserError
 
 
 class AwsResources:

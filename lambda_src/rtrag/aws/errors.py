@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import TransientError, UnindexableDocument
+from rtrag.core.errors import TransientError, UnindexableDocument
 
 # Client errors that a retry cannot fix for the same input. Everything else (throttling after botocore's retries,
 # 5xx, timeouts, access denied or a missing index while an operator fixes the configuration) is retried by the

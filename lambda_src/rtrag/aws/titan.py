@@ -8,10 +8,10 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
-from .aws import AWS_ERRORS, classify
-from .errors import RagError, TransientError, UnindexableDocument
-from .limits import TITAN_MAX_INPUT_CHARS
-from .vectors import finite_float32
+from rtrag.aws.errors import AWS_ERRORS, classify
+from rtrag.core.errors import RagError, TransientError, UnindexableDocument
+from rtrag.core.limits import TITAN_MAX_INPUT_CHARS
+from rtrag.core.vectors import finite_float32
 
 Vector = list[float]
 

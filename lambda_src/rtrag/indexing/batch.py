@@ -24,19 +24,35 @@ import base64
 import binascii
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
-from .chunking import chunk_text
-from .config import ChunkSettings
-from .deadletters import DeadLetter
-from .errors import InvalidEvent, LimitExceeded, RagError, TransientError, UnindexableDocument
-from .events import DELETE, SOURCE_TEXT_KEY, DocumentEvent, could_be_doc_id, decode_event, filterable_metadata
-from .limits import MAX_KEYS_PER_DELETE, MAX_KEYS_PER_GET
-from .vectors import Vector, batched, pack_puts
-from .versions import Action, Plan, Version, VersionEntry, VersionLedger, event_version, plan, vector_key
+from rtrag.core.chunking import chunk_text
+from rtrag.core.config import ChunkSettings
+from rtrag.core.deadletters import DeadLetter
+from rtrag.core.errors import (
+    InvalidEvent,
+    LimitExceeded,
+    RagError,
+    TransientError,
+    UnindexableDocument,
+)
+from rtrag.core.events import (
+    DELETE,
+    SOURCE_TEXT_KEY,
+    DocumentEvent,
+    could_be_doc_id,
+    decode_event,
+    filterable_metadata,
+)
+from rtrag.core.kinesis import KinesisRecord
+from rtrag.core.limits import MAX_KEYS_PER_DELETE, MAX_KEYS_PER_GET
+from rtrag.core.vectors import Vector, batched, pack_puts
+from rtrag.core.versions import Version, VersionEntry, event_version, vector_key
+from rtrag.indexing.plan import Action, Plan, plan
+from rtrag.indexing.ports import DeadLetterSink, Embedder, VectorIndex, VersionLedger
 
 log = logging.getLogger(__name__)
 
@@ -48,64 +64,6 @@ IO_CONCURRENCY = 10
 
 __all__ = ["BatchIndexer", "BatchResult", "DeadLetterSink", "Embedder", "KinesisRecord", "VectorIndex",
            "vector_key"]
-
-
-class Embedder(Protocol):
-    """``embed_many`` returns every text's vector (or error) in order. An embedder may also offer
-    ``embed_iter(texts)``, yielding ``(index, vector or error)`` as each text is done; the indexer then writes
-    documents while the others are still being embedded."""
-
-    calls: int
-
-    def embed_many(self, texts: Sequence[str]) -> list[list[float] | RagError]: ...
-
-
-class VectorIndex(Protocol):
-    def check(self, vector: Vector) -> int: ...
-    def check_metadata(self, key: str, metadata: dict[str, Any]) -> int: ...
-    def check_data(self, key: str, data: list[float]) -> int: ...
-    def put_call(self, vectors: Sequence[Vector], *, sizes: Sequence[int] | None = None) -> None: ...
-    def put(self, vectors: Sequence[Vector]) -> int: ...
-    def delete_call(self, keys: Sequence[str]) -> None: ...
-    def delete(self, keys: Sequence[str]) -> int: ...
-    def get(self, keys: Sequence[str], *, data: bool = False, metadata: bool = True) -> dict[str, Vector]: ...
-
-
-class DeadLetterSink(Protocol):
-    def write(self, letter: DeadLetter) -> str: ...
-
-
-@dataclass(frozen=True)
-class KinesisRecord:
-    """The parts of a Lambda Kinesis event record the indexer uses."""
-
-    sequence_number: str
-    partition_key: str
-    data: str
-    arrival: float
-    event_source_arn: str
-    event_id: str
-
-    @classmethod
-    def from_event(cls, raw: dict[str, Any]) -> KinesisRecord:
-        kinesis = raw["kinesis"]
-        return cls(
-            sequence_number=kinesis["sequenceNumber"],
-            partition_key=kinesis.get("partitionKey", ""),
-            data=kinesis.get("data", ""),
-            arrival=float(kinesis.get("approximateArrivalTimestamp", 0)),
-            event_source_arn=raw.get("eventSourceARN", ""),
-            event_id=raw.get("eventID", ""),
-        )
-
-    @property
-    def order(self) -> int:
-        return int(self.sequence_number)
-
-    @property
-    def shard_id(self) -> str:
-        # eventID is "shardId-000000000000:<sequence number>"
-        return self.event_id.split(":", 1)[0] if ":" in self.event_id else "unknown-shard"
 
 
 @dataclass

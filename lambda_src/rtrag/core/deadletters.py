@@ -1,13 +1,11 @@
-"""Dead letters: records the indexer can never index, kept whole with the reason, for inspection and redrive."""
+"""Dead letters: a record the indexer can never index, kept whole with the reason, and the layout of the store
+that holds them (the dead-letter bucket, or ``dead-letters/`` in local mode)."""
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-from .aws import AWS_ERRORS, classify
 
 INVALID_PREFIX = "invalid/"
 
@@ -37,23 +35,3 @@ class DeadLetter:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-class S3DeadLetters:
-    """Writes dead letters as JSON objects into the dead-letter bucket."""
-
-    def __init__(self, client: Any, *, bucket: str):
-        self.client = client
-        self.bucket = bucket
-
-    def write(self, letter: DeadLetter) -> str:
-        return self.write_object(letter.key, letter.to_json())
-
-    def write_object(self, key: str, body: dict[str, Any]) -> str:
-        """Store ``body`` as JSON under ``key`` (as ``LocalDeadLetters.write_object`` does); returns the key."""
-        payload = json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8")
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=payload, ContentType="application/json")
-        except AWS_ERRORS as exc:
-            raise classify(exc, action=f"S3 PutObject into dead-letter bucket {self.bucket}") from exc
-        return key

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, RagError, UserError
+from rtrag.core.errors import ConfigError, RagError, UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STACK_NAME = "RealtimeRag"

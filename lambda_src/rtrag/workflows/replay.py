@@ -42,12 +42,12 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
-from .aws import AWS_ERRORS, classify, error_code
-from .deadletters import DeadLetter
-from .errors import InvalidEvent, UserError
-from .events import decode_event, pin_version
-from .pipeline import BatchIndexer, BatchResult, DeadLetterSink
-from .producer import Stream, check_sendable, send_all
+from rtrag.core.deadletters import DeadLetter
+from rtrag.core.errors import InvalidEvent, UserError
+from rtrag.core.events import decode_event, pin_version
+from rtrag.indexing.batch import BatchIndexer, BatchResult
+from rtrag.indexing.ports import DeadLetterSink
+from rtrag.workflows.produce import Stream, check_sendable, send_all
 
 ARCHIVE_PREFIX = "events/"
 ERRORS_DIR = "errors"
@@ -210,58 +210,6 @@ def archive_lines(body: bytes, *, after: int | str | None, unit: str, where: str
         yield SourceRecord(Position(unit, number), line, arrival, f"{where}#L{number}")
 
 
-class S3Archive:
-    """The archive bucket: objects under ``events/`` in key order, optionally within an hour window."""
-
-    unit_label = "objects"
-
-    def __init__(self, client: Any, *, bucket: str, window: HourWindow = HourWindow()):
-        self.client = client
-        self.bucket = bucket
-        self.window = window
-        self.description = f"s3://{bucket}/{ARCHIVE_PREFIX}{window.describe()}"
-
-    def units(self, start: str | None) -> list[str]:
-        start_after = ARCHIVE_PREFIX
-        if self.window.since:
-            y, m, d, h = self.window.since
-            start_after = f"{ARCHIVE_PREFIX}{y:04d}/{m:02d}/{d:02d}/{h:02d}"
-        if start:
-            start_after = max(start_after, start[:-1])  # just before the checkpoint's object, which is read again
-        keys: list[str] = []
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=ARCHIVE_PREFIX, StartAfter=start_after)
-            for page in pages:
-                for item in page.get("Contents", []):
-                    key, hour = item["Key"], archive_hour(item["Key"])
-                    if self.window.past(hour):
-                        return keys
-                    if (start is None or key >= start) and self.window.admits(hour):
-                        keys.append(key)
-        except AWS_ERRORS as exc:
-            raise self._error(exc, "ListObjectsV2") from exc
-        return keys
-
-    def read(self, unit: str, after: int | str | None) -> Iterator[SourceRecord]:
-        try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=unit)
-            body = obj["Body"].read()
-        except AWS_ERRORS as exc:
-            raise self._error(exc, "GetObject") from exc
-        arrival = hour_start(archive_hour(unit), obj["LastModified"].timestamp())
-        yield from archive_lines(body, after=after, unit=unit, where=f"s3://{self.bucket}/{unit}", arrival=arrival)
-
-    def count(self) -> int | None:
-        return None
-
-    def _error(self, exc: Exception, action: str) -> Exception:
-        if error_code(exc) == "NoSuchBucket":
-            return UserError(f"archive bucket {self.bucket} does not exist: enable the archive in cdk.json "
-                             "(archive_enabled) and deploy, or pass --archive-bucket")
-        return classify(exc, action=f"S3 {action} on archive bucket {self.bucket}")
-
-
 class DirectoryArchive:
     """A local copy of archive files: every file under ``root`` in path order, except Firehose's ``errors/``."""
 
@@ -327,41 +275,6 @@ class JsonLinesFile:
 
     def count(self) -> int | None:
         return sum(1 for _ in archive_lines(self._read(), after=None, unit="", where="", arrival=0))
-
-
-class LocalStreamArchive:
-    """The local stream as an archive: every shard from its oldest record up to the newest one when the replay
-    started (records put later, including the replay's own, are not part of it)."""
-
-    unit_label = "records"
-    page = 500
-
-    def __init__(self, stream: Any):
-        self.stream = stream
-        self.description = f"local-stream:{Path(stream.directory).resolve()}"
-        self.ends = {shard: stream.latest_sequence(shard) for shard in stream.shard_ids()}
-        self._count = sum(stream.count(shard) for shard, end in self.ends.items() if end is not None)
-
-    def units(self, start: str | None) -> list[str]:
-        return [s for s, end in sorted(self.ends.items()) if end is not None and (start is None or s >= start)]
-
-    def read(self, unit: str, after: int | str | None) -> Iterator[SourceRecord]:
-        end = int(self.ends[unit])
-        position = None if after is None else str(after)
-        while True:
-            records = self.stream.read(unit, after_sequence=position, limit=self.page)
-            for record in records:
-                if int(record.sequence_number) > end:
-                    return
-                yield SourceRecord(Position(unit, record.sequence_number), record.data, record.arrival,
-                                   f"{self.stream.arn()}/{unit}/{record.sequence_number}", record.partition_key,
-                                   record.sequence_number)
-            if len(records) < self.page:
-                return
-            position = records[-1].sequence_number
-
-    def count(self) -> int | None:
-        return self._count
 
 
 # what is counted
@@ -491,8 +404,8 @@ class IndexTarget:
 
     def records(self, batch: Sequence[tuple[int, SourceRecord]]) -> list[dict[str, Any]]:
         """The batch as the event source mapping would deliver it, with synthetic sequence numbers."""
-        from .local.runner import kinesis_event_record
-        from .local.stream import StreamRecord
+        from rtrag.core.kinesis import kinesis_event_record
+        from rtrag.local.stream import StreamRecord
 
         return [kinesis_event_record(
             StreamRecord(self.shard_id, sequence_number(ordinal),

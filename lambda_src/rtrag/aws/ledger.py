@@ -23,10 +23,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .aws import AWS_ERRORS, classify
-from .backoff import backoff_delay
-from .errors import TransientError
-from .versions import STATES, Version, VersionEntry
+from rtrag.aws.errors import AWS_ERRORS, classify
+from rtrag.core.backoff import backoff_delay
+from rtrag.core.errors import TransientError
+from rtrag.core.versions import STATES, Version, VersionEntry
 
 # BatchGetItem: at most 100 keys; BatchWriteItem: at most 25 put or delete requests (DynamoDB API reference).
 MAX_KEYS_PER_BATCH_GET = 100

@@ -11,8 +11,13 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
 
-from .errors import InvalidEvent
-from .limits import MAX_DOC_ID_CHARS, MAX_FILTERABLE_METADATA_BYTES, MAX_METADATA_KEYS, MAX_SEQUENCE_NUMBER_DIGITS
+from rtrag.core.errors import InvalidEvent
+from rtrag.core.limits import (
+    MAX_DOC_ID_CHARS,
+    MAX_FILTERABLE_METADATA_BYTES,
+    MAX_METADATA_KEYS,
+    MAX_SEQUENCE_NUMBER_DIGITS,
+)
 
 UPSERT = "upsert"
 DELETE = "delete"

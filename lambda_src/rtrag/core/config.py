@@ -6,8 +6,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import ConfigError
-from .limits import TITAN_MAX_INPUT_TOKENS, TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID
+from rtrag.core.errors import ConfigError
+from rtrag.core.limits import (
+    TITAN_MAX_INPUT_TOKENS,
+    TITAN_V2_DIMENSIONS,
+    TITAN_V2_MODEL_ID,
+)
 
 # A chunk may not exceed Titan's token limit; at worst one character is one token, so cap characters below it.
 MAX_CHUNK_CHARS = TITAN_MAX_INPUT_TOKENS - 192

@@ -28,8 +28,8 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .errors import InvalidFilter, RagError  # noqa: F401 - InvalidFilter is part of this module's API
-from .limits import MAX_FILTER_CONSTRAINTS
+from rtrag.core.errors import InvalidFilter, RagError  # noqa: F401 - InvalidFilter is part of this module's API
+from rtrag.core.limits import MAX_FILTER_CONSTRAINTS
 
 # Our own guard against runaway recursion, not a documented AWS limit: far deeper than any real filter.
 MAX_FILTER_DEPTH = 32

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import ChunkSettings
-from ..events import DELETE, DocumentEvent
-from ..producer import Receipt
-from ..versions import Version, event_version
-from .deadletters import LocalDeadLetters
-from .embedder import LocalEmbedder
-from .index import LocalVectorIndex
-from .ledger import LocalVersionLedger
-from .runner import LocalEventSourceMapping, RunSummary
-from .stream import LocalStream
+from rtrag.core.config import ChunkSettings
+from rtrag.core.events import DELETE, DocumentEvent
+from rtrag.core.versions import Version, event_version
+from rtrag.local.deadletters import LocalDeadLetters
+from rtrag.local.embedder import LocalEmbedder
+from rtrag.local.index import LocalVectorIndex
+from rtrag.local.ledger import LocalVersionLedger
+from rtrag.local.runner import LocalEventSourceMapping, RunSummary
+from rtrag.local.stream import LocalStream
+from rtrag.workflows.produce import Receipt
 
 DEFAULT_DIR = ".rag-local"
 
@@ -106,7 +106,8 @@ class LocalPipeline:
         if self._runner is None:
             _quiet_lambda_environment()
             import indexer
-            from ..pipeline import BatchIndexer
+
+            from rtrag.indexing.batch import BatchIndexer
 
             _logs_to_stderr()
             indexer.configure(BatchIndexer(embedder=self.embedder, index=self.index, ledger=self.ledger,

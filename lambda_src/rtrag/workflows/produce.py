@@ -10,10 +10,20 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .aws import AWS_ERRORS, classify
-from .errors import InvalidEvent, TransientError, UserError
-from .events import DELETE, UPSERT, DocumentEvent, decode_event, validate_event
-from .limits import MAX_PARTITION_KEY_CHARS, MAX_PUT_RECORDS_BYTES, MAX_RECORD_BYTES, MAX_RECORDS_PER_PUT_RECORDS
+from rtrag.core.errors import InvalidEvent, TransientError, UserError
+from rtrag.core.events import (
+    DELETE,
+    UPSERT,
+    DocumentEvent,
+    decode_event,
+    validate_event,
+)
+from rtrag.core.limits import (
+    MAX_PARTITION_KEY_CHARS,
+    MAX_PUT_RECORDS_BYTES,
+    MAX_RECORD_BYTES,
+    MAX_RECORDS_PER_PUT_RECORDS,
+)
 
 
 class InvalidInput(UserError):
@@ -106,31 +116,6 @@ class Receipt:
 class Stream(Protocol):
     def put(self, event: DocumentEvent) -> Receipt: ...
     def put_batch(self, events: Sequence[DocumentEvent]) -> list[Receipt | str]: ...
-
-
-class KinesisStream:
-    """A Kinesis Data Stream as the producer sees it. The partition key is always the doc id."""
-
-    def __init__(self, client: Any, *, stream_name: str):
-        self.client = client
-        self.stream_name = stream_name
-
-    def put(self, event: DocumentEvent) -> Receipt:
-        try:
-            r = self.client.put_record(StreamName=self.stream_name, Data=event.to_bytes(), PartitionKey=event.doc_id)
-        except AWS_ERRORS as exc:
-            raise classify(exc, action=f"Kinesis PutRecord on {self.stream_name}") from exc
-        return Receipt(event.doc_id, r["ShardId"], r["SequenceNumber"])
-
-    def put_batch(self, events: Sequence[DocumentEvent]) -> list[Receipt | str]:
-        """One PutRecords call; per entry a Receipt, or the error code of an entry Kinesis did not take."""
-        entries = [{"Data": e.to_bytes(), "PartitionKey": e.doc_id} for e in events]
-        try:
-            response = self.client.put_records(StreamName=self.stream_name, Records=entries)
-        except AWS_ERRORS as exc:
-            raise classify(exc, action=f"Kinesis PutRecords on {self.stream_name}") from exc
-        return [Receipt(e.doc_id, r["ShardId"], r["SequenceNumber"]) if "SequenceNumber" in r
-                else r.get("ErrorCode", "Failed") for e, r in zip(events, response["Records"])]
 
 
 def plan_batches(events: Sequence[DocumentEvent]) -> list[list[DocumentEvent]]:

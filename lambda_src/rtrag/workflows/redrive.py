@@ -30,13 +30,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from .archive import RawRecord
-from .aws import AWS_ERRORS, classify, error_code
-from .deadletters import INVALID_PREFIX, S3DeadLetters
-from .errors import InvalidEvent, UserError
-from .events import decode_event, pin_version
-from .pipeline import KinesisRecord
-from .producer import Receipt, Stream, send_all
+from rtrag.core.deadletters import INVALID_PREFIX
+from rtrag.core.errors import InvalidEvent, UserError
+from rtrag.core.events import decode_event, pin_version
+from rtrag.core.kinesis import KinesisRecord
+from rtrag.workflows.produce import Receipt, Stream, send_all
+from rtrag.workflows.replay import RawRecord
 
 BATCH_PREFIX = "aws/lambda/"
 MARKER_PREFIX = "redriven/"
@@ -60,34 +59,6 @@ class LetterStore(Protocol):
     def list(self, prefix: str = "") -> list[str]: ...
     def read(self, key: str) -> dict[str, Any]: ...
     def write_object(self, key: str, body: dict[str, Any]) -> str: ...
-
-
-class S3LetterStore(S3DeadLetters):
-    """The dead-letter bucket, with the same interface as the local dead-letter directory."""
-
-    def list(self, prefix: str = "") -> list[str]:
-        keys: list[str] = []
-        try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-                keys.extend(item["Key"] for item in page.get("Contents", []))
-        except AWS_ERRORS as exc:
-            if error_code(exc) == "NoSuchBucket":
-                raise UserError(f"dead-letter bucket {self.bucket} does not exist: deploy the stack, or pass "
-                                "--dead-letter-bucket") from None
-            raise classify(exc, action=f"S3 ListObjectsV2 on dead-letter bucket {self.bucket}") from exc
-        return sorted(keys)
-
-    def read(self, key: str) -> dict[str, Any]:
-        try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except AWS_ERRORS as exc:
-            if error_code(exc) in ("NoSuchKey", "404"):
-                raise UserError(f"no dead letter {key} in s3://{self.bucket}: see `redrive.py list`") from None
-            raise classify(exc, action=f"S3 GetObject on dead-letter bucket {self.bucket}") from exc
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise UserError(f"s3://{self.bucket}/{key} is not JSON ({exc}); it is not a dead letter") from None
 
 
 @dataclass(frozen=True)
@@ -246,78 +217,6 @@ def _check_range(records: list[OriginalRecord], stream_arn: str, shard_id: str, 
     if records[-1].sequence_number != end:
         raise _unavailable(stream_arn, shard_id, start, end, f"only {len(records)} of its records were found")
     return records
-
-
-class KinesisRangeReader:
-    """Reads a batch's records again: GetShardIterator AT_SEQUENCE_NUMBER, then GetRecords up to the end."""
-
-    def __init__(self, client: Any, *, sleep: Callable[[float], None] | None = None):
-        self.client = client
-        self.sleep = sleep if sleep is not None else time.sleep
-
-    def read_range(self, stream_arn: str, shard_id: str, start: str, end: str) -> list[OriginalRecord]:
-        # By name: the ARN is "arn:aws:kinesis:<region>:<account>:stream/<name>" (and moto 5.2 loses the stream
-        # of an iterator obtained by ARN).
-        name = stream_arn.rsplit("/", 1)[-1]
-        try:
-            iterator = self.client.get_shard_iterator(
-                StreamName=name, ShardId=shard_id, ShardIteratorType="AT_SEQUENCE_NUMBER",
-                StartingSequenceNumber=start)["ShardIterator"]
-        except AWS_ERRORS as exc:
-            if error_code(exc) in ("ResourceNotFoundException", "InvalidArgumentException"):
-                raise _unavailable(stream_arn, shard_id, start, end, error_code(exc)) from None
-            raise classify(exc, action=f"Kinesis GetShardIterator on {name}") from exc
-        records: list[OriginalRecord] = []
-        empty = 0
-        while iterator and empty < MAX_EMPTY_POLLS:
-            try:
-                page = self.client.get_records(ShardIterator=iterator, Limit=10_000)
-            except AWS_ERRORS as exc:
-                raise classify(exc, action=f"Kinesis GetRecords on {name}") from exc
-            for raw in page.get("Records", []):
-                if int(raw["SequenceNumber"]) > int(end):
-                    return _check_range(records, stream_arn, shard_id, start, end)
-                arrival = raw.get("ApproximateArrivalTimestamp")
-                records.append(OriginalRecord(raw["PartitionKey"], bytes(raw["Data"]), shard_id,
-                                              raw["SequenceNumber"], arrival.timestamp() if arrival else 0.0))
-            if records and records[-1].sequence_number == end:
-                break
-            if not page.get("Records"):
-                if not page.get("MillisBehindLatest"):
-                    break  # at the tip of the shard: there is nothing more to read
-                empty += 1
-                self.sleep(0.2)  # GetRecords allows 5 calls per second per shard
-            iterator = page.get("NextShardIterator")
-        return _check_range(records, stream_arn, shard_id, start, end)
-
-
-class LocalRangeReader:
-    """Reads a batch's records again from the local stream (which keeps every record)."""
-
-    def __init__(self, stream: Any):
-        self.stream = stream
-
-    def read_range(self, stream_arn: str, shard_id: str, start: str, end: str) -> list[OriginalRecord]:
-        from .local.stream import StreamError
-
-        records: list[OriginalRecord] = []
-        # The local stream reads AFTER a sequence number; its sequence numbers are ordered integers, so "at
-        # start" is "after start - 1".
-        after = str(int(start) - 1)
-        try:
-            while True:
-                page = self.stream.read(shard_id, after_sequence=after, limit=500)
-                for record in page:
-                    if int(record.sequence_number) > int(end):
-                        return _check_range(records, stream_arn, shard_id, start, end)
-                    records.append(OriginalRecord(record.partition_key, record.data, shard_id,
-                                                  record.sequence_number, record.arrival))
-                if len(page) < 500:
-                    break
-                after = page[-1].sequence_number
-        except StreamError as exc:
-            raise _unavailable(stream_arn, shard_id, start, end, str(exc)) from None
-        return _check_range(records, stream_arn, shard_id, start, end)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .limits import NAME_MAX_CHARS, NAME_MIN_CHARS
+from rtrag.core.limits import NAME_MAX_CHARS, NAME_MIN_CHARS
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
 _INDEX_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")

@@ -1,0 +1,72 @@
+"""Amazon Nova Lite through Bedrock ConverseStream: the answerer of ``ask.py`` on AWS."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rtrag.aws.errors import AWS_ERRORS, classify
+from rtrag.core.errors import TransientError
+from rtrag.workflows.answering import (
+    ANSWER_MODEL,
+    SYSTEM_PROMPT,
+    Answer,
+    Hit,
+    build_prompt,
+    cited,
+)
+
+
+def default_answer_model(region: str) -> str:
+    """Nova Lite's geographic inference profile for ``region`` (on-demand calls need one in most Regions).
+
+    Same rule as the stack's asker policy: eu-* -> eu, ap-* -> apac, anything else -> us."""
+    prefix = region.split("-", 1)[0]
+    geo = {"eu": "eu", "ap": "apac"}.get(prefix, "us")
+    return f"{geo}.{ANSWER_MODEL}"
+
+
+_STREAM_ERRORS = ("internalServerException", "modelStreamErrorException", "validationException",
+                  "throttlingException", "serviceUnavailableException")
+
+
+class NovaAnswerer:
+    """Amazon Nova through Bedrock ConverseStream; streams text to ``on_text`` as it is generated."""
+
+    def __init__(self, client: Any, *, model_id: str, max_tokens: int = 1024, temperature: float = 0.2):
+        self.client = client
+        self.model_id = model_id
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+
+    def answer(self, question: str, hits: Sequence[Hit], *,
+               on_text: Callable[[str], None] = lambda text: None) -> Answer:
+        start = time.perf_counter()
+        parts: list[str] = []
+        usage: dict[str, Any] = {}
+        try:
+            response = self.client.converse_stream(
+                modelId=self.model_id,
+                system=[{"text": SYSTEM_PROMPT}],
+                messages=[{"role": "user", "content": [{"text": build_prompt(question, hits)}]}],
+                inferenceConfig={"maxTokens": self.max_tokens, "temperature": self.temperature})
+            for event in response["stream"]:
+                if "contentBlockDelta" in event:
+                    text = event["contentBlockDelta"].get("delta", {}).get("text", "")
+                    if text:
+                        parts.append(text)
+                        on_text(text)
+                elif "metadata" in event:
+                    usage = event["metadata"].get("usage", {})
+                else:
+                    for name in _STREAM_ERRORS:
+                        if name in event:
+                            code = name[0].upper() + name[1:]
+                            raise TransientError(f"Bedrock ConverseStream ({self.model_id}) failed mid-answer: "
+                                                 f"{code}: {event[name].get('message', '')}", code=code)
+        except AWS_ERRORS as exc:
+            raise classify(exc, action=f"Bedrock ConverseStream ({self.model_id})") from exc
+        text = "".join(parts).strip()
+        return Answer(text=text, sources=cited(text, hits), model_id=self.model_id,
+                      generate_ms=(time.perf_counter() - start) * 1000, usage=usage)

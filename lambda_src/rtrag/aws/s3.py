@@ -1,0 +1,58 @@
+"""Dead letters: records the indexer can never index, kept whole with the reason, for inspection and redrive."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rtrag.aws.errors import AWS_ERRORS, classify, error_code
+from rtrag.core.deadletters import DeadLetter
+from rtrag.core.errors import UserError
+
+
+class S3DeadLetters:
+    """Writes dead letters as JSON objects into the dead-letter bucket."""
+
+    def __init__(self, client: Any, *, bucket: str):
+        self.client = client
+        self.bucket = bucket
+
+    def write(self, letter: DeadLetter) -> str:
+        return self.write_object(letter.key, letter.to_json())
+
+    def write_object(self, key: str, body: dict[str, Any]) -> str:
+        """Store ``body`` as JSON under ``key`` (as ``LocalDeadLetters.write_object`` does); returns the key."""
+        payload = json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8")
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=payload, ContentType="application/json")
+        except AWS_ERRORS as exc:
+            raise classify(exc, action=f"S3 PutObject into dead-letter bucket {self.bucket}") from exc
+        return key
+
+
+class S3LetterStore(S3DeadLetters):
+    """The dead-letter bucket, with the same interface as the local dead-letter directory."""
+
+    def list(self, prefix: str = "") -> list[str]:
+        keys: list[str] = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                keys.extend(item["Key"] for item in page.get("Contents", []))
+        except AWS_ERRORS as exc:
+            if error_code(exc) == "NoSuchBucket":
+                raise UserError(f"dead-letter bucket {self.bucket} does not exist: deploy the stack, or pass "
+                                "--dead-letter-bucket") from None
+            raise classify(exc, action=f"S3 ListObjectsV2 on dead-letter bucket {self.bucket}") from exc
+        return sorted(keys)
+
+    def read(self, key: str) -> dict[str, Any]:
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except AWS_ERRORS as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                raise UserError(f"no dead letter {key} in s3://{self.bucket}: see `redrive.py list`") from None
+            raise classify(exc, action=f"S3 GetObject on dead-letter bucket {self.bucket}") from exc
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise UserError(f"s3://{self.bucket}/{key} is not JSON ({exc}); it is not a dead letter") from None

@@ -1,0 +1,117 @@
+"""S3 Vectors' documented limits as checks on one vector, and the packing of writes into calls within them.
+
+Pure: both index adapters (``rtrag.aws.s3vectors`` and ``rtrag.local.index``) and the indexer run these same
+checks, so a request that breaks a limit is refused in our code before any service sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from rtrag.core.errors import LimitExceeded
+from rtrag.core.events import SOURCE_TEXT_KEY
+from rtrag.core.limits import (
+    FLOAT32_MAX,
+    MAX_FILTERABLE_METADATA_BYTES,
+    MAX_METADATA_BYTES,
+    MAX_METADATA_KEYS,
+    MAX_PUT_PAYLOAD_BYTES,
+    MAX_VECTOR_KEY_CHARS,
+    MAX_VECTORS_PER_PUT,
+)
+
+T = TypeVar("T")
+
+
+Vector = dict[str, Any]  # {"key": str, "data": {"float32": [...]}, "metadata": {...}}
+
+
+# Room left in a PutVectors request for the envelope (bucket and index names, JSON punctuation).
+_PAYLOAD_MARGIN = 64 * 1024
+
+
+# A float in a JSON request takes at most 24 characters (sign, 17 significant digits, point, exponent "e-308")
+# plus a separator: an upper bound that sizes a vector's data without serializing it, the indexer's hottest loop.
+_FLOAT_JSON_BYTES = 25
+
+
+_VECTOR_ENVELOPE_BYTES = 64  # {"key":"","data":{"float32":[]},"metadata":}
+
+
+def _json_bytes(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def check_key(key: Any) -> None:
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_VECTOR_KEY_CHARS:
+        raise LimitExceeded(f"vector key must be 1..{MAX_VECTOR_KEY_CHARS} characters, got {key!r:.80}")
+
+
+def check_vector(vector: Vector, *, dimension: int, non_filterable_keys: Iterable[str] = (SOURCE_TEXT_KEY,)) -> int:
+    """Raise LimitExceeded if ``vector`` breaks a PutVectors limit; return an upper bound of its size in a
+    PutVectors request, in bytes."""
+    key = vector.get("key")
+    check_key(key)
+    size = check_data(key, vector.get("data", {}).get("float32"), dimension=dimension)
+    return size + check_metadata(key, vector.get("metadata") or {}, non_filterable_keys=non_filterable_keys)
+
+
+def check_data(key: str, data: Any, *, dimension: int) -> int:
+    """The vector-data half of ``check_vector``: the index's dimension, finite float32 values."""
+    if not isinstance(data, list) or len(data) != dimension:
+        got = len(data) if isinstance(data, list) else type(data).__name__
+        raise LimitExceeded(f"vector {key!r} has dimension {got}; the index takes {dimension}")
+    if not finite_float32(data):
+        raise LimitExceeded(f"vector {key!r} holds a value that is not a finite float32")
+    return _FLOAT_JSON_BYTES * len(data)
+
+
+def check_metadata(key: str, metadata: dict[str, Any], *,
+                   non_filterable_keys: Iterable[str] = (SOURCE_TEXT_KEY,)) -> int:
+    """The key-and-metadata half of ``check_vector``, which can run before the vector's data exists."""
+    check_key(key)
+    if len(metadata) > MAX_METADATA_KEYS:
+        raise LimitExceeded(f"vector {key!r} has {len(metadata)} metadata keys; the limit is {MAX_METADATA_KEYS}")
+    total = _json_bytes(metadata)
+    if total > MAX_METADATA_BYTES:
+        raise LimitExceeded(f"vector {key!r} has {total} bytes of metadata; the limit is {MAX_METADATA_BYTES}")
+    skip = set(non_filterable_keys)
+    filterable = _json_bytes({k: v for k, v in metadata.items() if k not in skip})
+    if filterable > MAX_FILTERABLE_METADATA_BYTES:
+        raise LimitExceeded(
+            f"vector {key!r} has {filterable} bytes of filterable metadata; the limit is "
+            f"{MAX_FILTERABLE_METADATA_BYTES} (large text belongs in a non-filterable key)")
+    return len(key.encode("utf-8")) + total + _VECTOR_ENVELOPE_BYTES
+
+
+def finite_float32(data: Sequence[Any]) -> bool:
+    """Every element is an int or a float (not a bool), finite and within float32's range."""
+    if set(map(type, data)) <= {float, int}:
+        # The usual case (JSON numbers parse to float, or int without a fraction): the same test in C-level loops,
+        # several times faster (a NaN fails isnan, an infinity or a huge int fails the range).
+        return not any(map(math.isnan, data)) and max(map(abs, data), default=0.0) <= FLOAT32_MAX
+    return all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+               and abs(x) <= FLOAT32_MAX for x in data)
+
+
+def pack_puts(sized: Sequence[tuple[T, int]]) -> Iterator[list[T]]:
+    """Group items (a vector, or anything standing for one) with their request sizes into PutVectors calls
+    within the per-call count and payload limits, keeping order."""
+    call: list[T] = []
+    size = 0
+    for vector, vector_bytes in sized:
+        if call and (len(call) == MAX_VECTORS_PER_PUT or size + vector_bytes > MAX_PUT_PAYLOAD_BYTES - _PAYLOAD_MARGIN):
+            yield call
+            call, size = [], 0
+        call.append(vector)
+        size += vector_bytes + 1
+    if call:
+        yield call
+
+
+def batched(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
