@@ -8,18 +8,20 @@ STAMP := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 ## make demo: the whole pipeline on this machine (local mode, no AWS account): the README's first command
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
-## make test: the whole test suite (no network, no AWS account)
+## make test: the architecture's import contracts (pyproject.toml), then the whole test suite (no network, no AWS)
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 clean:

@@ -6,8 +6,8 @@ Each figure is the median over several fresh interpreters (the interpreter's own
 - ``boto3``: ``import boto3`` alone;
 - ``entry``: ``import indexer`` (the Lambda entry module, ``lambda_src/`` on ``sys.path``), which defers boto3;
 - ``entry + first-invocation imports``: the entry module plus the modules its first invocation imports
-  before it creates clients (``build_indexer``): what the project really costs to import;
-- ``build_indexer``: creating the three clients on the first invocation (loads botocore's service models).
+  before it creates clients (the first invocation): what the project really costs to import;
+- ``build_indexer``: creating the four clients on the first invocation (loads botocore's service models).
 
 ``import_ratio`` = (entry + first-invocation imports) / boto3.
 
@@ -42,8 +42,8 @@ import common
 from common import median, note, table
 from rtrag.cli.common import script_parser
 
-# What build_indexer (lambda_src/indexer.py) imports on the first invocation, before it creates clients.
-FIRST_INVOCATION_IMPORTS = ("boto3", "botocore.config", "rtrag.deadletters", "rtrag.embedding", "rtrag.vectors")
+# What the first invocation imports (rtrag.aws.compose.AwsBackend) before it creates clients.
+FIRST_INVOCATION_IMPORTS = ("boto3", "botocore.config")
 # The function's bundle leaves out what only the build, the tests or local mode use (stacks/dependencies.py,
 # function_code); used only when cdk.out has no synthesized asset.
 FUNCTION_EXCLUDES = ("__pycache__", "*.pyc", "requirements.txt", ".pytest_cache", "*.egg-info", "rtrag/local",
@@ -66,9 +66,8 @@ else:
             importlib.import_module(name)
 out["ms"] = (time.perf_counter() - start) * 1000
 if scenario == "ready":
-    from rtrag.core.config import IndexerSettings
     start = time.perf_counter()
-    indexer.build_indexer(IndexerSettings.from_env())
+    indexer.handler.indexer  # what the first invocation builds: the clients and the adapters
     out["build_ms"] = (time.perf_counter() - start) * 1000
 print(json.dumps(out))
 """
@@ -91,7 +90,8 @@ def child_env(pycache: Path | None) -> dict[str, str]:
                 "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
                 "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
                 "VECTOR_BUCKET": "bench-vectors", "VECTOR_INDEX": "bench-index",
-                "DEAD_LETTER_BUCKET": "bench-dead-letters", "POWERTOOLS_SERVICE_NAME": "indexer",
+                "DEAD_LETTER_BUCKET": "bench-dead-letters", "VERSION_TABLE": "bench-versions",
+                "POWERTOOLS_SERVICE_NAME": "indexer",
                 "POWERTOOLS_METRICS_NAMESPACE": "RealtimeRag", "POWERTOOLS_LOG_LEVEL": "INFO"})
     if pycache is not None:
         env["PYTHONPYCACHEPREFIX"] = str(pycache)
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(table([("bytecode", "bytecode"), ("boto3_ms", "import boto3 ms"), ("entry_ms", "import indexer ms"),
                      ("entry_first_imports_ms", "indexer + first-invocation imports ms"),
-                     ("import_ratio", "import_ratio"), ("build_indexer_ms", "build_indexer (3 clients) ms")],
+                     ("import_ratio", "import_ratio"), ("build_indexer_ms", "first invocation (4 clients) ms")],
                     rows, title="Cold start: imports in a fresh interpreter (median)"))
         print()
         print(table([("what", "bundle"), ("files", "files"), ("unzipped_mib", "unzipped MiB"),

@@ -17,10 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 LAMBDA_SRC = ROOT / "lambda_src"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
-# The benchmarks import the project the way Lambda and the scripts do: lambda_src/ on sys.path.
-if str(LAMBDA_SRC) not in sys.path:
-    sys.path.insert(0, str(LAMBDA_SRC))
-
 
 def percentile(values: Sequence[float], p: float) -> float:
     """The ``p``-th percentile (0..100) with linear interpolation between closest ranks (numpy's default)."""

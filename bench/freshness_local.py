@@ -60,12 +60,12 @@ def sentence(rng: random.Random, n: int) -> str:
 def freshness(events: int) -> tuple[dict[str, Any], dict[str, Any]]:
     from rtrag.workflows.answering import retrieve
     from rtrag.local.index import LocalVectorIndex
-    from rtrag.local.compose import LocalPipeline
+    from rtrag.local.compose import LocalBackend
     from rtrag.workflows.produce import build_event, read_jsonl
 
     rng = random.Random(3)
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
-        pipeline = LocalPipeline(Path(tmp))
+        pipeline = LocalBackend(Path(tmp))
         reader = LocalVectorIndex.open(Path(tmp) / "index")
         # A realistic starting index: the demo's corpus.
         with open(common.ROOT / "scripts" / "sample_corpus.jsonl", encoding="utf-8") as lines:

@@ -4,7 +4,7 @@
 Both sides drive the same fake Bedrock (Titan V2) and S3 Vectors clients, which sleep for each call (default
 40 ms per embedding, 30 ms per PutVectors/GetVectors/DeleteVectors) and can throttle (see bench/fake_aws.py).
 Every measured batch holds new documents (the fake index is emptied between runs), so every document is
-embedded and written. The project side is the real code: ``indexer.build_indexer`` with the indexer's default
+embedded and written. The project side is the real code: the AWS composition root's indexer with the indexer's default
 settings, with its clients swapped for the fakes (or, with ``--clients botocore``, the real boto3 clients it
 builds, with only HTTP faked).
 
@@ -29,6 +29,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -137,22 +138,21 @@ class Bench:
         if chosen:
             env["EMBED_CONCURRENCY"] = str(chosen)
 
-        import indexer
+        from rtrag.aws.compose import AwsBackend
         from rtrag.core.config import IndexerSettings
+        from rtrag.functions.indexer import IO_SWITCH_INTERVAL_S
 
         self.settings = IndexerSettings.from_env(env)
-        # Credentials and Region for the clients build_indexer creates; nothing leaves the machine (the fakes
-        # replace the clients, or answer before botocore's HTTP layer).
+        # Credentials and Region for the clients the AWS composition root creates; nothing leaves the machine (the
+        # fakes replace the clients, or answer before botocore's HTTP layer).
         session = boto3.Session(aws_access_key_id="bench", aws_secret_access_key="bench",
                                 aws_session_token="bench", region_name="us-east-1")
         if args.clients == "botocore":
             install_http_fakes(session.events, bedrock=self.bedrock, s3vectors=self.s3vectors, store=self.store,
                                dynamodb=self.dynamodb, items=self.items)
-        previous, boto3.DEFAULT_SESSION = boto3.DEFAULT_SESSION, session
-        try:
-            self.project = indexer.build_indexer(self.settings)
-        finally:
-            boto3.DEFAULT_SESSION = previous
+        # As the function does on its cold start (rtrag.functions.indexer).
+        sys.setswitchinterval(IO_SWITCH_INTERVAL_S)
+        self.project = AwsBackend(session).indexer(self.settings)
         self.project.dead_letters = MemoryDeadLetters()
         if args.clients == "fake":
             self.project.embedder.client = FakeBedrockRuntime(self.bedrock)

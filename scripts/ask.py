@@ -16,27 +16,15 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
-
+from rtrag.aws.nova import default_answer_model
+from rtrag.cli.common import add_aws_arguments, current_region, make_session, run_cli, script_parser
+from rtrag.cli.resources import AwsResources, add_resource_arguments
+from rtrag.core import contract
+from rtrag.core.errors import UserError
+from rtrag.core.filters import validate_filter, where_to_filter
+from rtrag.core.limits import MAX_TOP_K, TITAN_V2_MODEL_ID
 from rtrag.workflows.answering import DEFAULT_MAX_DISTANCE, DEFAULT_TOP_K, LOCAL_MAX_DISTANCE, not_found, retrieve
-from rtrag.aws.nova import NovaAnswerer, default_answer_model
-from rtrag.cli.common import (
-    StackOutputs,
-    add_aws_arguments,
-    client,
-    current_region,
-    make_session,
-    resolve,
-    run_cli,
-    script_parser,
-)
-from rtrag.aws.titan import TitanEmbedder  # noqa: E402
-from rtrag.core.errors import UserError  # noqa: E402
-from rtrag.core.filters import validate_filter, where_to_filter  # noqa: E402
-from rtrag.core.limits import MAX_TOP_K, TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID  # noqa: E402
-from rtrag.aws.s3vectors import S3VectorsIndex  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -54,9 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "geographic inference profile for the Region, e.g. us.amazon.nova-lite-v1:0)")
     parser.add_argument("--no-generate", action="store_true", help="print the retrieved passages only")
     parser.add_argument("--json", action="store_true", help="print one JSON object: answer, sources, timings")
-    parser.add_argument("--vector-bucket", help="default: VECTOR_BUCKET, then the stack's VectorBucketName")
-    parser.add_argument("--vector-index", help="default: VECTOR_INDEX, then the stack's VectorIndexName")
-    parser.add_argument("--embed-model-id", help="default: EMBED_MODEL_ID, then the stack's EmbedModelId")
+    add_resource_arguments(parser, contract.VECTOR_BUCKET, contract.VECTOR_INDEX, contract.EMBED_MODEL)
     parser.add_argument("--local", action="store_true", help="ask the local pipeline under .rag-local/ (or "
                         "$RAG_LOCAL_DIR): offline embeddings and an extractive answer, no AWS account")
     parser.add_argument("--local-generator", choices=("extractive", "bedrock"), default="extractive",
@@ -86,17 +72,28 @@ class Local:
     max_distance = LOCAL_MAX_DISTANCE
 
     def __init__(self, args: argparse.Namespace):
-        from rtrag.local.answerer import ExtractiveAnswerer
-        from rtrag.local.compose import LocalPipeline
+        from rtrag.local.compose import LocalBackend
 
-        pipeline = LocalPipeline()
-        self.index, self.embedder = pipeline.index, pipeline.embedder
+        for flag, given in (("--vector-bucket", args.vector_bucket), ("--embed-model-id", args.embed_model_id)):
+            if given:
+                raise UserError(f"{flag} names an AWS resource; local mode has one vector store and one embedder "
+                                "(leave it out, or drop --local)")
+        if args.model_id and args.local_generator != "bedrock":
+            raise UserError("--model-id picks the Bedrock model that answers: add --local-generator bedrock")
+        self.backend = LocalBackend()
+        self.index = self.backend.named_index(args.vector_index) if args.vector_index else self.backend.index
+        self.embedder = self.backend.embedder
         if args.local_generator == "bedrock":
-            session = make_session(args)
-            model_id = args.model_id or _env("ANSWER_MODEL_ID") or default_answer_model(session.region_name)
-            self.answerer = NovaAnswerer(client(session, "bedrock-runtime", read_timeout=300), model_id=model_id)
+            from rtrag.aws.compose import AwsBackend
+
+            aws = AwsBackend(make_session(args))
+            model_id = args.model_id or os.environ.get(contract.ANSWER_MODEL.env) or default_answer_model(aws.region)
+            self.answerer = aws.answerer(model_id)
         else:
-            self.answerer = ExtractiveAnswerer(self.embedder)
+            self.answerer = self.backend.answerer()
+
+    def close(self) -> None:
+        self.backend.close()
 
 
 class Aws:
@@ -105,38 +102,21 @@ class Aws:
     max_distance = DEFAULT_MAX_DISTANCE
 
     def __init__(self, args: argparse.Namespace):
-        self.session = make_session(args)
-        outputs = StackOutputs(self.session, args.stack_name)
-        s3vectors = client(self.session, "s3vectors")
-        self.index = S3VectorsIndex(
-            s3vectors, bucket=resolve(args.vector_bucket, "VECTOR_BUCKET", outputs, "VectorBucketName"),
-            index=resolve(args.vector_index, "VECTOR_INDEX", outputs, "VectorIndexName"), dimension=0)
-        described = self.index.describe()
-        self.index.dimension = int(described["dimension"])
-        model_id = args.embed_model_id or _env("EMBED_MODEL_ID") or _output(outputs, "EmbedModelId")
-        model_id = model_id or TITAN_V2_MODEL_ID
-        wanted = _env("EMBED_DIMENSIONS") or _output(outputs, "EmbedDimensions")
-        if wanted and int(wanted) != self.index.dimension:
-            raise UserError(f"index {self.index.index} has dimension {self.index.dimension} but the embeddings "
-                            f"are configured for {wanted}: set EMBED_DIMENSIONS={self.index.dimension} or reindex")
-        if model_id.startswith("amazon.titan-embed-text-v2") and self.index.dimension not in TITAN_V2_DIMENSIONS:
-            raise UserError(f"index {self.index.index} has dimension {self.index.dimension}, which Titan V2 cannot "
-                            "produce (256, 512 or 1024): query an index built by this pipeline")
-        bedrock = client(self.session, "bedrock-runtime", read_timeout=300)
-        self.embedder = TitanEmbedder(bedrock, model_id=model_id, dimensions=self.index.dimension)
-        answer_model = args.model_id or _env("ANSWER_MODEL_ID") or default_answer_model(self.session.region_name)
-        self.answerer = NovaAnswerer(bedrock, model_id=answer_model)
+        from rtrag.aws.compose import check_embedding_fits
 
+        if args.local_generator != "extractive":
+            raise UserError("--local-generator goes with --local (on AWS, Nova answers)")
+        res = AwsResources(args)
+        backend = res.backend
+        self.index = backend.vector_index(res.name(contract.VECTOR_BUCKET), res.name(contract.VECTOR_INDEX))
+        model_id = res.optional(contract.EMBED_MODEL) or TITAN_V2_MODEL_ID
+        wanted = res.optional(contract.EMBED_DIMENSIONS)
+        check_embedding_fits(self.index, model_id=model_id, wanted_dimensions=int(wanted) if wanted else None)
+        self.embedder = backend.embedder(model_id, self.index.dimension)
+        self.answerer = backend.answerer(res.optional(contract.ANSWER_MODEL) or default_answer_model(backend.region))
 
-def _env(name: str) -> str | None:
-    return os.environ.get(name) or None
-
-
-def _output(outputs: StackOutputs, key: str) -> str | None:
-    try:
-        return outputs.get(key)
-    except UserError:
-        return None
+    def close(self) -> None:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,47 +126,55 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         filter_ = build_filter(args)
         backend = Local(args) if args.local else Aws(args)
-        max_distance = backend.max_distance if args.max_distance is None else args.max_distance
-        found = retrieve(args.question, embedder=backend.embedder, index=backend.index, top_k=args.top_k,
-                         filter=filter_, max_distance=max_distance)
-        stream_text = not args.json and not args.no_generate
-        if args.no_generate:
-            answer = None
-        elif not found.hits:
-            answer = not_found()
-            if stream_text:
-                print(answer.text)
-        else:
-            answer = backend.answerer.answer(
-                args.question, found.hits,
-                on_text=(lambda t: (sys.stdout.write(t), sys.stdout.flush())) if stream_text else (lambda t: None))
-            if stream_text:
-                print()
-        total_ms = (time.perf_counter() - started) * 1000
-        sources = found.hits if answer is None else answer.sources
-        if args.json:
-            print(json.dumps({
-                "question": args.question, "answer": None if answer is None else answer.text,
-                "model_id": None if answer is None else answer.model_id,
-                "sources": [h.to_json() for h in sources],
-                "passages": [h.to_json() | {"text": h.text} for h in found.hits] if args.no_generate else None,
-                "timings_ms": {"embed": round(found.embed_ms, 1), "query": round(found.query_ms, 1),
-                               "generate": round(answer.generate_ms, 1) if answer else 0.0,
-                               "total": round(total_ms, 1)}}, ensure_ascii=False))
-            return 0
-        if args.no_generate:
-            if not found.hits:
-                print("No relevant passages found.")
-            for h in found.hits:
-                print(f"[{h.key}] distance={h.distance:.3f} source={h.source}\n{h.text}\n")
-            return 0
-        if sources:
-            print("\nSources:")
-            for h in sources:
-                print(f"  {h.doc_id}  chunk {h.chunk}  distance {h.distance:.3f}  source {h.source}")
-        return 0
+        try:
+            return answer_question(args, backend, started, filter_)
+        finally:
+            backend.close()
 
     return run_cli(body, region=lambda: current_region(args))
+
+
+def answer_question(args: argparse.Namespace, backend: Local | Aws, started: float, filter_: dict | None) -> int:
+    """Retrieve, answer (streamed to the terminal, unless --json or --no-generate), print the sources."""
+    max_distance = backend.max_distance if args.max_distance is None else args.max_distance
+    found = retrieve(args.question, embedder=backend.embedder, index=backend.index, top_k=args.top_k,
+                     filter=filter_, max_distance=max_distance)
+    stream_text = not args.json and not args.no_generate
+    if args.no_generate:
+        answer = None
+    elif not found.hits:
+        answer = not_found()
+        if stream_text:
+            print(answer.text)
+    else:
+        answer = backend.answerer.answer(
+            args.question, found.hits,
+            on_text=(lambda t: (sys.stdout.write(t), sys.stdout.flush())) if stream_text else (lambda t: None))
+        if stream_text:
+            print()
+    total_ms = (time.perf_counter() - started) * 1000
+    sources = found.hits if answer is None else answer.sources
+    if args.json:
+        print(json.dumps({
+            "question": args.question, "answer": None if answer is None else answer.text,
+            "model_id": None if answer is None else answer.model_id,
+            "sources": [h.to_json() for h in sources],
+            "passages": [h.to_json() | {"text": h.text} for h in found.hits] if args.no_generate else None,
+            "timings_ms": {"embed": round(found.embed_ms, 1), "query": round(found.query_ms, 1),
+                           "generate": round(answer.generate_ms, 1) if answer else 0.0,
+                           "total": round(total_ms, 1)}}, ensure_ascii=False))
+        return 0
+    if args.no_generate:
+        if not found.hits:
+            print("No relevant passages found.")
+        for h in found.hits:
+            print(f"[{h.key}] distance={h.distance:.3f} source={h.source}\n{h.text}\n")
+        return 0
+    if sources:
+        print("\nSources:")
+        for h in sources:
+            print(f"  {h.doc_id}  chunk {h.chunk}  distance {h.distance:.3f}  source {h.source}")
+    return 0
 
 
 if __name__ == "__main__":

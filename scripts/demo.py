@@ -17,14 +17,13 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "lambda_src"))
+import ask  # scripts/ is this script's directory, so its neighbours import as modules
+import put_event
+from rtrag.cli.common import script_parser
+from rtrag.core.events import content_hash
+from rtrag.workflows.answering import retrieve
 
-import ask  # noqa: E402
-import put_event  # noqa: E402
-from rtrag.workflows.answering import retrieve  # noqa: E402
-from rtrag.cli.common import script_parser  # noqa: E402
-from rtrag.core.events import content_hash  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 CORPUS = HERE / "sample_corpus.jsonl"
 QUESTION = "When does Project Nimbus v3 ship and what does it drop?"
@@ -44,12 +43,12 @@ def command(script: str, *args: str) -> list[str]:
 
 def searchable_after(started: float, text: str | None) -> str:
     """Query until the document's current version is returned (or, for a delete, no longer returned)."""
-    from rtrag.local.compose import LocalPipeline
+    from rtrag.local.compose import LocalBackend
 
-    pipeline = LocalPipeline()
+    backend = LocalBackend()
     try:
         while True:
-            hits = retrieve(text or FACT, embedder=pipeline.embedder, index=pipeline.index, top_k=5,
+            hits = retrieve(text or FACT, embedder=backend.embedder, index=backend.index, top_k=5,
                             max_distance=2.0).hits
             mine = [h for h in hits if h.doc_id == DOC_ID]
             if (text is None and not mine) or (text and mine and mine[0].metadata.get("content_hash")
@@ -60,7 +59,7 @@ def searchable_after(started: float, text: str | None) -> str:
                 return "   -> NOT searchable after 30 s: see .rag-local/dead-letters/"
             time.sleep(0.005)
     finally:
-        pipeline.close()
+        backend.close()
 
 
 def put(*args: str, text: str | None) -> int:

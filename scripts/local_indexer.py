@@ -16,11 +16,8 @@ import json
 import signal
 import sys
 import threading
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
-
-from rtrag.cli.common import run_cli, script_parser  # noqa: E402
+from rtrag.cli.common import run_cli, script_parser
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,21 +33,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     def body() -> int:
-        from rtrag.local.compose import LocalPipeline
+        from rtrag.local.compose import LocalBackend
 
-        pipeline = LocalPipeline()
+        backend = LocalBackend()
         try:
             if args.follow:
                 stop = threading.Event()
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     signal.signal(sig, lambda *_: stop.set())  # finish the batch in hand, then stop
-                print(f"indexing new events from {pipeline.root}/stream (Ctrl-C to stop)", file=sys.stderr)
-                summary = pipeline.follow(poll_interval=args.poll_interval, stop_event=stop, on_pass=lambda s: print(
+                print(f"indexing new events from {backend.root}/stream (Ctrl-C to stop)", file=sys.stderr)
+                summary = backend.follow(poll_interval=args.poll_interval, stop_event=stop, on_pass=lambda s: print(
                     f"indexed {s.records} record(s) in {s.batches} batch(es)", file=sys.stderr, flush=True))
             else:
-                summary = pipeline.drain()
+                summary = backend.drain()
         finally:
-            pipeline.close()
+            backend.close()
         line = {"batches": summary.batches, "records": summary.records, "failures": summary.failures,
                 "on_failure_records": summary.on_failure_records}
         print(json.dumps(line) if args.json else

@@ -15,24 +15,12 @@ import argparse
 import json
 import sys
 import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
-
-from rtrag.cli.common import (
-    StackOutputs,
-    add_aws_arguments,
-    client,
-    current_region,
-    make_session,
-    progress_printer,
-    resolve,
-    run_cli,
-    script_parser,
-)
-from rtrag.core.errors import UserError  # noqa: E402
+from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser
+from rtrag.cli.resources import AwsResources, add_resource_arguments
+from rtrag.core import contract
+from rtrag.core.errors import UserError
 from rtrag.workflows.produce import InvalidInput, Stream, build_event, parse_pairs, read_jsonl, send_all
-from rtrag.aws.kinesis import KinesisStream  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -46,7 +34,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ts", type=int, help="document version in epoch seconds (default: now)")
     parser.add_argument("--delete", metavar="DOC_ID", help="put a delete event for DOC_ID instead")
     parser.add_argument("--file", metavar="PATH", help="JSON Lines of document events to send in bulk ('-' = stdin)")
-    parser.add_argument("--stream-name", help="Kinesis stream (default: STREAM_NAME, then the stack's StreamName)")
+    add_resource_arguments(parser, contract.STREAM)
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     parser.add_argument("--local", action="store_true", help="use the local pipeline under .rag-local/ (or "
                         "$RAG_LOCAL_DIR), no AWS account; the event is indexed before the command returns")
@@ -77,10 +65,8 @@ def load_events(args: argparse.Namespace) -> list:
                         source=args.source, ts=args.ts, metadata=parse_pairs(args.metadata, option="--metadata"))]
 
 
-def open_stream(args: argparse.Namespace) -> KinesisStream:
-    session = make_session(args)
-    name = resolve(args.stream_name, "STREAM_NAME", StackOutputs(session, args.stack_name), "StreamName")
-    return KinesisStream(client(session, "kinesis"), stream_name=name)
+def open_stream(args: argparse.Namespace) -> Stream:
+    return AwsResources(args).stream()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,9 +107,9 @@ def send(args: argparse.Namespace, stream: Stream, events: list) -> tuple[int, l
 def send_local(args: argparse.Namespace, events: list) -> int:
     """Put the events on the local stream, index them before returning (the local "event source mapping"), and
     say what became of each: 1 if any was not indexed."""
-    from rtrag.local.compose import LocalPipeline
+    from rtrag.local.compose import LocalBackend
 
-    local = LocalPipeline()
+    local = LocalBackend()
     try:
         code, sent = send(args, local.producer, events)
         local.drain()

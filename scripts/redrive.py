@@ -20,22 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
-
-from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser  # noqa: E402
-from rtrag.cli.resources import AwsResources, add_resource_arguments  # noqa: E402
+from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser
+from rtrag.cli.resources import AwsResources, add_resource_arguments
+from rtrag.core import contract
+from rtrag.core.errors import UserError
 from rtrag.workflows.redrive import KINDS, Letter, Redriver, iso
-from rtrag.aws.kinesis import KinesisRangeReader
-from rtrag.local.archive import LocalRangeReader
-from rtrag.aws.s3 import S3LetterStore  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     common = argparse.ArgumentParser(add_help=False)
-    add_resource_arguments(common)
+    add_resource_arguments(common, contract.STREAM, contract.DEAD_LETTER_BUCKET)
     common.add_argument("--json", action="store_true", help="print machine-readable results")
     common.add_argument("--local", action="store_true", help="use the local pipeline's dead letters and stream "
                         "under .rag-local/ (or $RAG_LOCAL_DIR); redriven events are indexed before it returns")
@@ -68,17 +63,20 @@ class Session:
     def __init__(self, args: argparse.Namespace):
         self.local = None
         if args.local:
-            from rtrag.local.compose import LocalPipeline
+            from rtrag.local.compose import LocalBackend
 
-            self.local = LocalPipeline()
+            for flag, given in (("--stream-name", args.stream_name), ("--dead-letter-bucket", args.dead_letter_bucket)):
+                if given:
+                    raise UserError(f"{flag} names an AWS resource; local mode has one stream and one dead-letter "
+                                    "directory (leave it out, or drop --local)")
+            self.local = LocalBackend()
             self.redriver = Redriver(self.local.dead_letters, stream=self.local.producer,
-                                     reader=LocalRangeReader(self.local.stream), stream_name=self.local.stream.name)
+                                     reader=self.local.range_reader(), stream_name=self.local.stream.name)
             return
         res = AwsResources(args)
-        store = S3LetterStore(res.client("s3"), bucket=res.dead_letter_bucket())
         # The stream is only resolved when something is sent; listing needs the bucket alone.
         stream = res.stream() if args.command == "send" and not args.dry_run else None
-        self.redriver = Redriver(store, stream=stream, reader=KinesisRangeReader(res.client("kinesis")),
+        self.redriver = Redriver(res.dead_letters(), stream=stream, reader=res.backend.range_reader(),
                                  stream_name=stream.stream_name if stream else "")
 
     def close(self, *, drain: bool) -> None:

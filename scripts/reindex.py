@@ -28,8 +28,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lambda_src"))
-
+from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser
+from rtrag.cli.resources import AwsResources, add_resource_arguments
+from rtrag.core import contract
+from rtrag.core.errors import ResourceMissing, UserError
+from rtrag.core.events import SOURCE_TEXT_KEY
+from rtrag.core.limits import MAX_RECORDS_PER_PUT_RECORDS, TITAN_V2_MODEL_ID
 from rtrag.workflows.replay import (
     DirectoryArchive,
     HourWindow,
@@ -38,16 +42,11 @@ from rtrag.workflows.replay import (
     Replay,
     ReplayCounts,
     ReplayStopped,
+    Source,
     StreamTarget,
     job_name,
     open_checkpoint,
 )
-from rtrag.local.archive import LocalStreamArchive
-from rtrag.aws.archive import S3Archive
-from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser  # noqa: E402
-from rtrag.core.errors import TransientError, UserError  # noqa: E402
-from rtrag.core.limits import MAX_RECORDS_PER_PUT_RECORDS  # noqa: E402
-from rtrag.cli.resources import AwsResources, add_resource_arguments  # noqa: E402
 
 # The event source mapping's batch limits (Lambda: BatchSize 1..10,000, default 100).
 DEFAULT_INDEX_BATCH = 100
@@ -70,12 +69,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     target.add_argument("--to-stream", action="store_true", help="put the events back on the stream")
     target.add_argument("--to-index", action="store_true",
                         help="index the events directly into --vector-index (default: the pipeline's index)")
-    parser.add_argument("--vector-bucket", help="default: VECTOR_BUCKET, then the stack's VectorBucketName")
-    parser.add_argument("--vector-index", help="default: VECTOR_INDEX, then the stack's VectorIndexName; with "
-                        "--local, a named index under $RAG_LOCAL_DIR/indexes/")
-    parser.add_argument("--embed-model-id", help="default: EMBED_MODEL_ID, then the stack's EmbedModelId")
-    parser.add_argument("--archive-bucket", help="default: ARCHIVE_BUCKET, then the stack's ArchiveBucketName")
-    add_resource_arguments(parser)
+    add_resource_arguments(parser, contract.VECTOR_BUCKET, contract.EMBED_MODEL, contract.ARCHIVE_BUCKET,
+                           contract.STREAM, contract.DEAD_LETTER_BUCKET)
+    parser.add_argument(contract.VECTOR_INDEX.flag, help=f"the vector index (default: {contract.VECTOR_INDEX.env}, "
+                        f"then the stack's {contract.VECTOR_INDEX.output}); with --local, a named index under "
+                        "$RAG_LOCAL_DIR/indexes/")
     parser.add_argument("--batch-size", type=int, help=f"records per batch (default {DEFAULT_INDEX_BATCH} into "
                         f"an index, {MAX_RECORDS_PER_PUT_RECORDS} onto the stream; at most {MAX_BATCH})")
     parser.add_argument("--checkpoint", metavar="PATH", help=f"checkpoint file (default {CHECKPOINT_DIR}/<job>."
@@ -103,46 +101,41 @@ class Local:
     """The local pipeline's stream, index and dead letters."""
 
     def __init__(self, args: argparse.Namespace):
-        from rtrag.local.compose import LocalPipeline
+        from rtrag.local.compose import LocalBackend
 
-        self.pipeline = LocalPipeline()
+        for resource in (contract.VECTOR_BUCKET, contract.ARCHIVE_BUCKET, contract.EMBED_MODEL, contract.STREAM,
+                         contract.DEAD_LETTER_BUCKET):
+            if getattr(args, resource.flag.lstrip("-").replace("-", "_"), None):
+                raise UserError(f"{resource.flag} names an AWS resource; local mode has one of each (leave it out, "
+                                "or drop --local)")
+        self.backend = LocalBackend()
         self.args = args
 
-    def archive(self) -> LocalStreamArchive:
-        return LocalStreamArchive(self.pipeline.stream)
+    def archive(self) -> Source:
+        return self.backend.archive()
 
     def stream_target(self) -> StreamTarget:
-        return StreamTarget(self.pipeline.producer, dead_letters=self.pipeline.dead_letters,
-                            description=f"local-stream:{self.pipeline.stream.directory.resolve()}")
+        return StreamTarget(self.backend.producer, dead_letters=self.backend.dead_letters,
+                            description=f"local-stream:{self.backend.stream.directory.resolve()}")
 
     def index_target(self) -> IndexTarget:
-        from rtrag.local.index import LocalVectorIndex
-        from rtrag.local.ledger import LocalVersionLedger
-        from rtrag.indexing.batch import BatchIndexer
-
-        p = self.pipeline
-        index, ledger = p.index, p.ledger
-        if self.args.vector_index:
-            index = LocalVectorIndex.open(p.root / "indexes" / self.args.vector_index, dimension=p.embedder.dimensions)
-            ledger = LocalVersionLedger(index)
-        indexer = BatchIndexer(embedder=p.embedder, index=index, ledger=ledger, dead_letters=p.dead_letters,
-                               chunking=p.chunking)
-        return IndexTarget(indexer, description=f"local-index:{Path(index.path).resolve()}")
+        index = self.backend.vector_index(self.args.vector_index)
+        return IndexTarget(self.backend.indexer(index), description=f"local-index:{Path(index.path).resolve()}")
 
     def exclusive(self, target_kind: str) -> contextlib.AbstractContextManager[Any]:
         """While replaying into the pipeline's own index, hold the local runner's shard locks: one writer per
         document at a time, which the version guarantee relies on."""
         if target_kind != "index" or self.args.vector_index:
             return contextlib.nullcontext()
-        return self.pipeline.runner.exclusive()
+        return self.backend.runner.exclusive()
 
     def checkpoint_dir(self) -> Path:
-        return self.pipeline.root / "reindex"
+        return self.backend.root / "reindex"
 
     def close(self, *, drain: bool) -> None:
         if drain:
-            self.pipeline.drain()  # the local "event source mapping": indexed before the command returns
-        self.pipeline.close()
+            self.backend.drain()  # the local "event source mapping": indexed before the command returns
+        self.backend.close()
 
 
 class Aws:
@@ -152,74 +145,43 @@ class Aws:
         self.args = args
         self.res = AwsResources(args)
 
-    def archive(self) -> S3Archive:
-        bucket = self.res.name(self.args.archive_bucket, "ARCHIVE_BUCKET", "ArchiveBucketName",
-                               hint="is the archive disabled (archive_enabled in cdk.json)? Enable it and deploy, "
-                               "or replay with --from-dir / --from-jsonl")
-        return S3Archive(self.res.client("s3"), bucket=bucket, window=HourWindow.parse(self.args.since,
-                                                                                       self.args.until))
-
-    def _dead_letters(self):
-        from rtrag.aws.s3 import S3DeadLetters
-
-        return S3DeadLetters(self.res.client("s3"), bucket=self.res.dead_letter_bucket())
+    def archive(self) -> Source:
+        bucket = self.res.name(contract.ARCHIVE_BUCKET, hint="is the archive disabled (archive_enabled in "
+                               "cdk.json)? Enable it and deploy, or replay with --from-dir / --from-jsonl")
+        return self.res.backend.archive(bucket, HourWindow.parse(self.args.since, self.args.until))
 
     def stream_target(self) -> StreamTarget:
         stream = self.res.stream()
-        return StreamTarget(stream, dead_letters=self._dead_letters(), description=f"stream:{stream.stream_name}")
+        return StreamTarget(stream, dead_letters=self.res.dead_letters(), description=f"stream:{stream.stream_name}")
 
     def index_target(self) -> IndexTarget:
+        from rtrag.aws.compose import check_embedding_fits
         from rtrag.core.config import IndexerSettings
-        from rtrag.aws.titan import TitanEmbedder
-        from rtrag.core.events import SOURCE_TEXT_KEY
-        from rtrag.aws.ledger import DynamoDBVersionLedger, namespace
-        from rtrag.core.limits import TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID
-        from rtrag.indexing.batch import BatchIndexer
-        from rtrag.aws.s3vectors import S3VectorsIndex
 
-        bucket = self.res.name(self.args.vector_bucket, "VECTOR_BUCKET", "VectorBucketName")
-        name = self.res.name(self.args.vector_index, "VECTOR_INDEX", "VectorIndexName")
-        index = S3VectorsIndex(self.res.client("s3vectors"), bucket=bucket, index=name, dimension=0)
+        backend = self.res.backend
+        bucket, name = self.res.name(contract.VECTOR_BUCKET), self.res.name(contract.VECTOR_INDEX)
         try:
-            described = index.describe()
-        except TransientError as exc:
-            if exc.code != "NotFoundException":
-                raise
+            index = backend.vector_index(bucket, name)
+        except ResourceMissing:
             raise UserError(
                 f"vector index {name} not found in bucket {bucket}: create it first, e.g. `aws s3vectors create-index "
                 f"--vector-bucket-name {bucket} --index-name {name} --data-type float32 --dimension 1024 "
                 f"--distance-metric cosine --metadata-configuration nonFilterableMetadataKeys={SOURCE_TEXT_KEY}`"
             ) from None
-        index.dimension = int(described["dimension"])
-        declared = (described.get("metadataConfiguration") or {}).get("nonFilterableMetadataKeys")
-        if declared is not None and SOURCE_TEXT_KEY not in declared:
-            raise UserError(f"index {name} does not declare {SOURCE_TEXT_KEY} non-filterable, so chunk text would "
-                            "break the 2 KB filterable metadata limit: create the index with "
-                            f"--metadata-configuration nonFilterableMetadataKeys={SOURCE_TEXT_KEY}")
-        model_id = (self.args.embed_model_id or self.res.optional("EMBED_MODEL_ID", "EmbedModelId")
-                    or TITAN_V2_MODEL_ID)
-        if model_id.startswith("amazon.titan-embed-text-v2") and index.dimension not in TITAN_V2_DIMENSIONS:
-            raise UserError(f"index {name} has dimension {index.dimension}; Titan V2 embeds in "
-                            f"{', '.join(map(str, TITAN_V2_DIMENSIONS))} only: reindex into an index of one of those")
+        model_id = self.res.optional(contract.EMBED_MODEL) or TITAN_V2_MODEL_ID
+        check_embedding_fits(index, model_id=model_id)
         # The indexer's own settings (chunking, concurrency, retries from the environment, validated), aimed at
         # this index.
-        table = self.res.name(None, "VERSION_TABLE", "VersionTableName")
         settings = IndexerSettings.from_env(os.environ | {
-            "VECTOR_BUCKET": bucket, "VECTOR_INDEX": name, "DEAD_LETTER_BUCKET": self.res.dead_letter_bucket(),
-            "VERSION_TABLE": table, "EMBED_MODEL_ID": model_id, "EMBED_DIMENSIONS": str(index.dimension)})
-        bedrock = self.res.client("bedrock-runtime", retries={"mode": "adaptive",
-                                                              "max_attempts": settings.embed_max_attempts},
-                                  max_pool_connections=max(10, settings.embed_concurrency))
-        embedder = TitanEmbedder(bedrock, model_id=model_id, dimensions=index.dimension,
-                                 concurrency=settings.embed_concurrency)
-        ledger = DynamoDBVersionLedger(self.res.client("dynamodb"), table=table, namespace=namespace(bucket, name))
-        indexer = BatchIndexer(embedder=embedder, index=index, ledger=ledger, dead_letters=self._dead_letters(),
-                               chunking=settings.chunking, tombstone_seconds=settings.tombstone_seconds)
-        if name == self.res.optional("VECTOR_INDEX", "VectorIndexName"):
+            contract.ENV_VECTOR_BUCKET: bucket, contract.ENV_VECTOR_INDEX: name,
+            contract.ENV_DEAD_LETTER_BUCKET: self.res.name(contract.DEAD_LETTER_BUCKET),
+            contract.ENV_VERSION_TABLE: self.res.name(contract.VERSION_TABLE),
+            contract.ENV_EMBED_MODEL_ID: model_id, contract.ENV_EMBED_DIMENSIONS: str(index.dimension)})
+        if name == self.res.deployed(contract.VECTOR_INDEX):
             print("note: the pipeline's indexer writes this index too; a document that is also on the stream "
                   "while it is replayed can end at either version until its next event. To be exact, disable "
                   "the event source mapping while replaying, or replay --to-stream.", file=sys.stderr)
-        return IndexTarget(indexer, description=f"index:{bucket}/{name}")
+        return IndexTarget(backend.indexer(settings), description=f"index:{bucket}/{name}")
 
     def exclusive(self, target_kind: str) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()

@@ -1,8 +1,11 @@
-"""The Lambda layer with the functions' pinned dependencies, built with pip on this machine (no Docker)."""
+"""What the Lambda functions are made of: their code, staged by package from ``lambda_src/``, and the layer with
+their pinned dependencies, built with pip on this machine (no Docker)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +15,9 @@ from aws_cdk import AssetHashType, BundlingOptions, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from stacks.paths import LAMBDA_SRC
+from stacks.paths import LAMBDA_SRC, PROJECT_ROOT
+
+FUNCTION_STAGING = PROJECT_ROOT / ".build" / "function"
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -96,11 +101,36 @@ def _layer_hash() -> str:
     return hashlib.sha256(inputs.encode()).hexdigest()
 
 
+# What the functions run, by package: their entry modules, and the layers of rtrag below the CLI and local mode
+# (import-linter holds that these never import those: pyproject.toml). Nothing else of lambda_src is deployed.
+FUNCTION_ENTRY_MODULES = ("indexer.py", "vector_index_resource.py")
+FUNCTION_PACKAGES = ("rtrag.functions", "rtrag.aws", "rtrag.workflows", "rtrag.indexing", "rtrag.core")
+
+
+def stage_function_code(target: Path) -> Path:
+    """Copy the functions' code into ``target`` (emptied first): the entry modules, ``rtrag/__init__.py`` and the
+    packages of FUNCTION_PACKAGES, Python sources only. Returns ``target``."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for name in FUNCTION_ENTRY_MODULES:
+        shutil.copy2(LAMBDA_SRC / name, target / name)
+    (target / "rtrag").mkdir()
+    shutil.copy2(LAMBDA_SRC / "rtrag" / "__init__.py", target / "rtrag" / "__init__.py")
+    for package in FUNCTION_PACKAGES:
+        relative = Path(*package.split("."))
+        for source in sorted((LAMBDA_SRC / relative).rglob("*.py")):
+            copy = target / source.relative_to(LAMBDA_SRC)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy)
+    return target
+
+
+@functools.cache
+def _staged_function_code() -> Path:
+    return stage_function_code(FUNCTION_STAGING)
+
+
 def function_code() -> lambda_.Code:
-    """The functions' own code: all of ``lambda_src`` except what only the build or the tests use."""
-    return lambda_.Code.from_asset(
-        str(LAMBDA_SRC),
-        # Local mode (rtrag/local) and the CLI plumbing never run in Lambda.
-        exclude=["__pycache__", "*.pyc", "requirements.txt", ".pytest_cache", "*.egg-info", "rtrag/local",
-                 "rtrag/cli.py"],
-    )
+    """The functions' own code (``stage_function_code``), staged once per synth under ``.build/function``."""
+    return lambda_.Code.from_asset(str(_staged_function_code()))

@@ -15,14 +15,15 @@ from constructs import Construct
 from stacks.dead_letters import S3FailedBatchDestination
 from stacks.dependencies import ARCHITECTURE, PYTHON_RUNTIME_PIN_REASON, RUNTIME, function_code
 from stacks.nag import acknowledge
+from rtrag.core import contract as c
 
 HANDLER = "indexer.handler"
-SERVICE_NAME = "indexer"
+SERVICE_NAME = c.INDEXER_SERVICE
 
 
 @dataclass(frozen=True, kw_only=True)
 class EmbeddingOptions:
-    """What the indexer embeds with and how it cuts documents (read by ``rtrag.config.IndexerSettings``)."""
+    """What the indexer embeds with and how it cuts documents (read by ``rtrag.core.config.IndexerSettings``)."""
 
     model_id: str
     dimensions: int
@@ -118,19 +119,19 @@ class StreamIndexer(Construct):
             reserved_concurrent_executions=sizing.reserved_concurrency,
             # Never a reserved variable (AWS_REGION and the like): Lambda sets those and rejects the function.
             environment={
-                "VECTOR_BUCKET": vector_bucket_name,
-                "VECTOR_INDEX": vector_index_name,
-                "DEAD_LETTER_BUCKET": dead_letter_bucket_name,
-                "VERSION_TABLE": version_table_name,
-                "TOMBSTONE_RETENTION_DAYS": str(tombstone_retention_days),
-                "EMBED_MODEL_ID": embedding.model_id,
-                "EMBED_DIMENSIONS": str(embedding.dimensions),
-                "EMBED_CONCURRENCY": str(embedding.concurrency),
-                "CHUNK_SIZE_CHARS": str(embedding.chunk_size_chars),
-                "CHUNK_OVERLAP_CHARS": str(embedding.chunk_overlap_chars),
-                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace,
-                "POWERTOOLS_LOG_LEVEL": "INFO",
+                c.ENV_VECTOR_BUCKET: vector_bucket_name,
+                c.ENV_VECTOR_INDEX: vector_index_name,
+                c.ENV_DEAD_LETTER_BUCKET: dead_letter_bucket_name,
+                c.ENV_VERSION_TABLE: version_table_name,
+                c.ENV_TOMBSTONE_RETENTION_DAYS: str(tombstone_retention_days),
+                c.ENV_EMBED_MODEL_ID: embedding.model_id,
+                c.ENV_EMBED_DIMENSIONS: str(embedding.dimensions),
+                c.ENV_EMBED_CONCURRENCY: str(embedding.concurrency),
+                c.ENV_CHUNK_SIZE_CHARS: str(embedding.chunk_size_chars),
+                c.ENV_CHUNK_OVERLAP_CHARS: str(embedding.chunk_overlap_chars),
+                c.ENV_POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+                c.ENV_POWERTOOLS_METRICS_NAMESPACE: metrics_namespace,
+                c.ENV_POWERTOOLS_LOG_LEVEL: "INFO",
             },
         )
 

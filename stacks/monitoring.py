@@ -22,6 +22,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from rtrag.core import contract as c
+
 
 ONE_MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
@@ -246,7 +248,7 @@ class PipelineMonitoring(Construct):
         )
         self._alarm(
             "FreshnessP99",
-            metric=self.indexer_metric("IndexLag", statistic="p99", period=FIVE_MINUTES, label="index lag p99"),
+            metric=self.indexer_metric(c.METRIC_INDEX_LAG, statistic="p99", period=FIVE_MINUTES, label="index lag p99"),
             threshold=t.freshness_p99_seconds * 1000,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=2,
@@ -265,7 +267,8 @@ class PipelineMonitoring(Construct):
         )
         self._alarm(
             "DeadLetters",
-            metric=self.indexer_metric("DeadLetters", statistic="Sum", period=FIVE_MINUTES, label="dead letters"),
+            metric=self.indexer_metric(c.METRIC_DEAD_LETTERS, statistic="Sum", period=FIVE_MINUTES,
+                                       label="dead letters"),
             threshold=t.dead_letters,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
@@ -336,7 +339,7 @@ class PipelineMonitoring(Construct):
             return self.indexer_metric(name, statistic="Sum", period=ONE_MINUTE, label=label)
 
         def lag(percentile: str) -> cw.Metric:
-            return self.indexer_metric("IndexLag", statistic=percentile, period=ONE_MINUTE, label=f"{percentile} (ms)")
+            return self.indexer_metric(c.METRIC_INDEX_LAG, statistic=percentile, period=ONE_MINUTE, label=f"{percentile} (ms)")
 
         rows: list[list[cw.IWidget]] = [
             [cw.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=24, height=3)],
@@ -364,23 +367,23 @@ class PipelineMonitoring(Construct):
                 cw.GraphWidget(
                     title="Documents per minute",
                     left=[
-                        per_minute("DocumentsUpserted", "upserted"),
-                        per_minute("DocumentsDeleted", "deleted"),
-                        per_minute("DocumentsSkippedUnchanged", "skipped: unchanged"),
-                        per_minute("DocumentsSkippedStale", "skipped: stale"),
+                        per_minute(c.METRIC_UPSERTED, "upserted"),
+                        per_minute(c.METRIC_DELETED, "deleted"),
+                        per_minute(c.METRIC_UNCHANGED, "skipped: unchanged"),
+                        per_minute(c.METRIC_STALE, "skipped: stale"),
                     ],
                     width=12,
                 ),
                 cw.GraphWidget(
                     title="Embedding calls and chunks written per minute",
-                    left=[per_minute("EmbeddingCalls", "embedding calls"), per_minute("ChunksWritten", "chunks")],
+                    left=[per_minute(c.METRIC_EMBEDDING_CALLS, "embedding calls"), per_minute(c.METRIC_CHUNKS_WRITTEN, "chunks")],
                     width=12,
                 ),
             ],
             [
                 cw.GraphWidget(
                     title="Dead letters and failed documents per minute",
-                    left=[per_minute("DeadLetters", "dead letters"), per_minute("DocumentsFailed", "failed (retried)")],
+                    left=[per_minute(c.METRIC_DEAD_LETTERS, "dead letters"), per_minute(c.METRIC_FAILED, "failed (retried)")],
                     width=8,
                 ),
                 cw.GraphWidget(

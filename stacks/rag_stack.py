@@ -29,8 +29,9 @@ from stacks.operator_access import OperatorPolicy
 from stacks.settings import Settings
 from stacks.vector_index import VectorIndex
 from stacks.version_table import VersionTable, ledger_statement
+from rtrag.core import contract as c
 
-METRICS_NAMESPACE_PREFIX = "RealtimeRag"
+METRICS_NAMESPACE_PREFIX = c.METRICS_NAMESPACE_PREFIX
 
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
@@ -210,51 +211,52 @@ class RealtimeRagStack(Stack):
         self._outputs()
 
     def _outputs(self) -> None:
-        """One output per name the scripts read; the keys are this stack's contract with ``scripts/``."""
+        """One output per name the scripts read; the keys come from the contract the scripts read them by
+        (``rtrag.core.contract``)."""
         s = self.settings
         outputs = {
-            "StreamName": (self.ingest.stream.stream_name, "Kinesis stream that document events are put on"),
-            "StreamArn": (self.ingest.stream.stream_arn, "ARN of the Kinesis stream"),
-            "VectorBucketName": (self.vectors.bucket_name, "S3 Vectors bucket holding the index"),
-            "VectorIndexName": (self.vectors.index_name, "S3 Vectors index of document chunks"),
-            "VectorIndexArn": (self.vectors.index_arn, "ARN of the S3 Vectors index"),
-            "DeadLetterBucketName": (
+            c.STREAM.output: (self.ingest.stream.stream_name, "Kinesis stream that document events are put on"),
+            c.OUTPUT_STREAM_ARN: (self.ingest.stream.stream_arn, "ARN of the Kinesis stream"),
+            c.VECTOR_BUCKET.output: (self.vectors.bucket_name, "S3 Vectors bucket holding the index"),
+            c.VECTOR_INDEX.output: (self.vectors.index_name, "S3 Vectors index of document chunks"),
+            c.OUTPUT_VECTOR_INDEX_ARN: (self.vectors.index_arn, "ARN of the S3 Vectors index"),
+            c.DEAD_LETTER_BUCKET.output: (
                 self.dead_letters.bucket.bucket_name,
                 "S3 bucket of bad events (invalid/) and failed batches (aws/lambda/)",
             ),
-            "VersionTableName": (
+            c.VERSION_TABLE.output: (
                 self.versions.table.table_name,
                 "DynamoDB table of the version ledger (each document's winning version and delete tombstone)",
             ),
-            "IndexerFunctionName": (self.indexer.function.function_name, "Lambda function that indexes the stream"),
-            "ProducerPolicyArn": (
+            c.OUTPUT_INDEXER_FUNCTION: (self.indexer.function.function_name, "Lambda function that indexes the stream"),
+            c.OUTPUT_PRODUCER_POLICY: (
                 self.policies.producer_policy.managed_policy_arn,
                 "Managed policy to attach to principals that put document events",
             ),
-            "AskerPolicyArn": (
+            c.OUTPUT_ASKER_POLICY: (
                 self.policies.asker_policy.managed_policy_arn,
                 "Managed policy to attach to principals that ask questions",
             ),
-            "EmbedModelId": (s.embed_model_id, "Bedrock embedding model of the index"),
-            "EmbedDimensions": (str(s.embed_dimensions), "Dimension of the embeddings and of the index"),
-            "AnswerModelId": (
+            c.EMBED_MODEL.output: (s.embed_model_id, "Bedrock embedding model of the index"),
+            c.EMBED_DIMENSIONS.output: (str(s.embed_dimensions), "Dimension of the embeddings and of the index"),
+            c.ANSWER_MODEL.output: (
                 self.answer_profile.profile_id,
                 "Bedrock inference profile that answers questions (Nova Lite, this Region's geography)",
             ),
-            "Region": (Aws.REGION, "Region the stack is deployed in"),
-            "OperatorPolicyArn": (
+            c.OUTPUT_REGION: (Aws.REGION, "Region the stack is deployed in"),
+            c.OUTPUT_OPERATOR_POLICY: (
                 self.operator.policy.managed_policy_arn,
                 "Managed policy to attach to principals that reindex and redrive",
             ),
-            "AlarmTopicArn": (
+            c.OUTPUT_ALARM_TOPIC: (
                 self.monitoring.topic.topic_arn,
                 "SNS topic every alarm notifies (subscribe to it, or set alarm_email)",
             ),
-            "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard of the pipeline"),
-            "DashboardUrl": (self.monitoring.dashboard_url, "Console address of the CloudWatch dashboard"),
+            c.OUTPUT_DASHBOARD_NAME: (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard of the pipeline"),
+            c.OUTPUT_DASHBOARD_URL: (self.monitoring.dashboard_url, "Console address of the CloudWatch dashboard"),
         }
         if self.archive is not None:
-            outputs["ArchiveBucketName"] = (
+            outputs[c.ARCHIVE_BUCKET.output] = (
                 self.archive.bucket.bucket_name,
                 "S3 bucket of archived document events (events/YYYY/MM/DD/HH/*.jsonl.gz) for reindex.py",
             )

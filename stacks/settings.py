@@ -16,8 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stacks.paths import LAMBDA_SRC  # noqa: F401  (importing it puts lambda_src on sys.path for rtrag)
-from rtrag.core.config import MAX_TOMBSTONE_RETENTION_DAYS
+from rtrag.core import contract
 from rtrag.core.limits import TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID
 from rtrag.core.names import InvalidName, validate_bucket_name, validate_index_name
 
@@ -31,15 +30,12 @@ LOG_RETENTION_DAYS = (
 )
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 
-# Chunk bounds shared with the indexer (lambda_src/rtrag/config.py): a chunk must stay under Titan V2's
-# 8,192-token input limit even at one token per character.
-MIN_CHUNK_CHARS = 200
-MAX_CHUNK_CHARS = 8000
+# Bounds shared with the indexer, which checks the same ones at cold start (rtrag.core.contract).
+MIN_CHUNK_CHARS, MAX_CHUNK_CHARS = contract.MIN_CHUNK_CHARS, contract.MAX_CHUNK_CHARS
+MAX_TOMBSTONE_RETENTION_DAYS = contract.MAX_TOMBSTONE_RETENTION_DAYS
 
 # CloudFormation stack names: a letter, then letters, digits and hyphens, at most 128 characters.
 _STACK_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
-# A full KMS key ARN (S3 Vectors rejects aliases and bare key ids); multi-Region keys start with "mrk-".
-_KMS_KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$")
 # One e-mail address for the alarm topic's subscription (SNS sends a confirmation to it; nothing more is checked).
 _EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[A-Za-z]{2,}$")
 # S3 lifecycle day counts (a transition or expiration at most 100 years out is plenty for an archive).
@@ -63,9 +59,9 @@ class Settings:
     vector_index_name: str = ""  # "" = derived from the stack name
     embed_model_id: str = TITAN_V2_MODEL_ID
     embed_dimensions: int = 1024
-    chunk_size_chars: int = 2000
-    chunk_overlap_chars: int = 200
-    embed_concurrency: int = 16
+    chunk_size_chars: int = contract.DEFAULT_CHUNK_CHARS
+    chunk_overlap_chars: int = contract.DEFAULT_CHUNK_OVERLAP_CHARS
+    embed_concurrency: int = contract.DEFAULT_EMBED_CONCURRENCY
     batch_size: int = 100
     max_batching_window_seconds: int = 0
     starting_position: str = "TRIM_HORIZON"
@@ -90,7 +86,7 @@ class Settings:
     archive_enabled: bool = True
     archive_expiration_days: int = 365  # 0 = archived events never expire (null in cdk.json means the default)
     archive_glacier_ir_days: int | None = None  # None = archived events stay in S3 Standard
-    tombstone_retention_days: int = 400  # 0 = tombstones of deleted documents are kept for ever
+    tombstone_retention_days: int = contract.DEFAULT_TOMBSTONE_RETENTION_DAYS  # 0 = kept for ever
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -260,7 +256,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "embed_dimensions": _integer("embed_dimensions", 1, 4096, choices=TITAN_V2_DIMENSIONS),
     "chunk_size_chars": _integer("chunk_size_chars", MIN_CHUNK_CHARS, MAX_CHUNK_CHARS),
     "chunk_overlap_chars": _integer("chunk_overlap_chars", 0, MAX_CHUNK_CHARS),
-    "embed_concurrency": _integer("embed_concurrency", 1, 64),
+    "embed_concurrency": _integer("embed_concurrency", contract.MIN_EMBED_CONCURRENCY, contract.MAX_EMBED_CONCURRENCY),
     # Lambda ESM limits for Kinesis (CreateEventSourceMapping API reference).
     "batch_size": _integer("batch_size", 1, 10_000),
     "max_batching_window_seconds": _integer("max_batching_window_seconds", 0, 300),
@@ -274,7 +270,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "log_retention_days": _integer("log_retention_days", 1, 3653, choices=LOG_RETENTION_DAYS),
     "retain_data_on_destroy": _boolean("retain_data_on_destroy"),
     "vectors_kms_key_arn": _pattern(
-        "vectors_kms_key_arn", _KMS_KEY_ARN_RE,
+        "vectors_kms_key_arn", contract.KMS_KEY_ARN_RE,
         "expected a full KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY-ID), or empty for SSE-S3",
         optional=True,
     ),
@@ -314,7 +310,7 @@ def replay_window_days(stream_retention_hours: int, max_record_age_seconds: int)
 
 def _check_combinations(parsed: dict[str, Any]) -> None:
     size, overlap = parsed["chunk_size_chars"], parsed["chunk_overlap_chars"]
-    if overlap * 2 >= size:
+    if overlap > contract.max_chunk_overlap(size):
         raise _fail(
             "chunk_overlap_chars", overlap,
             f"expected a whole number 0..{(size - 1) // 2} (less than half of chunk_size_chars={size})",

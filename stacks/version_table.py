@@ -7,8 +7,8 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks.paths import LAMBDA_SRC  # noqa: F401  (importing it puts lambda_src on sys.path for rtrag)
-from rtrag.aws.ledger import PARTITION_KEY, TTL_ATTRIBUTE
+from rtrag.core.contract import LEDGER_PARTITION_KEY as PARTITION_KEY
+from rtrag.core.contract import LEDGER_TTL_ATTRIBUTE as TTL_ATTRIBUTE
 
 # The only calls the ledger makes (lambda_src/rtrag/ledger.py): strongly consistent batch reads, batch puts.
 LEDGER_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem")

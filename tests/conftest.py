@@ -102,7 +102,7 @@ def env(aws, monkeypatch):
         monkeypatch.setenv(name, value)
     import indexer
 
-    monkeypatch.setattr(indexer, "_indexer", None)
+    indexer.handler.reset()  # a cold start: the next invocation builds the indexer from this environment
     aws.s3vectors.calls.clear()
     return SimpleNamespace(aws=aws, s3vectors=s3vectors, s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"))
 

@@ -17,31 +17,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ["tests/test_guarantees.py", "tests/test_indexer.py"]
 MUTANTS = {
-    "winner-by-record-order": ("lambda_src/rtrag/pipeline.py",
+    "winner-by-record-order": ("lambda_src/rtrag/indexing/batch.py",
                                "                if doc.version <= current.version:\n                    continue\n", ""),
-    "no-intent": ("lambda_src/rtrag/versions.py", "    if chunks <= covered and not clean_live:\n        return None",
+    "no-intent": ("lambda_src/rtrag/indexing/plan.py", "    if chunks <= covered and not clean_live:\n        return None",
                   "    return None"),
-    "unchanged-does-not-raise": ("lambda_src/rtrag/versions.py",
+    "unchanged-does-not-raise": ("lambda_src/rtrag/indexing/plan.py",
                                  "return Plan(Action.UNCHANGED, commit=replace(entry, version=version, updated_at=stamp))",
                                  "return Plan(Action.STALE)"),
-    "dirty-ignored": ("lambda_src/rtrag/versions.py", "        return self.state == LIVE and not self.dirty",
+    "dirty-ignored": ("lambda_src/rtrag/core/versions.py", "        return self.state == LIVE and not self.dirty",
                       "        return self.state == LIVE"),
     "stale-keys-from-committed-chunks": (
-        "lambda_src/rtrag/versions.py", "stale = tuple(vector_key(doc_id, i) for i in range(chunks, reach))",
+        "lambda_src/rtrag/indexing/plan.py", "stale = tuple(vector_key(doc_id, i) for i in range(chunks, reach))",
         "stale = tuple(vector_key(doc_id, i) for i in range(chunks, entry.chunks if entry else 0))"),
-    "commit-despite-failed-write": ("lambda_src/rtrag/pipeline.py",
+    "commit-despite-failed-write": ("lambda_src/rtrag/indexing/writer.py",
                                     "        for doc, exc in put_failures + delete_failures:\n"
                                     "            if not doc.done:\n                fail(doc, exc)\n", ""),
-    "redrive-without-version": ("lambda_src/rtrag/events.py", "    return event.to_bytes()\n\n\ndef validate_event",
+    "redrive-without-version": ("lambda_src/rtrag/core/events.py", "    return event.to_bytes()\n\n\ndef validate_event",
                                 "    return data\n\n\ndef validate_event"),
-    "tombstone-ignored": ("lambda_src/rtrag/versions.py",
+    "tombstone-ignored": ("lambda_src/rtrag/indexing/plan.py",
                           "    if entry is not None and entry.version is not None and version <= entry.version:",
                           "    if entry is not None and entry.state != DELETED and entry.version is not None "
                           "and version <= entry.version:"),
-    "no-doc0-for-unknown-documents": ("lambda_src/rtrag/versions.py",
+    "no-doc0-for-unknown-documents": ("lambda_src/rtrag/indexing/plan.py",
                                       "keys = tuple(vector_key(doc_id, i) for i in range(max(reach, 1)))",
                                       "keys = tuple(vector_key(doc_id, i) for i in range(reach))"),
-    "equal-version-applied-again": ("lambda_src/rtrag/versions.py", "version <= entry.version:",
+    "equal-version-applied-again": ("lambda_src/rtrag/indexing/plan.py", "version <= entry.version:",
                                     "version < entry.version:"),
 }
 

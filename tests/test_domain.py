@@ -175,7 +175,7 @@ def test_settings_defaults_match_titan_v2():
     ({"EMBED_DIMENSIONS": "300"}, "use one of 256, 512, 1024"),
     ({"EMBED_CONCURRENCY": "lots"}, "not a whole number"),
     ({"CHUNK_SIZE_CHARS": "9000"}, "CHUNK_SIZE_CHARS=9000 is out of range"),
-    ({"CHUNK_OVERLAP_CHARS": "1500"}, "at most half the chunk size"),
+    ({"CHUNK_OVERLAP_CHARS": "1500"}, "less than half the chunk size"),
 ])
 def test_bad_settings_fail_with_the_variable_and_the_allowed_values(overrides, fragment):
     with pytest.raises(ConfigError, match=fragment):

@@ -8,7 +8,6 @@ import random
 
 import pytest
 
-import indexer
 from rtrag.core.errors import TransientError
 from scripts import ask, put_event, redrive
 
@@ -20,12 +19,11 @@ def local(tmp_path, monkeypatch):
     """A fresh local pipeline directory; the runner's retries do not wait (the backoff is not under test)."""
     monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    monkeypatch.setattr(indexer, "_indexer", None)
     monkeypatch.setattr("rtrag.local.runner.backoff_delay", lambda attempt, **kwargs: 0.0)
-    from rtrag.local.compose import LocalPipeline
+    from rtrag.local.compose import LocalBackend
 
-    def open_pipeline() -> LocalPipeline:
-        return LocalPipeline(tmp_path / "state")
+    def open_pipeline() -> LocalBackend:
+        return LocalBackend(tmp_path / "state")
 
     return open_pipeline
 

@@ -393,10 +393,12 @@ def test_handler_emits_emf_metrics_including_index_lag(env, capsys):
 def test_importing_the_handler_creates_no_clients(env):
     import importlib
 
-    before = len(env.aws.recorder.calls)
-    reloaded = importlib.reload(indexer)
+    import rtrag.functions.indexer
 
-    assert reloaded._indexer is None
+    before = len(env.aws.recorder.calls)
+    reloaded = importlib.reload(rtrag.functions.indexer)
+
+    assert reloaded.handler._indexer is None
     assert env.aws.recorder.calls[before:] == []
 
 
@@ -420,4 +422,4 @@ def test_disabled_metrics_print_nothing_and_do_not_accumulate(env, monkeypatch, 
 
     assert '"_aws"' not in capsys.readouterr().out
     assert len(vectors(env)) == 300
-    assert indexer.metrics.metric_set == {}
+    assert indexer.handler.metrics.metric_set == {}

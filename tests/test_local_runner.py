@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-import indexer
 from kinesis import load_event
 from rtrag.core.config import ChunkSettings
 from rtrag.local.deadletters import LocalDeadLetters
@@ -22,6 +21,7 @@ from rtrag.local.embedder import LocalEmbedder
 from rtrag.local.runner import LocalEventSourceMapping, LocalLambdaContext
 from rtrag.local.stream import LocalStream
 from rtrag.indexing.batch import BatchIndexer
+from rtrag.indexing.handler import IndexerHandler
 
 LAMBDA_SRC = Path(__file__).resolve().parents[1] / "lambda_src"
 SEED_TEXT = "Project Nimbus ships its v3 release on 2026-08-14 and drops Python 3.9 support."
@@ -130,18 +130,17 @@ def test_handler_gets_a_lambda_like_context(stream, tmp_path):
 # through the real indexer
 @pytest.fixture
 def local_indexer(tmp_path, monkeypatch):
-    """indexer.handler wired to local adapters, as local mode wires it."""
+    """The indexer's handler on local adapters, as local mode wires it."""
     from rtrag.local.index import LocalVectorIndex
     from rtrag.local.ledger import LocalVersionLedger
 
     embedder = LocalEmbedder()
     index = LocalVectorIndex(tmp_path / "index", dimension=embedder.dimensions)
     dead_letters = LocalDeadLetters(tmp_path / "dead-letters")
-    monkeypatch.setattr(indexer, "_indexer", None)
-    indexer.configure(BatchIndexer(embedder=embedder, index=index, ledger=LocalVersionLedger(index),
-                                   dead_letters=dead_letters, chunking=ChunkSettings(size_chars=1000,
-                                                                                      overlap_chars=100)))
-    yield type("Local", (), {"embedder": embedder, "index": index, "dead_letters": dead_letters})
+    handler = IndexerHandler(lambda: BatchIndexer(embedder=embedder, index=index, ledger=LocalVersionLedger(index),
+                                                  dead_letters=dead_letters,
+                                                  chunking=ChunkSettings(size_chars=1000, overlap_chars=100)))
+    yield type("Local", (), {"embedder": embedder, "index": index, "dead_letters": dead_letters, "handler": handler})
     index.close()
 
 
@@ -154,7 +153,7 @@ def test_seed_event_is_indexed_by_the_real_indexer_handler_and_a_bad_event_is_de
     responses = []
 
     def handler(event, context):
-        responses.append(indexer.handler(event, context))
+        responses.append(local_indexer.handler(event, context))
         return responses[-1]
 
     summary = mapping(stream, handler, tmp_path).run_once()
@@ -182,7 +181,7 @@ def test_crash_between_index_write_and_checkpoint_loses_nothing_and_duplicates_n
     class Crash(BaseException):
         """The process dies: nothing in the runner may catch this."""
 
-    crashing = mapping(stream, indexer.handler, tmp_path, batch_size=5)
+    crashing = mapping(stream, local_indexer.handler, tmp_path, batch_size=5)
 
     def die(shard_id, sequence_number):
         raise Crash
@@ -196,7 +195,7 @@ def test_crash_between_index_write_and_checkpoint_loses_nothing_and_duplicates_n
     calls_before = local_indexer.embedder.calls
 
     restarted = open_stream(tmp_path / "stream")  # a new process after the crash
-    summary = mapping(restarted, indexer.handler, tmp_path, batch_size=5).run_once()
+    summary = mapping(restarted, local_indexer.handler, tmp_path, batch_size=5).run_once()
 
     assert summary.records == 12 and summary.failures == 0
     assert sorted(local_indexer.index.list_keys()) == sorted(f"{d}#0" for d in texts)

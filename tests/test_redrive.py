@@ -236,14 +236,14 @@ def test_batch_whose_records_the_stream_no_longer_holds_is_refused_with_the_reas
 
 
 def test_items_are_redriven_oldest_record_first(dlq):
-    from rtrag.aws.s3 import S3LetterStore
+    from rtrag.aws.s3 import S3DeadLetters
 
     late = put_on_failure_record(dlq.s3, start="1", end="1", size=1, name="late",
                                  first_arrival="2026-01-01T01:13:20.000Z")
     early = put_on_failure_record(dlq.s3, start="2", end="2", size=1, name="early",
                                   first_arrival="2026-01-01T00:10:00.000Z")
 
-    letters = Redriver(S3LetterStore(dlq.s3, bucket=DEAD_LETTERS)).letters("batch")
+    letters = Redriver(S3DeadLetters(dlq.s3, bucket=DEAD_LETTERS)).letters("batch")
 
     assert [x.key for x in letters] == [early, late]
 
@@ -271,17 +271,13 @@ def local(tmp_path, monkeypatch):
     """The local pipeline with a bad event dead-lettered by the local runner, and a batch the runner gave up on
     (its handler crashed) written to the on-failure layout, past the runner's checkpoint."""
     monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
-    # Local mode quiets the handler's Powertools output and wires the indexer module to local adapters, for the
-    # rest of the process: keep both to this test.
-    import indexer
-
+    # Local mode quiets the handler's Powertools output for the rest of the process: keep it to this test.
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-    monkeypatch.setattr(indexer, "_indexer", None)
-    from rtrag.local.compose import LocalPipeline
+    from rtrag.local.compose import LocalBackend
     from rtrag.local.runner import LocalEventSourceMapping
 
-    pipeline = LocalPipeline()
+    pipeline = LocalBackend()
     for doc_id in ("d1", "d2"):
         pipeline.stream.put_record(json.dumps({"doc_id": doc_id, "text": f"{doc_id} owns the billing service."})
                                    .encode(), doc_id)

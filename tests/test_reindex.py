@@ -222,7 +222,7 @@ def test_documents_that_keep_failing_are_retried_with_backoff_then_the_replay_st
     env.aws.titan.throttle = lambda text: "stubborn" in text
     monkeypatch.setenv("EMBED_MAX_ATTEMPTS", "1")  # no botocore retries: failures reach batchItemFailures at once
     sleeps: list[float] = []
-    target = IndexTarget(indexer.get_indexer(), description="index", max_attempts=3, sleep=sleeps.append)
+    target = IndexTarget(indexer.handler.indexer, description="index", max_attempts=3, sleep=sleeps.append)
     batch = [(i, SourceRecord(Position("u", i), json.dumps(event(d, t, 1)).encode(), 0.0, f"u#L{i}"))
              for i, (d, t) in enumerate([("ok", "Fine text."), ("bad", "A stubborn text.")], start=1)]
 
@@ -245,7 +245,7 @@ def test_failed_documents_retried_once_the_cause_is_gone_are_indexed(env, monkey
 
     env.aws.titan.throttle = throttle_first_two
     monkeypatch.setenv("EMBED_MAX_ATTEMPTS", "1")
-    target = IndexTarget(indexer.get_indexer(), description="index", sleep=lambda s: None)
+    target = IndexTarget(indexer.handler.indexer, description="index", sleep=lambda s: None)
     record = SourceRecord(Position("u", 1), json.dumps(event("d", "Some text.", 1)).encode(), 0.0, "u#L1")
 
     counts = target.deliver([(1, record)])
@@ -386,16 +386,12 @@ def test_hours_and_windows():
 def local(tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
-    # Local mode quiets the handler's Powertools output and wires the indexer module to local adapters, for the
-    # rest of the process: keep both to this test.
-    import indexer
-
+    # Local mode quiets the handler's Powertools output for the rest of the process: keep it to this test.
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
-    monkeypatch.setattr(indexer, "_indexer", None)
-    from rtrag.local.compose import LocalPipeline
+    from rtrag.local.compose import LocalBackend
 
-    pipeline = LocalPipeline()
+    pipeline = LocalBackend()
     for lines in HOURS.values():
         for line in lines:
             data = json.dumps(line).encode() if isinstance(line, dict) else line.encode()

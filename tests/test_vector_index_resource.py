@@ -13,7 +13,10 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-import vector_index_resource as vir
+import vector_index_resource  # the entry point CloudFormation's provider invokes
+from rtrag.aws import index_lifecycle as lifecycle
+from rtrag.aws import index_resource as resource
+from rtrag.functions import vector_index_resource as function
 from conftest import ACCOUNT, REGION
 from rtrag.core import names
 from rtrag.core.limits import NAME_MAX_CHARS
@@ -65,9 +68,9 @@ def event(request_type: str, properties: dict, *, physical_id: str | None = None
 @pytest.fixture(autouse=True)
 def fresh_handler_client():
     """The handler caches its client; each test gets one made inside its own mock."""
-    vir._s3vectors_client.cache_clear()
+    function._s3vectors_client.cache_clear()
     yield
-    vir._s3vectors_client.cache_clear()
+    function._s3vectors_client.cache_clear()
 
 
 @pytest.fixture
@@ -86,23 +89,23 @@ def index_names(client, bucket: str) -> list[str]:
 
 
 def create(properties: dict | None = None) -> dict:
-    return vir.on_event(event("Create", properties or props()), None)
+    return vector_index_resource.on_event(event("Create", properties or props()), None)
 
 
 # --- names ---------------------------------------------------------------------------------------------------
 
 
 def test_given_base_names_when_deriving_then_names_are_base_dash_eight_hex_and_stable():
-    p = vir.parse_properties(props())
+    p = resource.parse_properties(props())
 
     assert re.fullmatch(r"rtrag-vectors-[0-9a-f]{8}", p.bucket_name)
     assert re.fullmatch(r"documents-[0-9a-f]{8}", p.index_name)
-    assert vir.parse_properties(props()).index_name == p.index_name
+    assert resource.parse_properties(props()).index_name == p.index_name
 
 
 def test_given_longest_base_names_when_deriving_then_actual_names_are_valid_and_63_chars():
-    assert vir.MAX_BUCKET_BASE_NAME_CHARS == vir.MAX_INDEX_BASE_NAME_CHARS == NAME_MAX_CHARS - 9 == 54
-    p = vir.parse_properties(props(VectorBucketName="b" * 54, IndexName="i" * 54))
+    assert resource.MAX_BUCKET_BASE_NAME_CHARS == resource.MAX_INDEX_BASE_NAME_CHARS == NAME_MAX_CHARS - 9 == 54
+    p = resource.parse_properties(props(VectorBucketName="b" * 54, IndexName="i" * 54))
 
     assert len(p.bucket_name) == len(p.index_name) == NAME_MAX_CHARS
     names.validate_bucket_name(p.bucket_name)
@@ -119,40 +122,40 @@ def test_given_longest_base_names_when_deriving_then_actual_names_are_valid_and_
     ],
 )
 def test_given_an_immutable_index_change_when_deriving_then_index_name_changes_and_bucket_name_does_not(change):
-    before, after = vir.parse_properties(props()), vir.parse_properties(props(**change))
+    before, after = resource.parse_properties(props()), resource.parse_properties(props(**change))
 
     assert after.index_name != before.index_name
     assert after.bucket_name == before.bucket_name
 
 
 def test_given_reordered_non_filterable_keys_when_deriving_then_index_name_is_unchanged():
-    one = vir.parse_properties(props(NonFilterableMetadataKeys=["source_text", "title"]))
-    other = vir.parse_properties(props(NonFilterableMetadataKeys=["title", "source_text"]))
+    one = resource.parse_properties(props(NonFilterableMetadataKeys=["source_text", "title"]))
+    other = resource.parse_properties(props(NonFilterableMetadataKeys=["title", "source_text"]))
 
     assert one.index_name == other.index_name
 
 
 def test_given_kms_encryption_when_deriving_then_bucket_name_changes_and_index_name_does_not():
-    aes, kms = vir.parse_properties(props()), vir.parse_properties(props(SseType="aws:kms", KmsKeyArn=KMS_KEY_ARN))
+    aes, kms = resource.parse_properties(props()), resource.parse_properties(props(SseType="aws:kms", KmsKeyArn=KMS_KEY_ARN))
 
     assert kms.bucket_name != aes.bucket_name
     assert kms.index_name == aes.index_name
 
 
 def test_given_an_index_arn_when_parsing_then_bucket_and_index_names_come_out():
-    ref = vir.parse_index_arn(f"{ARN_PREFIX}my-bucket-0a1b2c3d/index/docs.v1-99aa88bb")
+    ref = resource.parse_index_arn(f"{ARN_PREFIX}my-bucket-0a1b2c3d/index/docs.v1-99aa88bb")
 
     assert (ref.bucket_name, ref.index_name) == ("my-bucket-0a1b2c3d", "docs.v1-99aa88bb")
     assert ref.bucket_arn == f"{ARN_PREFIX}my-bucket-0a1b2c3d"
-    assert vir.parse_index_arn(CREATE_FAILED_MARKER) is None
-    assert vir.parse_index_arn(f"{ARN_PREFIX}my-bucket-0a1b2c3d") is None
+    assert resource.parse_index_arn(CREATE_FAILED_MARKER) is None
+    assert resource.parse_index_arn(f"{ARN_PREFIX}my-bucket-0a1b2c3d") is None
 
 
 # --- create ---------------------------------------------------------------------------------------------------
 
 
 def test_given_nothing_when_create_then_bucket_and_index_exist_with_requested_params(s3v):
-    expected = vir.parse_properties(props())
+    expected = resource.parse_properties(props())
 
     response = create()
 
@@ -190,7 +193,7 @@ def test_given_a_completed_create_when_create_is_repeated_then_it_succeeds_with_
 
 
 def test_given_the_bucket_of_an_interrupted_create_when_create_is_retried_then_the_index_is_added(s3v):
-    expected = vir.parse_properties(props())
+    expected = resource.parse_properties(props())
     s3v.create_vector_bucket(vectorBucketName=expected.bucket_name, encryptionConfiguration={"sseType": "AES256"})
 
     response = create()
@@ -200,7 +203,7 @@ def test_given_the_bucket_of_an_interrupted_create_when_create_is_retried_then_t
 
 
 def test_given_an_index_with_the_derived_name_but_other_params_when_create_then_it_fails_and_keeps_it(s3v):
-    expected = vir.parse_properties(props())
+    expected = resource.parse_properties(props())
     s3v.create_vector_bucket(vectorBucketName=expected.bucket_name)
     s3v.create_index(
         vectorBucketName=expected.bucket_name,
@@ -210,7 +213,7 @@ def test_given_an_index_with_the_derived_name_but_other_params_when_create_then_
         distanceMetric="euclidean",
     )
 
-    with pytest.raises(vir.ResourceConflict) as failure:
+    with pytest.raises(resource.ResourceConflict) as failure:
         create()
 
     message = str(failure.value)
@@ -222,13 +225,13 @@ def test_given_an_index_with_the_derived_name_but_other_params_when_create_then_
 
 
 def test_given_a_bucket_with_the_derived_name_but_other_encryption_when_create_then_it_fails_clearly(s3v):
-    expected = vir.parse_properties(props())
+    expected = resource.parse_properties(props())
     s3v.create_vector_bucket(
         vectorBucketName=expected.bucket_name,
         encryptionConfiguration={"sseType": "aws:kms", "kmsKeyArn": KMS_KEY_ARN},
     )
 
-    with pytest.raises(vir.ResourceConflict, match="already exists with encryption .*choose another VectorBucketName"):
+    with pytest.raises(resource.ResourceConflict, match="already exists with encryption .*choose another VectorBucketName"):
         create()
 
     assert index_names(s3v, expected.bucket_name) == []
@@ -241,7 +244,7 @@ def test_given_only_retain_on_delete_changed_when_update_then_same_physical_id_a
     created = create()
     new_props = props(RetainOnDelete="true")
 
-    response = vir.on_event(
+    response = vector_index_resource.on_event(
         event("Update", new_props, physical_id=created["PhysicalResourceId"], old=props()), None
     )
 
@@ -254,7 +257,7 @@ def test_given_a_dimension_change_when_update_and_cleanup_delete_then_only_the_n
     new_props = props(Dimension=str(SMALLER_DIMENSION))
     bucket = created["Data"]["VectorBucketName"]
 
-    updated = vir.on_event(event("Update", new_props, physical_id=created["PhysicalResourceId"], old=props()), None)
+    updated = vector_index_resource.on_event(event("Update", new_props, physical_id=created["PhysicalResourceId"], old=props()), None)
 
     assert updated["PhysicalResourceId"] != created["PhysicalResourceId"]
     assert updated["Data"]["VectorBucketName"] == bucket
@@ -264,7 +267,7 @@ def test_given_a_dimension_change_when_update_and_cleanup_delete_then_only_the_n
     assert index_names(s3v, bucket) == sorted([created["Data"]["IndexName"], updated["Data"]["IndexName"]])
 
     # CloudFormation's cleanup after the successful update: Delete with the OLD physical id.
-    cleanup = vir.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
+    cleanup = vector_index_resource.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
 
     assert cleanup == {"PhysicalResourceId": created["PhysicalResourceId"]}
     assert bucket_names(s3v) == [bucket]
@@ -275,8 +278,8 @@ def test_given_an_encryption_change_when_update_and_cleanup_delete_then_the_old_
     created = create()
     new_props = props(SseType="aws:kms", KmsKeyArn=KMS_KEY_ARN)
 
-    updated = vir.on_event(event("Update", new_props, physical_id=created["PhysicalResourceId"], old=props()), None)
-    vir.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
+    updated = vector_index_resource.on_event(event("Update", new_props, physical_id=created["PhysicalResourceId"], old=props()), None)
+    vector_index_resource.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
 
     new_bucket = updated["Data"]["VectorBucketName"]
     assert new_bucket != created["Data"]["VectorBucketName"]
@@ -291,8 +294,8 @@ def test_given_an_encryption_change_when_update_and_cleanup_delete_then_the_old_
 def test_given_invalid_new_properties_when_update_then_it_fails_and_the_index_stays(s3v):
     created = create()
 
-    with pytest.raises(vir.InvalidProperties, match="Dimension"):
-        vir.on_event(event("Update", props(Dimension="0"), physical_id=created["PhysicalResourceId"]), None)
+    with pytest.raises(resource.InvalidProperties, match="Dimension"):
+        vector_index_resource.on_event(event("Update", props(Dimension="0"), physical_id=created["PhysicalResourceId"]), None)
 
     assert index_names(s3v, created["Data"]["VectorBucketName"]) == [created["Data"]["IndexName"]]
 
@@ -303,7 +306,7 @@ def test_given_invalid_new_properties_when_update_then_it_fails_and_the_index_st
 def test_given_a_created_resource_when_delete_then_index_and_bucket_are_gone(s3v):
     created = create()
 
-    response = vir.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
+    response = vector_index_resource.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
 
     assert response == {"PhysicalResourceId": created["PhysicalResourceId"]}
     assert bucket_names(s3v) == []
@@ -311,9 +314,9 @@ def test_given_a_created_resource_when_delete_then_index_and_bucket_are_gone(s3v
 
 def test_given_index_and_bucket_already_gone_when_delete_then_it_succeeds(s3v):
     created = create()
-    vir.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
+    vector_index_resource.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
 
-    again = vir.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
+    again = vector_index_resource.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
 
     assert again == {"PhysicalResourceId": created["PhysicalResourceId"]}
     assert bucket_names(s3v) == []
@@ -324,7 +327,7 @@ def test_given_a_bucket_without_the_index_when_delete_then_the_empty_bucket_is_r
     bucket = created["Data"]["VectorBucketName"]
     s3v.delete_index(vectorBucketName=bucket, indexName=created["Data"]["IndexName"])
 
-    vir.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
+    vector_index_resource.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
 
     assert bucket_names(s3v) == []
 
@@ -332,7 +335,7 @@ def test_given_a_bucket_without_the_index_when_delete_then_the_empty_bucket_is_r
 def test_given_retain_on_delete_when_delete_then_bucket_and_index_are_kept(s3v):
     created = create(props(RetainOnDelete="true"))
 
-    response = vir.on_event(
+    response = vector_index_resource.on_event(
         event("Delete", props(RetainOnDelete="true"), physical_id=created["PhysicalResourceId"]), None
     )
 
@@ -346,7 +349,7 @@ def test_given_a_bucket_holding_another_index_when_delete_then_only_our_index_go
     s3v.create_index(vectorBucketName=bucket, indexName="someone-else", dataType="float32", dimension=4,
                      distanceMetric="cosine")
 
-    vir.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
+    vector_index_resource.on_event(event("Delete", props(), physical_id=created["PhysicalResourceId"]), None)
 
     assert index_names(s3v, bucket) == ["someone-else"]
 
@@ -360,7 +363,7 @@ def test_given_a_physical_id_that_is_not_an_index_arn_when_delete_then_it_succee
 ):
     created = create()
 
-    response = vir.on_event(event("Delete", props(), physical_id=physical_id), None)
+    response = vector_index_resource.on_event(event("Delete", props(), physical_id=physical_id), None)
 
     assert response == {"PhysicalResourceId": physical_id}
     assert index_names(s3v, created["Data"]["VectorBucketName"]) == [created["Data"]["IndexName"]]
@@ -400,15 +403,15 @@ def test_given_a_physical_id_that_is_not_an_index_arn_when_delete_then_it_succee
 def test_given_invalid_properties_when_create_then_it_fails_with_the_property_and_rule_and_creates_nothing(
     s3v, overrides, expected
 ):
-    with pytest.raises(vir.InvalidProperties, match=expected):
+    with pytest.raises(resource.InvalidProperties, match=expected):
         create(props(**overrides))
 
     assert bucket_names(s3v) == []
 
 
 def test_given_several_invalid_properties_when_parsing_then_every_problem_is_reported():
-    with pytest.raises(vir.InvalidProperties) as failure:
-        vir.parse_properties(props(VectorBucketName="X", Dimension="-1", SseType="aws:kms"))
+    with pytest.raises(resource.InvalidProperties) as failure:
+        resource.parse_properties(props(VectorBucketName="X", Dimension="-1", SseType="aws:kms"))
 
     message = str(failure.value)
     assert "VectorBucketName" in message and "Dimension" in message and "KmsKeyArn is required" in message
@@ -417,19 +420,19 @@ def test_given_several_invalid_properties_when_parsing_then_every_problem_is_rep
 @pytest.mark.parametrize("dimension", ["1", "4096"])
 def test_given_a_boundary_dimension_when_parsing_then_it_is_accepted(dimension):
     # 1..4096: botocore s3vectors model, shape Dimension (moto 5.2.5 wrongly rejects 4096 on CreateIndex)
-    assert vir.parse_properties(props(Dimension=dimension)).index.dimension == int(dimension)
+    assert resource.parse_properties(props(Dimension=dimension)).index.dimension == int(dimension)
 
 
 def test_given_integer_and_boolean_values_when_parsing_then_they_are_accepted_like_their_strings():
-    parsed = vir.parse_properties(props(Dimension=DIMENSION, RetainOnDelete=True))
+    parsed = resource.parse_properties(props(Dimension=DIMENSION, RetainOnDelete=True))
 
-    assert parsed == vir.parse_properties(props(RetainOnDelete="TRUE"))
+    assert parsed == resource.parse_properties(props(RetainOnDelete="TRUE"))
     assert parsed.index.dimension == DIMENSION and parsed.retain_on_delete is True
 
 
 def test_given_an_unknown_request_type_when_handling_then_it_fails_clearly():
-    with pytest.raises(vir.VectorIndexResourceError, match="Unknown RequestType 'Refresh'"):
-        vir.handle_event(None, event("Refresh", props()))
+    with pytest.raises(resource.VectorIndexResourceError, match="Unknown RequestType 'Refresh'"):
+        lifecycle.handle_event(None, event("Refresh", props()))
 
 
 # --- exact request shapes (botocore Stubber validates them against the s3vectors service model) ---------------
@@ -445,7 +448,7 @@ def stubbed():
 
 def test_given_nothing_when_create_then_requests_carry_encryption_and_non_filterable_source_text(stubbed):
     client, stubber = stubbed
-    p = vir.parse_properties(props())
+    p = resource.parse_properties(props())
     bucket_arn = f"{ARN_PREFIX}{p.bucket_name}"
     index_arn = f"{bucket_arn}/index/{p.index_name}"
     described_index = {
@@ -495,7 +498,7 @@ def test_given_nothing_when_create_then_requests_carry_encryption_and_non_filter
         "get_index", {"index": described_index}, {"vectorBucketName": p.bucket_name, "indexName": p.index_name}
     )
 
-    response = vir.create_vector_index(client, p)
+    response = lifecycle.create_vector_index(client, p)
 
     assert response["PhysicalResourceId"] == index_arn
     assert response["Data"]["VectorBucketArn"] == bucket_arn
@@ -503,7 +506,7 @@ def test_given_nothing_when_create_then_requests_carry_encryption_and_non_filter
 
 def test_given_an_index_reported_with_other_non_filterable_keys_when_create_then_it_fails_clearly(stubbed):
     client, stubber = stubbed
-    p = vir.parse_properties(props())
+    p = resource.parse_properties(props())
     bucket_arn = f"{ARN_PREFIX}{p.bucket_name}"
     stubber.add_client_error("create_vector_bucket", "ConflictException", "exists", 409)
     stubber.add_response(
@@ -527,13 +530,13 @@ def test_given_an_index_reported_with_other_non_filterable_keys_when_create_then
         },
     )
 
-    with pytest.raises(vir.ResourceConflict, match=r"'nonFilterableMetadataKeys': \[\].*\['source_text'\]"):
-        vir.create_vector_index(client, p)
+    with pytest.raises(resource.ResourceConflict, match=r"'nonFilterableMetadataKeys': \[\].*\['source_text'\]"):
+        lifecycle.create_vector_index(client, p)
 
 
 def test_given_index_creation_fails_when_create_then_the_new_bucket_is_removed_and_the_aws_code_kept(stubbed):
     client, stubber = stubbed
-    p = vir.parse_properties(props())
+    p = resource.parse_properties(props())
     bucket_arn = f"{ARN_PREFIX}{p.bucket_name}"
     stubber.add_response("create_vector_bucket", {"vectorBucketArn": bucket_arn})
     stubber.add_response(
@@ -546,8 +549,8 @@ def test_given_index_creation_fails_when_create_then_the_new_bucket_is_removed_a
     stubber.add_response("list_indexes", {"indexes": []}, {"vectorBucketName": p.bucket_name})
     stubber.add_response("delete_vector_bucket", {}, {"vectorBucketName": p.bucket_name})
 
-    with pytest.raises(vir.S3VectorsError) as failure:
-        vir.create_vector_index(client, p)
+    with pytest.raises(resource.S3VectorsError) as failure:
+        lifecycle.create_vector_index(client, p)
 
     assert failure.value.code == "ServiceQuotaExceededException"
     assert failure.value.operation == "CreateIndex"
@@ -560,8 +563,8 @@ def test_given_access_denied_when_delete_then_the_error_names_the_action_and_kee
     physical_id = f"{ARN_PREFIX}rtrag-vectors-0a1b2c3d/index/documents-99aa88bb"
     stubber.add_client_error("delete_index", "AccessDeniedException", "not authorized", 403)
 
-    with pytest.raises(vir.S3VectorsError, match=r"Allow s3vectors:DeleteIndex") as failure:
-        vir.delete_vector_index(client, physical_id, retain=False)
+    with pytest.raises(resource.S3VectorsError, match=r"Allow s3vectors:DeleteIndex") as failure:
+        lifecycle.delete_vector_index(client, physical_id, retain=False)
 
     assert failure.value.code == "AccessDeniedException"
 
@@ -575,7 +578,7 @@ def test_given_an_index_added_after_listing_when_deleting_the_bucket_then_it_is_
     stubber.add_response("list_indexes", {"indexes": []}, {"vectorBucketName": "rtrag-vectors-0a1b2c3d"})
     stubber.add_client_error("delete_vector_bucket", "ConflictException", "The vector bucket is not empty", 409)
 
-    response = vir.delete_vector_index(client, physical_id, retain=False)
+    response = lifecycle.delete_vector_index(client, physical_id, retain=False)
 
     assert response == {"PhysicalResourceId": physical_id}
 
@@ -593,5 +596,5 @@ def test_given_paged_index_listing_when_deleting_then_indexes_on_later_pages_kee
         "list_indexes", {"indexes": [summary]}, {"vectorBucketName": "rtrag-vectors-0a1b2c3d", "nextToken": "page-2"}
     )
 
-    assert vir.delete_bucket_if_empty(client, "rtrag-vectors-0a1b2c3d") is False
+    assert lifecycle.delete_bucket_if_empty(client, "rtrag-vectors-0a1b2c3d") is False
 

@@ -163,14 +163,15 @@ def test_every_indexer_metric_referenced_is_one_the_indexer_publishes_with_that_
     # given the namespace and service the stack gives the function, and Powertools emitting with them
     namespace, service = _indexer_env(resources)
     metrics = Metrics(namespace=namespace, service=service)
-    original = indexer.metrics
-    indexer.metrics = metrics
+    original = indexer.handler.metrics
+    indexer.handler.metrics = metrics
     try:
         # when the indexer reports a batch
-        indexer.emit_metrics(BatchResult(records=1, upserted=1, chunks_written=1, embedding_calls=1, lags_ms=[42.0]))
+        indexer.handler.emit_metrics(BatchResult(records=1, upserted=1, chunks_written=1, embedding_calls=1,
+                                                 lags_ms=[42.0]))
         blob = metrics.serialize_metric_set()
     finally:
-        indexer.metrics = original
+        indexer.handler.metrics = original
         metrics.clear_metrics()
 
     # then every metric the dashboard and the alarms read is in the EMF blob, under exactly those dimensions

@@ -88,7 +88,7 @@ def _event(request_type: str, properties: dict[str, Any], physical_id: str | Non
 
 @pytest.mark.parametrize("retain", ["false", "true"])
 def test_custom_resource_role_allows_every_call_of_its_lifecycle(aws, synth, retain):
-    import vector_index_resource
+    from rtrag.aws import index_lifecycle
 
     # given the handler's role and the resource properties exactly as synthesized
     resources = synth.template_json["Resources"]
@@ -101,7 +101,7 @@ def test_custom_resource_role_allows_every_call_of_its_lifecycle(aws, synth, ret
 
     # when CloudFormation creates it (twice, as a retry would), updates it in place, replaces it, cleans up the
     # old index, deletes the new one, and repeats that delete
-    handle = vector_index_resource.handle_event
+    handle = index_lifecycle.handle_event
     created = handle(client, _event("Create", properties))
     handle(client, _event("Create", properties))
     handle(client, _event("Update", properties, created["PhysicalResourceId"]))

@@ -152,7 +152,7 @@ def test_archive_moves_to_glacier_ir_only_before_it_expires():
 
 
 def test_tombstones_are_kept_400_days_by_default_and_the_indexer_accepts_the_same_bounds():
-    from rtrag.core.config import MAX_TOMBSTONE_RETENTION_DAYS
+    from rtrag.core.contract import MAX_TOMBSTONE_RETENTION_DAYS
 
     assert Settings().tombstone_retention_days == 400
     assert Settings.from_context({"tombstone_retention_days": "36500"}).tombstone_retention_days == 36_500

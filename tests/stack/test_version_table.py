@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from rtrag.aws.ledger import PARTITION_KEY, TTL_ATTRIBUTE
+from rtrag.core.contract import LEDGER_PARTITION_KEY as PARTITION_KEY
+from rtrag.core.contract import LEDGER_TTL_ATTRIBUTE as TTL_ATTRIBUTE
 
 from .conftest import CUSTOM
 from .helpers import function_by_handler, of_type, one

@@ -25,14 +25,15 @@ from typing import Any
 
 from rtrag.aws.errors import AWS_ERRORS, classify
 from rtrag.core.backoff import backoff_delay
+from rtrag.core.contract import LEDGER_PARTITION_KEY, LEDGER_TTL_ATTRIBUTE
 from rtrag.core.errors import TransientError
 from rtrag.core.versions import STATES, Version, VersionEntry
 
 # BatchGetItem: at most 100 keys; BatchWriteItem: at most 25 put or delete requests (DynamoDB API reference).
 MAX_KEYS_PER_BATCH_GET = 100
 MAX_ITEMS_PER_BATCH_WRITE = 25
-TTL_ATTRIBUTE = "expires_at"
-PARTITION_KEY = "pk"
+TTL_ATTRIBUTE = LEDGER_TTL_ATTRIBUTE
+PARTITION_KEY = LEDGER_PARTITION_KEY
 MAX_PARTITION_KEY_BYTES = 2048  # DynamoDB: a partition key value is at most 2,048 bytes
 # Unprocessed keys and items: retried this many times in all, with full-jitter backoff from 50 ms up to 1 s.
 UNPROCESSED_ATTEMPTS = 8

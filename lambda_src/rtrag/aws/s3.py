@@ -1,4 +1,5 @@
-"""Dead letters: records the indexer can never index, kept whole with the reason, for inspection and redrive."""
+"""The dead-letter bucket: the indexer writes dead letters into it, redrive lists, reads and marks them (the same
+interface as local mode's dead-letter directory, ``rtrag.local.deadletters``)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import json
 from typing import Any
 
 from rtrag.aws.errors import AWS_ERRORS, classify, error_code
+from rtrag.core import contract
 from rtrag.core.deadletters import DeadLetter
-from rtrag.core.errors import UserError
+from rtrag.core.errors import ResourceMissing, UserError
 
 
 class S3DeadLetters:
-    """Writes dead letters as JSON objects into the dead-letter bucket."""
+    """Dead letters as JSON objects in the dead-letter bucket."""
 
     def __init__(self, client: Any, *, bucket: str):
         self.client = client
@@ -29,10 +31,6 @@ class S3DeadLetters:
             raise classify(exc, action=f"S3 PutObject into dead-letter bucket {self.bucket}") from exc
         return key
 
-
-class S3LetterStore(S3DeadLetters):
-    """The dead-letter bucket, with the same interface as the local dead-letter directory."""
-
     def list(self, prefix: str = "") -> list[str]:
         keys: list[str] = []
         try:
@@ -40,8 +38,8 @@ class S3LetterStore(S3DeadLetters):
                 keys.extend(item["Key"] for item in page.get("Contents", []))
         except AWS_ERRORS as exc:
             if error_code(exc) == "NoSuchBucket":
-                raise UserError(f"dead-letter bucket {self.bucket} does not exist: deploy the stack, or pass "
-                                "--dead-letter-bucket") from None
+                raise ResourceMissing(f"dead-letter bucket {self.bucket} does not exist",
+                                      resource=contract.DEAD_LETTER_BUCKET) from None
             raise classify(exc, action=f"S3 ListObjectsV2 on dead-letter bucket {self.bucket}") from exc
         return sorted(keys)
 

@@ -1,7 +1,5 @@
-"""What the command-line scripts share: AWS sessions, resource-name resolution and one-line error messages.
-
-Names resolve in this order: command-line flags, then environment variables, then the outputs of the deployed
-stack (read only when something is still missing)."""
+"""What the command-line scripts share: their parsers and help, the AWS session, one-line error messages and
+progress on a terminal (the deployed resources' names: ``rtrag.cli.resources``)."""
 
 from __future__ import annotations
 
@@ -13,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rtrag.core.errors import ConfigError, RagError, UserError
+from rtrag.core.errors import ConfigError, RagError, ResourceMissing, UserError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_STACK_NAME = "RealtimeRag"
 
 
@@ -58,53 +56,6 @@ def make_session(args: argparse.Namespace) -> Any:
     return session
 
 
-def client(session: Any, service: str, **config: Any) -> Any:
-    from botocore.config import Config
-
-    defaults = {"retries": {"mode": "adaptive" if service.startswith("bedrock") else "standard", "max_attempts": 6},
-                "connect_timeout": 5, "read_timeout": 60}
-    return session.client(service, config=Config(**(defaults | config)))
-
-
-class StackOutputs:
-    """The deployed stack's outputs, read once, only if a name is not given by a flag or the environment."""
-
-    def __init__(self, session: Any, stack_name: str | None):
-        self.session = session
-        self.stack_name = stack_name or default_stack_name()
-        self._outputs: dict[str, str] | None = None
-
-    def get(self, key: str) -> str:
-        if self._outputs is None:
-            self._outputs = self._read()
-        if key not in self._outputs:
-            raise UserError(f"stack {self.stack_name} has no output {key}: redeploy it with `make deploy`")
-        return self._outputs[key]
-
-    def _read(self) -> dict[str, str]:
-        from botocore.exceptions import ClientError
-
-        try:
-            stacks = client(self.session, "cloudformation").describe_stacks(StackName=self.stack_name)["Stacks"]
-        except ClientError as exc:
-            if "does not exist" in str(exc):
-                raise UserError(
-                    f"stack {self.stack_name} is not deployed in {self.session.region_name}: run `make deploy`, "
-                    "pass --stack-name or --region, or name the resources with flags / environment variables"
-                ) from None
-            raise
-        return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-
-
-def resolve(flag: str | None, env: str | None, outputs: StackOutputs, output_key: str) -> str:
-    """A resource name from the flag, else the environment variable, else the stack output."""
-    if flag:
-        return flag
-    if env and os.environ.get(env):
-        return os.environ[env]
-    return outputs.get(output_key)
-
-
 def explain(exc: BaseException, *, region: str | None = None) -> str:
     """One line that names the cause of ``exc`` and the fix."""
     from botocore.exceptions import (
@@ -118,6 +69,9 @@ def explain(exc: BaseException, *, region: str | None = None) -> str:
     where = f" in {region}" if region else ""
     original = exc
     text = str(exc)
+    if isinstance(exc, ResourceMissing):
+        resource = exc.resource
+        return f"{text}{where}: deploy the stack (`make deploy`), or name {resource.what} with {resource.flag} or {resource.env}"
     if isinstance(exc, (UserError, ConfigError)):
         return text
     if isinstance(exc, RagError) and isinstance(exc.__cause__, Exception):

@@ -1,4 +1,4 @@
-"""Indexer settings, read from the environment in one place and validated."""
+"""Indexer settings, read from the environment in one place and validated (names and bounds: ``core.contract``)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from rtrag.core import contract as c
 from rtrag.core.errors import ConfigError
-from rtrag.core.limits import (
-    TITAN_MAX_INPUT_TOKENS,
-    TITAN_V2_DIMENSIONS,
-    TITAN_V2_MODEL_ID,
-)
+from rtrag.core.limits import MAX_DIMENSION, TITAN_MAX_INPUT_TOKENS, TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID
 
-# A chunk may not exceed Titan's token limit; at worst one character is one token, so cap characters below it.
-MAX_CHUNK_CHARS = TITAN_MAX_INPUT_TOKENS - 192
-MIN_CHUNK_CHARS = 200
-# Tombstones: 0 keeps them for ever; otherwise days (a hundred years is more than any replay can reach back).
-MAX_TOMBSTONE_RETENTION_DAYS = 36_500
+assert c.MAX_CHUNK_CHARS < TITAN_MAX_INPUT_TOKENS  # a chunk stays within Titan's input even at a token a character
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -42,19 +35,17 @@ def _required(env: Mapping[str, str], name: str) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class ChunkSettings:
-    size_chars: int = 2000
-    overlap_chars: int = 200
+    size_chars: int = c.DEFAULT_CHUNK_CHARS
+    overlap_chars: int = c.DEFAULT_CHUNK_OVERLAP_CHARS
 
     def __post_init__(self) -> None:
-        if not MIN_CHUNK_CHARS <= self.size_chars <= MAX_CHUNK_CHARS:
-            raise ConfigError(
-                f"CHUNK_SIZE_CHARS={self.size_chars} is out of range; set it to {MIN_CHUNK_CHARS}..{MAX_CHUNK_CHARS}"
-            )
-        if not 0 <= self.overlap_chars <= self.size_chars // 2:
-            raise ConfigError(
-                f"CHUNK_OVERLAP_CHARS={self.overlap_chars} is out of range; set it to 0..{self.size_chars // 2}"
-                " (at most half the chunk size)"
-            )
+        if not c.MIN_CHUNK_CHARS <= self.size_chars <= c.MAX_CHUNK_CHARS:
+            raise ConfigError(f"{c.ENV_CHUNK_SIZE_CHARS}={self.size_chars} is out of range; set it to "
+                              f"{c.MIN_CHUNK_CHARS}..{c.MAX_CHUNK_CHARS}")
+        most = c.max_chunk_overlap(self.size_chars)
+        if not 0 <= self.overlap_chars <= most:
+            raise ConfigError(f"{c.ENV_CHUNK_OVERLAP_CHARS}={self.overlap_chars} is out of range; set it to 0..{most}"
+                              " (less than half the chunk size)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,8 +59,8 @@ class IndexerSettings:
     tombstone_retention_days: int = 0  # 0: tombstones are kept for ever
     embed_model_id: str = TITAN_V2_MODEL_ID
     embed_dimensions: int = 1024
-    embed_concurrency: int = 16
-    embed_max_attempts: int = 6
+    embed_concurrency: int = c.DEFAULT_EMBED_CONCURRENCY
+    embed_max_attempts: int = c.DEFAULT_EMBED_MAX_ATTEMPTS
     chunking: ChunkSettings = ChunkSettings()
 
     @property
@@ -79,22 +70,25 @@ class IndexerSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IndexerSettings:
         env = os.environ if env is None else env
-        dimensions = _int(env, "EMBED_DIMENSIONS", 1024, 1, 4096)
+        dimensions = _int(env, c.ENV_EMBED_DIMENSIONS, 1024, 1, MAX_DIMENSION)
         if dimensions not in TITAN_V2_DIMENSIONS:
             allowed = ", ".join(str(d) for d in TITAN_V2_DIMENSIONS)
-            raise ConfigError(f"EMBED_DIMENSIONS={dimensions} is not supported by Titan V2; use one of {allowed}")
+            raise ConfigError(f"{c.ENV_EMBED_DIMENSIONS}={dimensions} is not supported by Titan V2; use one of "
+                              f"{allowed}")
         return cls(
-            vector_bucket=_required(env, "VECTOR_BUCKET"),
-            vector_index=_required(env, "VECTOR_INDEX"),
-            dead_letter_bucket=_required(env, "DEAD_LETTER_BUCKET"),
-            version_table=_required(env, "VERSION_TABLE"),
-            tombstone_retention_days=_int(env, "TOMBSTONE_RETENTION_DAYS", 0, 0, MAX_TOMBSTONE_RETENTION_DAYS),
-            embed_model_id=env.get("EMBED_MODEL_ID", "").strip() or TITAN_V2_MODEL_ID,
+            vector_bucket=_required(env, c.ENV_VECTOR_BUCKET),
+            vector_index=_required(env, c.ENV_VECTOR_INDEX),
+            dead_letter_bucket=_required(env, c.ENV_DEAD_LETTER_BUCKET),
+            version_table=_required(env, c.ENV_VERSION_TABLE),
+            tombstone_retention_days=_int(env, c.ENV_TOMBSTONE_RETENTION_DAYS, 0, 0, c.MAX_TOMBSTONE_RETENTION_DAYS),
+            embed_model_id=env.get(c.ENV_EMBED_MODEL_ID, "").strip() or TITAN_V2_MODEL_ID,
             embed_dimensions=dimensions,
-            embed_concurrency=_int(env, "EMBED_CONCURRENCY", 16, 1, 64),
-            embed_max_attempts=_int(env, "EMBED_MAX_ATTEMPTS", 6, 1, 20),
+            embed_concurrency=_int(env, c.ENV_EMBED_CONCURRENCY, c.DEFAULT_EMBED_CONCURRENCY, c.MIN_EMBED_CONCURRENCY,
+                                   c.MAX_EMBED_CONCURRENCY),
+            embed_max_attempts=_int(env, c.ENV_EMBED_MAX_ATTEMPTS, c.DEFAULT_EMBED_MAX_ATTEMPTS,
+                                    c.MIN_EMBED_MAX_ATTEMPTS, c.MAX_EMBED_MAX_ATTEMPTS),
             chunking=ChunkSettings(
-                size_chars=_int(env, "CHUNK_SIZE_CHARS", 2000, 1, 1_000_000),
-                overlap_chars=_int(env, "CHUNK_OVERLAP_CHARS", 200, 0, 1_000_000),
+                size_chars=_int(env, c.ENV_CHUNK_SIZE_CHARS, c.DEFAULT_CHUNK_CHARS, 1, 1_000_000),
+                overlap_chars=_int(env, c.ENV_CHUNK_OVERLAP_CHARS, c.DEFAULT_CHUNK_OVERLAP_CHARS, 0, 1_000_000),
             ),
         )

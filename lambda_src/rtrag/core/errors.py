@@ -11,6 +11,15 @@ class UserError(RagError):
     """A failure the user can fix; the message names the cause and the fix (a CLI prints it as it is)."""
 
 
+class ResourceMissing(UserError):
+    """A deployed resource does not exist: a wrong name or Region, or the stack is not deployed. ``resource`` (a
+    ``contract.Resource``) says which, so a command line can name the flag and variable that name it."""
+
+    def __init__(self, message: str, *, resource: object):
+        super().__init__(message)
+        self.resource = resource
+
+
 class InvalidFilter(UserError):
     """A metadata filter that S3 Vectors would reject; the message names the bad part and the fix."""
 

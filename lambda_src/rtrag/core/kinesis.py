@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 
-class StreamedRecord(Protocol):
-    """A record as a stream hands it out (the local stream's ``StreamRecord``, a replayed record)."""
+@dataclass(frozen=True)
+class StreamRecord:
+    """One record as a stream hands it to a consumer (the local stream's reads, a replay's records).
+    ``arrival`` is epoch seconds (Kinesis' approximate arrival time)."""
 
     shard_id: str
     sequence_number: str
@@ -51,7 +53,7 @@ class KinesisRecord:
         return self.event_id.split(":", 1)[0] if ":" in self.event_id else "unknown-shard"
 
 
-def kinesis_event_record(record: StreamedRecord, *, stream_arn: str, region: str,
+def kinesis_event_record(record: StreamRecord, *, stream_arn: str, region: str,
                          invoke_identity_arn: str) -> dict[str, Any]:
     """One entry of ``event["Records"]`` exactly as the Lambda ESM builds it from a Kinesis record."""
     return {

@@ -16,6 +16,8 @@ from rtrag.core.events import SOURCE_TEXT_KEY
 from rtrag.core.limits import (
     FLOAT32_MAX,
     MAX_FILTERABLE_METADATA_BYTES,
+    MAX_KEYS_PER_DELETE,
+    MAX_KEYS_PER_GET,
     MAX_METADATA_BYTES,
     MAX_METADATA_KEYS,
     MAX_PUT_PAYLOAD_BYTES,
@@ -115,3 +117,77 @@ def pack_puts(sized: Sequence[tuple[T, int]]) -> Iterator[list[T]]:
 def batched(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+class CheckedVectorIndex:
+    """What both index adapters share: every request checked against S3 Vectors' limits, and the plural helpers
+    that split any number of vectors or keys into calls within them. A subclass makes the calls: ``_put_vectors``,
+    ``_delete_vectors`` and ``_get_vectors``, each one request that has passed the checks.
+
+    The indexer sees only ``dimension``, ``non_filterable_keys``, ``put_call``, ``delete_call`` and ``get``
+    (``rtrag.indexing.ports.VectorIndex``) and runs the per-vector checks itself, once.
+    """
+
+    def __init__(self, *, dimension: int, non_filterable_keys: Sequence[str] = (SOURCE_TEXT_KEY,)):
+        self.dimension = dimension
+        self.non_filterable_keys = tuple(non_filterable_keys)
+
+    # one request each, checked
+    def _put_vectors(self, vectors: list[Vector]) -> None:
+        raise NotImplementedError
+
+    def _delete_vectors(self, keys: list[str]) -> None:
+        raise NotImplementedError
+
+    def _get_vectors(self, keys: list[str], *, data: bool, metadata: bool) -> list[Vector]:
+        raise NotImplementedError
+
+    def check(self, vector: Vector) -> int:
+        """Raise LimitExceeded if ``vector`` breaks a PutVectors limit; return its size in a request in bytes."""
+        return check_vector(vector, dimension=self.dimension, non_filterable_keys=self.non_filterable_keys)
+
+    def put_call(self, vectors: Sequence[Vector], *, sizes: Sequence[int] | None = None) -> None:
+        """One PutVectors call (at most 500 vectors, 20 MiB); a key that exists is overwritten. ``sizes``: what
+        ``check`` returned for these vectors, when the caller has just checked them (they are not checked again)."""
+        if not 1 <= len(vectors) <= MAX_VECTORS_PER_PUT:
+            raise LimitExceeded(f"PutVectors takes 1..{MAX_VECTORS_PER_PUT} vectors per call, got {len(vectors)}")
+        if sizes is None or len(sizes) != len(vectors):
+            sizes = [self.check(v) for v in vectors]
+        payload = sum(sizes)
+        if payload > MAX_PUT_PAYLOAD_BYTES - _PAYLOAD_MARGIN:
+            raise LimitExceeded(f"PutVectors payload of {payload} bytes is over {MAX_PUT_PAYLOAD_BYTES}")
+        self._put_vectors(list(vectors))
+
+    def put(self, vectors: Sequence[Vector]) -> int:
+        """Write any number of vectors in as few calls as the limits allow; returns the number of calls."""
+        calls = 0
+        for call in pack_puts([((v, size), size) for v in vectors for size in (self.check(v),)]):
+            self.put_call([v for v, _ in call], sizes=[size for _, size in call])  # checked once, above
+            calls += 1
+        return calls
+
+    def delete_call(self, keys: Sequence[str]) -> None:
+        """One DeleteVectors call (at most 500 keys). Deleting a key that does not exist is not an error."""
+        if not 1 <= len(keys) <= MAX_KEYS_PER_DELETE:
+            raise LimitExceeded(f"DeleteVectors takes 1..{MAX_KEYS_PER_DELETE} keys per call, got {len(keys)}")
+        for key in keys:
+            check_key(key)
+        self._delete_vectors(list(keys))
+
+    def delete(self, keys: Sequence[str]) -> int:
+        """Delete any number of keys; returns the number of calls."""
+        calls = 0
+        for call in batched(list(keys), MAX_KEYS_PER_DELETE):
+            self.delete_call(call)
+            calls += 1
+        return calls
+
+    def get(self, keys: Sequence[str], *, data: bool = False, metadata: bool = True) -> dict[str, Vector]:
+        """The vectors that exist among ``keys`` (GetVectors, 100 keys per call), by key."""
+        found: dict[str, Vector] = {}
+        for call in batched(list(dict.fromkeys(keys)), MAX_KEYS_PER_GET):
+            for key in call:
+                check_key(key)
+            for vector in self._get_vectors(list(call), data=data, metadata=metadata):
+                found[vector["key"]] = vector
+        return found

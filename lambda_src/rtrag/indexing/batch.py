@@ -24,9 +24,9 @@ import base64
 import binascii
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from rtrag.core.chunking import chunk_text
@@ -42,17 +42,18 @@ from rtrag.core.errors import (
 from rtrag.core.events import (
     DELETE,
     SOURCE_TEXT_KEY,
-    DocumentEvent,
     could_be_doc_id,
     decode_event,
     filterable_metadata,
 )
 from rtrag.core.kinesis import KinesisRecord
-from rtrag.core.limits import MAX_KEYS_PER_DELETE, MAX_KEYS_PER_GET
-from rtrag.core.vectors import Vector, batched, pack_puts
-from rtrag.core.versions import Version, VersionEntry, event_version, vector_key
-from rtrag.indexing.plan import Action, Plan, plan
+from rtrag.core.limits import MAX_KEYS_PER_GET
+from rtrag.core.vectors import Vector, batched, check_data, check_metadata, check_vector
+from rtrag.core.versions import VersionEntry, event_version, vector_key
+from rtrag.indexing.plan import Action, plan
 from rtrag.indexing.ports import DeadLetterSink, Embedder, VectorIndex, VersionLedger
+from rtrag.indexing.work import BatchResult, Document
+from rtrag.indexing.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -61,58 +62,6 @@ log = logging.getLogger(__name__)
 # Vectors' request rate limit (1,000 write requests/s per index), and each write call still carries up to 500
 # vectors.
 IO_CONCURRENCY = 10
-
-__all__ = ["BatchIndexer", "BatchResult", "DeadLetterSink", "Embedder", "KinesisRecord", "VectorIndex",
-           "vector_key"]
-
-
-@dataclass
-class BatchResult:
-    """What one batch did. ``failures`` are the sequence numbers to report as batchItemFailures."""
-
-    records: int = 0
-    upserted: int = 0
-    retagged: int = 0
-    deleted: int = 0
-    skipped_unchanged: int = 0
-    skipped_stale: int = 0
-    superseded: int = 0
-    chunks_written: int = 0
-    chunks_deleted: int = 0
-    embedding_calls: int = 0
-    dead_letters: int = 0
-    failed_documents: int = 0
-    failures: set[str] = field(default_factory=set)
-    lags_ms: list[float] = field(default_factory=list)
-
-    def response(self) -> dict[str, list[dict[str, str]]]:
-        """The handler's return value for an ESM with ReportBatchItemFailures."""
-        ordered = sorted(self.failures, key=int)
-        return {"batchItemFailures": [{"itemIdentifier": seq} for seq in ordered]}
-
-
-@dataclass
-class _Doc:
-    record: KinesisRecord
-    event: DocumentEvent
-    version: Version
-    entry: VersionEntry | None = None
-    plan: Plan = field(default_factory=lambda: Plan(Action.STALE))
-    chunks: list[str] = field(default_factory=list)
-    prepared: list[tuple[dict[str, Any], int]] = field(default_factory=list)  # per chunk: metadata and its size
-    unwritable: LimitExceeded | None = None  # the chunk metadata breaks an S3 Vectors limit
-    vectors: list[tuple[Vector, int]] = field(default_factory=list)  # to write, with their request sizes
-    intent: Future[None] | None = None  # the intent's ledger write, which must succeed before any index write
-    done: bool = False  # failed or dead-lettered: takes no further part
-
-    @property
-    def doc_id(self) -> str:
-        return self.event.doc_id
-
-    @property
-    def action(self) -> Action:
-        return self.plan.action
-
 
 class BatchIndexer:
     """Indexes Kinesis batches into one vector index, keeping each document's version in ``ledger``. Holds its
@@ -134,6 +83,7 @@ class BatchIndexer:
         self._io: ThreadPoolExecutor | None = None
         self._side: ThreadPoolExecutor | None = None
         self._started: list[Future[Any]] = []  # every call this batch started on a pool
+        self.writer = Writer(index, ledger, lambda function, *args: self._submit(self._side_pool(), function, *args))
 
     def _submit(self, pool: ThreadPoolExecutor, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
         future = pool.submit(function, *args, **kwargs)
@@ -170,8 +120,8 @@ class BatchIndexer:
         return result
 
     # decode -> the winning event per document
-    def _decode(self, records: list[KinesisRecord], result: BatchResult) -> list[_Doc]:
-        winners: dict[str, _Doc] = {}
+    def _decode(self, records: list[KinesisRecord], result: BatchResult) -> list[Document]:
+        winners: dict[str, Document] = {}
         for record in records:
             try:
                 try:
@@ -182,7 +132,7 @@ class BatchIndexer:
             except InvalidEvent as exc:
                 self._dead_letter(record, result, reason=exc.reason, kind="invalid-event", doc_id=exc.doc_id)
                 continue
-            doc = _Doc(record=record, event=event, version=event_version(event, record.sequence_number))
+            doc = Document(record=record, event=event, version=event_version(event, record.sequence_number))
             current = winners.get(event.doc_id)
             if current is not None:
                 result.superseded += 1
@@ -211,7 +161,7 @@ class BatchIndexer:
         log.warning("record dead-lettered", extra={"sequence_number": record.sequence_number, "doc_id": doc_id,
                                                    "reason": reason[:500], "kind": kind, "dead_letter_key": key})
 
-    def _fail(self, doc: _Doc, result: BatchResult, exc: RagError) -> None:
+    def _fail(self, doc: Document, result: BatchResult, exc: RagError) -> None:
         if isinstance(exc, (UnindexableDocument, LimitExceeded)):
             self._dead_letter(doc.record, result, reason=str(exc), kind="unindexable", doc_id=doc.doc_id,
                               error_code=getattr(exc, "code", None) or type(exc).__name__)
@@ -224,7 +174,7 @@ class BatchIndexer:
         doc.done = True
 
     # the ledger -> a plan per document
-    def _index(self, docs: list[_Doc], result: BatchResult, early: Future[dict[str, VersionEntry]] | None,
+    def _index(self, docs: list[Document], result: BatchResult, early: Future[dict[str, VersionEntry]] | None,
                requested: set[str]) -> None:
         late = [d.doc_id for d in docs if d.doc_id not in requested]
         reads = [r for r in (early, self._submit(self._io_pool(), self.ledger.get, late) if late else None) if r]
@@ -259,7 +209,7 @@ class BatchIndexer:
                 return
             result.skipped_unchanged += len(unchanged)
 
-    def _start_intents(self, docs: list[_Doc]) -> Future[None] | None:
+    def _start_intents(self, docs: list[Document]) -> Future[None] | None:
         """One ledger write for the intents and the raised versions of unchanged documents, started at once so
         that it overlaps the embedding; each document with an intent waits for it before it touches the index."""
         live = [d for d in docs if not d.done]
@@ -272,7 +222,7 @@ class BatchIndexer:
             doc.intent = future
         return future
 
-    def _chunk_and_prepare(self, doc: _Doc) -> None:
+    def _chunk_and_prepare(self, doc: Document) -> None:
         """Chunk the document and build and check each chunk's metadata before any embedding: a document whose
         metadata breaks a limit costs no Bedrock call, and after each embedding only its data is left to check."""
         doc.chunks = chunk_text(doc.event.text or "", size=self.chunking.size_chars,
@@ -283,7 +233,9 @@ class BatchIndexer:
             for i, text in enumerate(doc.chunks):
                 metadata = filterable_metadata(doc.event, chunk=i, chunks=n)
                 metadata[SOURCE_TEXT_KEY] = text
-                doc.prepared.append((metadata, self.index.check_metadata(vector_key(doc.doc_id, i), metadata)))
+                size = check_metadata(vector_key(doc.doc_id, i), metadata,
+                                      non_filterable_keys=self.index.non_filterable_keys)
+                doc.prepared.append((metadata, size))
         except LimitExceeded as exc:
             doc.unwritable = exc
 
@@ -314,7 +266,7 @@ class BatchIndexer:
         return wait
 
     # re-tag: the stored embeddings with the new source and metadata
-    def _load_for_retag(self, docs: list[_Doc], result: BatchResult) -> list[_Doc]:
+    def _load_for_retag(self, docs: list[Document], result: BatchResult) -> list[Document]:
         """Stage each re-tagged document from its stored vectors; returns the ones that must be embedded after all
         (their stored chunks are incomplete, which a clean ledger entry should never allow)."""
         keys = [vector_key(d.doc_id, i) for d in docs for i in range(d.plan.write_chunks)]
@@ -341,13 +293,15 @@ class BatchIndexer:
                 vectors.append({"key": vector_key(doc.doc_id, i), "data": {"float32": list(part["data"]["float32"])},
                                 "metadata": metadata})
             try:
-                doc.vectors = [(v, self.index.check(v)) for v in vectors]
+                doc.vectors = [(v, check_vector(v, dimension=self.index.dimension,
+                                                non_filterable_keys=self.index.non_filterable_keys))
+                               for v in vectors]
             except LimitExceeded as exc:
                 self._fail(doc, result, exc)
         return rebuild
 
     # embed every chunk of the batch at once; write each document once all its chunks are embedded
-    def _write(self, docs: list[_Doc], result: BatchResult) -> None:
+    def _write(self, docs: list[Document], result: BatchResult) -> None:
         retag = [d for d in docs if d.action == Action.RETAG and not d.done]
         rebuild = self._load_for_retag(retag, result) if retag else []
         todo = [d for d in docs if d.action == Action.EMBED and not d.done]
@@ -357,19 +311,19 @@ class BatchIndexer:
             todo += [d for d in rebuild if not d.done]
         # Re-tagged and deleted documents need no embedding: their writes start while the others embed.
         ready = [d for d in docs if d.action in (Action.RETAG, Action.DELETE) and not d.done]
-        writes: list[tuple[list[_Doc], Future[list[tuple[_Doc, RagError]]]]] = []
+        writes: list[tuple[list[Document], Future[list[tuple[Document, RagError]]]]] = []
 
-        def start(group: list[_Doc]) -> None:
-            writes.append((group, self._submit(self._io_pool(), self._write_group, group)))
+        def start(group: list[Document]) -> None:
+            writes.append((group, self._submit(self._io_pool(), self.writer.write, group)))
 
         texts = [c for d in todo for c in d.chunks]
-        embeddings, streaming = self._embeddings(texts)
-        if ready and streaming:
+        embeddings = self.embedder.embed_iter(texts)
+        if ready:
             start(ready)
             ready = []
         # In the last wave of embeddings (no more texts waiting than calls in flight) everything left finishes at
         # about the same time: its documents are written together at the end rather than one call early.
-        last_wave = max(1, getattr(self.embedder, "concurrency", 1))
+        last_wave = max(1, self.embedder.concurrency)
         outstanding = len(texts)
         owners = [(doc, i) for doc in todo for i in range(len(doc.chunks))]
         parts: dict[int, list[list[float] | RagError | None]] = {id(d): [None] * len(d.chunks) for d in todo}
@@ -384,20 +338,20 @@ class BatchIndexer:
             self._stage_embedded(doc, parts.pop(id(doc)), result)
             if not doc.done:
                 ready.append(doc)
-            if streaming and ready and outstanding > last_wave and (not writes or writes[-1][1].done()):
+            if ready and outstanding > last_wave and (not writes or writes[-1][1].done()):
                 start(ready)
                 ready = []
         if ready:
             if writes:
                 start(ready)  # alongside the group in flight: different documents, no order between them
             else:
-                self._settle(ready, self._write_group(ready), result)
+                self._settle(ready, self.writer.write(ready), result)
         for group, future in writes:
             self._settle(group, future.result(), result)
         log.info("batch indexed", extra={"records": result.records, "upserted": result.upserted,
                                          "deleted": result.deleted, "chunks_written": result.chunks_written})
 
-    def _restart_intents(self, docs: list[_Doc]) -> None:
+    def _restart_intents(self, docs: list[Document]) -> None:
         intents = [d.plan.intent for d in docs if d.plan.intent is not None]
         if not intents:
             return
@@ -406,14 +360,7 @@ class BatchIndexer:
             if doc.plan.intent is not None:
                 doc.intent = future
 
-    def _embeddings(self, texts: list[str]) -> tuple[Iterator[tuple[int, list[float] | RagError]], bool]:
-        """(index, vector or error) per text, and whether they come as each is done (else all at the end)."""
-        stream = getattr(self.embedder, "embed_iter", None)
-        if stream is None:
-            return enumerate(self.embedder.embed_many(texts) if texts else []), False
-        return stream(texts), True
-
-    def _stage_embedded(self, doc: _Doc, embeddings: list[list[float] | RagError | None],
+    def _stage_embedded(self, doc: Document, embeddings: list[list[float] | RagError | None],
                         result: BatchResult) -> None:
         errors = [e for e in embeddings if isinstance(e, RagError)]
         if errors:
@@ -424,51 +371,14 @@ class BatchIndexer:
         try:
             for i, (embedding, (metadata, metadata_size)) in enumerate(zip(embeddings, doc.prepared)):
                 key = vector_key(doc.doc_id, i)
-                size = metadata_size + self.index.check_data(key, embedding)  # type: ignore[arg-type]
+                size = metadata_size + check_data(key, embedding, dimension=self.index.dimension)
                 sized.append(({"key": key, "data": {"float32": embedding}, "metadata": metadata}, size))
         except LimitExceeded as exc:
             self._fail(doc, result, exc)
             return
         doc.vectors = sized
 
-    # write a group of documents: intents -> chunk puts and stale deletes -> commits
-    def _write_group(self, docs: list[_Doc]) -> list[tuple[_Doc, RagError]]:
-        """Write ``docs`` and return the documents that failed with their errors. Runs on a worker thread while
-        the caller embeds: it touches only its own documents, and the caller records the failures."""
-        failures: list[tuple[_Doc, RagError]] = []
-
-        def fail(doc: _Doc, exc: RagError) -> None:
-            doc.done = True  # takes no part in the group's later phases
-            failures.append((doc, exc))
-
-        for doc in docs:
-            if doc.intent is not None and not doc.done:
-                try:
-                    doc.intent.result()
-                except RagError as exc:
-                    fail(doc, TransientError(f"recording the write intent failed: {exc}"))
-        writing = [d for d in docs if not d.done]
-        deletes = [(d, k) for d in writing for k in d.plan.stale_keys]
-        # The stale keys (doc#n and beyond, or every key of a deleted document) and the chunks written (doc#0..n-1)
-        # never overlap, so the deletes run beside the puts.
-        deleting = self._submit(self._side_pool(), self._delete_phase, deletes) if deletes else None
-        try:
-            put_failures = self._put_phase([(d, v) for d in writing for v in d.vectors])
-        finally:
-            delete_failures = deleting.result() if deleting is not None else []
-        for doc, exc in put_failures + delete_failures:
-            if not doc.done:
-                fail(doc, exc)
-        committing = [d for d in writing if not d.done]
-        if committing:
-            try:
-                self.ledger.put([d.plan.commit for d in committing])  # type: ignore[misc]
-            except RagError as exc:
-                for doc in committing:
-                    fail(doc, TransientError(f"committing the new version failed: {exc}"))
-        return failures
-
-    def _settle(self, docs: list[_Doc], failures: list[tuple[_Doc, RagError]], result: BatchResult) -> None:
+    def _settle(self, docs: list[Document], failures: list[tuple[Document, RagError]], result: BatchResult) -> None:
         """Record a written group in the batch's result."""
         for doc, exc in failures:
             self._fail(doc, result, exc)
@@ -480,41 +390,6 @@ class BatchIndexer:
             result.deleted += doc.action == Action.DELETE
             result.chunks_written += len(doc.vectors)
             result.chunks_deleted += len(doc.plan.stale_keys)
-
-    def _put_phase(self, items: list[tuple[_Doc, tuple[Vector, int]]]) -> list[tuple[_Doc, RagError]]:
-        # The vectors were checked when they were staged: the call passes their sizes instead of checking again.
-        calls = pack_puts([((doc, sized), sized[1]) for doc, sized in items])
-        return self._run_calls(calls, lambda call: self.index.put_call([v for _, (v, _) in call],
-                                                                       sizes=[n for _, (_, n) in call]),
-                               lambda doc, call: self.index.put([v for d, (v, _) in call if d is doc]))
-
-    def _delete_phase(self, items: list[tuple[_Doc, str]]) -> list[tuple[_Doc, RagError]]:
-        calls = [list(c) for c in batched(items, MAX_KEYS_PER_DELETE)]
-        return self._run_calls(calls, lambda call: self.index.delete_call([k for _, k in call]),
-                               lambda doc, call: self.index.delete([k for d, k in call if d is doc]))
-
-    @staticmethod
-    def _run_calls(calls: Iterable[list[tuple[_Doc, Any]]], send: Callable[[list], None],
-                   send_one_doc: Callable[[_Doc, list], Any]) -> list[tuple[_Doc, RagError]]:
-        failed: dict[int, tuple[_Doc, RagError]] = {}
-        for call in calls:
-            call = [(d, item) for d, item in call if id(d) not in failed]
-            if not call:
-                continue
-            members = list({id(d): d for d, _ in call}.values())
-            try:
-                send(call)
-            except UnindexableDocument:
-                # The service refused the call as a whole: find the document it refused, write the others.
-                for doc in members:
-                    try:
-                        send_one_doc(doc, call)
-                    except RagError as exc:
-                        failed[id(doc)] = (doc, exc)
-            except RagError as exc:
-                for doc in members:
-                    failed[id(doc)] = (doc, exc)
-        return list(failed.values())
 
 
 def _distrust(entry: VersionEntry | None) -> VersionEntry | None:

@@ -3,8 +3,8 @@ a dead-letter sink. The AWS adapters (``rtrag.aws``) and the local ones (``rtrag
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 from rtrag.core.deadletters import DeadLetter
 from rtrag.core.errors import RagError
@@ -13,23 +13,27 @@ from rtrag.core.versions import VersionEntry
 
 
 class Embedder(Protocol):
-    """``embed_many`` returns every text's vector (or error) in order. An embedder may also offer
-    ``embed_iter(texts)``, yielding ``(index, vector or error)`` as each text is done; the indexer then writes
-    documents while the others are still being embedded."""
+    """Embeds texts, up to ``concurrency`` at once, yielding ``(index, vector or error)`` as each is done, so the
+    indexer writes the first documents while the others are still being embedded. ``calls`` counts the model
+    calls made (the metrics' EmbeddingCalls)."""
 
     calls: int
+    concurrency: int
 
-    def embed_many(self, texts: Sequence[str]) -> list[list[float] | RagError]: ...
+    def embed_iter(self, texts: Sequence[str]) -> Iterator[tuple[int, list[float] | RagError]]: ...
 
 
 class VectorIndex(Protocol):
-    def check(self, vector: Vector) -> int: ...
-    def check_metadata(self, key: str, metadata: dict[str, Any]) -> int: ...
-    def check_data(self, key: str, data: list[float]) -> int: ...
+    """One vector index, narrowed to what the indexer does with it: one PutVectors call (vectors already checked,
+    with their request sizes), one DeleteVectors call, and reading vectors back by key. The per-vector limits
+    are checked by the indexer with ``rtrag.core.vectors`` against the index's ``dimension`` and
+    ``non_filterable_keys``."""
+
+    dimension: int
+    non_filterable_keys: tuple[str, ...]
+
     def put_call(self, vectors: Sequence[Vector], *, sizes: Sequence[int] | None = None) -> None: ...
-    def put(self, vectors: Sequence[Vector]) -> int: ...
     def delete_call(self, keys: Sequence[str]) -> None: ...
-    def delete(self, keys: Sequence[str]) -> int: ...
     def get(self, keys: Sequence[str], *, data: bool = False, metadata: bool = True) -> dict[str, Vector]: ...
 
 

@@ -1,10 +1,12 @@
-"""The whole pipeline on one machine: the same indexer handler and domain code on local adapters.
+"""The local composition root: the whole pipeline on one machine, the same indexer handler and domain code on
+local adapters (``rtrag.aws.compose`` is the AWS one, with the same methods where both backends have the thing).
 
 State lives under ``.rag-local/`` in the working directory, or ``$RAG_LOCAL_DIR``:
 
-    stream/         the durable local stream (SQLite) and the runner's checkpoints
-    index/          the durable local vector index (SQLite)
-    dead-letters/   the same layout as the dead-letter bucket: invalid/... and aws/lambda/...
+    stream/           the durable local stream (SQLite) and the runner's checkpoints
+    index/            the durable local vector index and its version ledger (SQLite)
+    indexes/<name>/   other named indexes (reindex.py --local --to-index --vector-index NAME)
+    dead-letters/     the same layout as the dead-letter bucket: invalid/... and aws/lambda/...
 """
 
 from __future__ import annotations
@@ -19,8 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from rtrag.core.config import ChunkSettings
+from rtrag.core.errors import UserError
 from rtrag.core.events import DELETE, DocumentEvent
+from rtrag.core.names import InvalidName, validate_index_name
 from rtrag.core.versions import Version, event_version
+from rtrag.indexing.batch import BatchIndexer
+from rtrag.indexing.handler import IndexerHandler
+from rtrag.local.answerer import ExtractiveAnswerer
+from rtrag.local.archive import LocalRangeReader, LocalStreamArchive
 from rtrag.local.deadletters import LocalDeadLetters
 from rtrag.local.embedder import LocalEmbedder
 from rtrag.local.index import LocalVectorIndex
@@ -83,8 +91,9 @@ class LocalStreamProducer:
         return [Receipt(e.doc_id, r.shard_id, r.sequence_number) for e, r in zip(events, results)]
 
 
-class LocalPipeline:
-    """Opens (creating on first use) the local stream, index and dead letters under ``root``."""
+class LocalBackend:
+    """Opens (creating on first use) the local stream, the default index and its ledger, and the dead letters
+    under ``root``; builds the indexer, the runner and the other adapters on them."""
 
     def __init__(self, root: Path | None = None, *, chunking: ChunkSettings | None = None):
         self.root = Path(root or local_dir())
@@ -95,25 +104,55 @@ class LocalPipeline:
         self.ledger = LocalVersionLedger(self.index)
         self.dead_letters = LocalDeadLetters(self.root / "dead-letters")
         self._runner: LocalEventSourceMapping | None = None
+        self._opened: list[LocalVectorIndex] = []
+
+    def vector_index(self, name: str | None = None) -> LocalVectorIndex:
+        """The default index, or the index named ``name`` (S3 Vectors' naming rules) under ``indexes/``."""
+        if name is None:
+            return self.index
+        try:
+            validate_index_name(name)
+        except InvalidName as exc:
+            raise UserError(str(exc)) from None
+        index = LocalVectorIndex.open(self.root / "indexes" / name, dimension=self.embedder.dimensions)
+        self._opened.append(index)
+        return index
+
+    def named_index(self, name: str) -> LocalVectorIndex:
+        """An index named ``name`` that must exist already (a query cannot create one)."""
+        if not (self.root / "indexes" / name).is_dir():
+            raise UserError(f"no local index named {name!r} under {self.root / 'indexes'}: build it with "
+                            f"`reindex.py --local --to-index` and that name")
+        return self.vector_index(name)
+
+    def indexer(self, index: LocalVectorIndex | None = None) -> BatchIndexer:
+        """The indexer of ``index`` (default: the pipeline's own), with that index's ledger."""
+        index = index or self.index
+        ledger = self.ledger if index is self.index else LocalVersionLedger(index)
+        return BatchIndexer(embedder=self.embedder, index=index, ledger=ledger, dead_letters=self.dead_letters,
+                            chunking=self.chunking)
 
     @property
     def producer(self) -> LocalStreamProducer:
         return LocalStreamProducer(self.stream)
 
+    def range_reader(self) -> LocalRangeReader:
+        return LocalRangeReader(self.stream)
+
+    def archive(self) -> LocalStreamArchive:
+        return LocalStreamArchive(self.stream)
+
+    def answerer(self) -> ExtractiveAnswerer:
+        return ExtractiveAnswerer(self.embedder)
+
     @property
     def runner(self) -> LocalEventSourceMapping:
-        """The local event source mapping, delivering to the SAME ``indexer.handler`` as the Lambda."""
+        """The local event source mapping, delivering to the same indexer handler as the Lambda's."""
         if self._runner is None:
             _quiet_lambda_environment()
-            import indexer
-
-            from rtrag.indexing.batch import BatchIndexer
-
+            handler = IndexerHandler(self.indexer, service=os.environ["POWERTOOLS_SERVICE_NAME"])
             _logs_to_stderr()
-            indexer.configure(BatchIndexer(embedder=self.embedder, index=self.index, ledger=self.ledger,
-                                           dead_letters=self.dead_letters, chunking=self.chunking))
-            self._runner = LocalEventSourceMapping(self.stream, handler=indexer.handler,
-                                                   on_failure=self.dead_letters)
+            self._runner = LocalEventSourceMapping(self.stream, handler, on_failure=self.dead_letters)
         return self._runner
 
     def outcomes(self, sent: Sequence[tuple[Receipt, DocumentEvent]]) -> list[PutOutcome]:
@@ -181,6 +220,8 @@ class LocalPipeline:
         return self.runner.follow(poll_interval, stop_event, on_pass)
 
     def close(self) -> None:
+        for index in self._opened:
+            index.close()
         self.index.close()
         self.stream.close()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,7 @@ class LocalEmbedder:
     """
 
     model_id = LOCAL_MODEL_ID
+    concurrency = 1  # one process embeds a batch of texts in one go: nothing comes early
 
     def __init__(self) -> None:
         self.dimensions = LOCAL_DIMENSIONS
@@ -84,6 +85,10 @@ class LocalEmbedder:
         if isinstance(result, RagError):
             raise result
         return result
+
+    def embed_iter(self, texts: Sequence[str]) -> Iterator[tuple[int, Vector | RagError]]:
+        """``(index, vector or error)`` per text, in order (all are embedded in one pass, then yielded)."""
+        yield from enumerate(self.embed_many(texts))
 
     def embed_many(self, texts: Sequence[str]) -> list[Vector | RagError]:
         """Each text's vector, or the UnindexableDocument it met, in order."""

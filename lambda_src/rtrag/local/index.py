@@ -1,8 +1,8 @@
 """A durable local vector index with Amazon S3 Vectors semantics (DESIGN.md, "Local mode").
 
-Writes and reads go through the S3 Vectors adapter itself (``rtrag.vectors.S3VectorsIndex``) with a SQLite store
-standing in for the boto3 ``s3vectors`` client, so every limit check, call split and error type is the adapter's
-own, not a copy. Queries are exact: a brute-force cosine ranking over a float32 matrix kept in memory per process
+Writes and reads go through the checks and call splitting that the S3 Vectors adapter uses too
+(``rtrag.core.vectors.CheckedVectorIndex``), with a SQLite store making the calls, so every limit check, call
+split and error type is the same as on AWS, not a copy. Queries are exact: a brute-force cosine ranking over a float32 matrix kept in memory per process
 and refreshed incrementally when another connection (another process) has written.
 
 Storage is one SQLite database in WAL mode under the index directory: readers never block the writer, several
@@ -16,24 +16,24 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rtrag.aws.s3vectors import S3VectorsIndex
 from rtrag.core.errors import ConfigError, LimitExceeded, TransientError
 from rtrag.core.events import SOURCE_TEXT_KEY
-from rtrag.core.filters import is_number, validate_filter
+from rtrag.core.filters import validate_filter
 from rtrag.core.limits import (
     MAX_DIMENSION,
     MAX_METADATA_KEY_NAME_CHARS,
     MAX_NON_FILTERABLE_KEYS,
     MAX_TOP_K,
 )
-from rtrag.core.vectors import Vector, check_vector
+from rtrag.core.vectors import CheckedVectorIndex, Vector, check_vector
+from rtrag.local.search import MatrixCache
 
 DB_FILE = "vectors.sqlite3"
 SCHEMA_VERSION = 1
@@ -41,7 +41,6 @@ DATA_TYPE = "float32"
 DISTANCE_METRICS = ("cosine",)
 # How long a writer waits for another process's write transaction before giving up (TransientError: retry).
 BUSY_TIMEOUT_S = 30.0
-_LOAD_CHUNK_ROWS = 8192
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS params (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -98,16 +97,15 @@ class _Database:
             self.conn.close()
 
 
-class _SqliteClient:
-    """The data-plane calls of the boto3 ``s3vectors`` client (PutVectors, GetVectors, DeleteVectors) with their
-    request and response shapes, on the SQLite store. ``S3VectorsIndex`` validates every request before it gets
-    here, as it does before a request reaches AWS."""
+class _Store:
+    """The three requests of S3 Vectors' data plane (PutVectors, GetVectors, DeleteVectors) on the SQLite store,
+    each after ``CheckedVectorIndex`` has checked it, as it is checked before a request reaches AWS."""
 
     def __init__(self, db: _Database, *, non_filterable_keys: Sequence[str]):
         self.db = db
         self.non_filterable = frozenset(non_filterable_keys)
 
-    def put_vectors(self, *, vectors: Sequence[Vector], **target: str) -> dict[str, Any]:
+    def put_vectors(self, vectors: Sequence[Vector]) -> None:
         rows = []
         for vector in vectors:
             with np.errstate(over="ignore"):
@@ -125,33 +123,30 @@ class _SqliteClient:
                 "ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, data = excluded.data, "
                 "filterable = excluded.filterable, metadata = excluded.metadata",
                 [(key, generation, data, filterable, metadata) for key, data, filterable, metadata in rows])
-        return {}
 
-    def delete_vectors(self, *, keys: Sequence[str], **target: str) -> dict[str, Any]:
+    def delete_vectors(self, keys: Sequence[str]) -> None:
         with self.db.transaction(write=True) as conn:
             generation = _next_generation(conn)
             conn.executemany("UPDATE vectors SET seq = ?, data = NULL, filterable = NULL, metadata = NULL "
                              "WHERE key = ? AND data IS NOT NULL", [(generation, key) for key in keys])
-        return {}
 
-    def get_vectors(self, *, keys: Sequence[str], returnData: bool = False, returnMetadata: bool = False,
-                    **target: str) -> dict[str, Any]:
+    def get_vectors(self, keys: Sequence[str], *, data: bool, metadata: bool) -> list[Vector]:
         marks = ",".join("?" * len(keys))
         with self.db.transaction(write=False) as conn:
-            found = {key: (data, metadata) for key, data, metadata in conn.execute(
+            found = {key: (blob, meta) for key, blob, meta in conn.execute(
                 f"SELECT key, data, metadata FROM vectors WHERE data IS NOT NULL AND key IN ({marks})", list(keys))}
         vectors = []
         for key in dict.fromkeys(keys):
             if key not in found:
                 continue
-            data, metadata = found[key]
+            blob, meta = found[key]
             vector: dict[str, Any] = {"key": key}
-            if returnData:
-                vector["data"] = {"float32": np.frombuffer(data, dtype=np.float32).tolist()}
-            if returnMetadata:
-                vector["metadata"] = json.loads(metadata)
+            if data:
+                vector["data"] = {"float32": np.frombuffer(blob, dtype=np.float32).tolist()}
+            if metadata:
+                vector["metadata"] = json.loads(meta)
             vectors.append(vector)
-        return {"vectors": vectors}
+        return vectors
 
 
 def _next_generation(conn: sqlite3.Connection) -> int:
@@ -159,204 +154,7 @@ def _next_generation(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT generation FROM state WHERE id = 1").fetchone()[0]
 
 
-class _Column:
-    """One metadata key's values over the cache's rows, as arrays: which rows have the key, and each (row, element)
-    pair of its values by JSON type (a scalar is a one-element list). Types never mix: "1", 1 and true differ."""
-
-    def __init__(self, key: str, rows: Sequence[Mapping[str, Any] | None]):
-        self.present = np.zeros(len(rows), dtype=bool)
-        slots: dict[type, list[int]] = {str: [], float: [], bool: []}
-        values: dict[type, list[Any]] = {str: [], float: [], bool: []}
-        for slot, metadata in enumerate(rows):
-            if metadata is None or key not in metadata:
-                continue
-            self.present[slot] = True
-            value = metadata[key]
-            for element in value if isinstance(value, list) else (value,):
-                kind = _kind(element)
-                if kind is not None:
-                    slots[kind].append(slot)
-                    values[kind].append(element)
-        self.slots = {kind: np.asarray(found, dtype=np.intp) for kind, found in slots.items()}
-        self.values = {str: np.asarray(values[str], dtype=object),
-                       # float64 compares ints exactly up to 2**53, beyond any value metadata holds in practice.
-                       float: np.asarray(values[float], dtype=np.float64),
-                       bool: np.asarray(values[bool], dtype=bool)}
-
-    def rows_where(self, kind: type, hits: np.ndarray) -> np.ndarray:
-        mask = np.zeros(len(self.present), dtype=bool)
-        mask[self.slots[kind][hits]] = True
-        return mask
-
-    def equal_any(self, operands: Sequence[Any]) -> np.ndarray:
-        """Rows with an element equal to one of ``operands`` (same JSON type)."""
-        mask = np.zeros(len(self.present), dtype=bool)
-        for kind in (str, float, bool):
-            wanted = [v for v in operands if _kind(v) is kind]
-            if wanted and len(self.values[kind]):
-                mask |= self.rows_where(kind, np.isin(self.values[kind], wanted))
-        return mask
-
-
-def _kind(value: Any) -> type | None:
-    """The column a metadata element goes in; None for what no filter operand can match (as in filters.matches)."""
-    if isinstance(value, bool):
-        return bool
-    if isinstance(value, str):
-        return str
-    if isinstance(value, (int, float)):
-        return float if is_number(value) else None
-    return None
-
-
-_RANGE_UFUNCS = {"$gt": np.greater, "$gte": np.greater_equal, "$lt": np.less, "$lte": np.less_equal}
-
-
-class _MatrixCache:
-    """This process's copy of the index for ranking: unit-length rows (cosine similarity is one matrix-vector
-    product), each row's key and filterable metadata, and the generation it reflects."""
-
-    def __init__(self, dimension: int):
-        self.dimension = dimension
-        self.reset()
-
-    def reset(self) -> None:
-        self.generation = 0
-        self.matrix = np.zeros((0, self.dimension), dtype=np.float32)
-        self.alive = np.zeros(0, dtype=bool)
-        self.keys: list[str | None] = []
-        # Filterable metadata per row: the stored JSON text until a filter first needs it parsed.
-        self.filterable: list[Any] = []
-        self.slot_of: dict[str, int] = {}
-        self.free: list[int] = []
-        self.columns: dict[str, _Column] = {}
-
-    def refresh(self, conn: sqlite3.Connection) -> None:
-        generation = conn.execute("SELECT generation FROM state WHERE id = 1").fetchone()[0]
-        if generation == self.generation:
-            return
-        if generation < self.generation:  # the index was recreated under us: start over
-            self.reset()
-        # Rows written since, tombstones included: an upper bound on the rows this refresh adds.
-        (changed,) = conn.execute("SELECT COUNT(*) FROM vectors WHERE seq > ?", (self.generation,)).fetchone()
-        self._reserve(len(self.keys) + changed)
-        cursor = conn.execute("SELECT key, data, filterable FROM vectors WHERE seq > ?", (self.generation,))
-        while rows := cursor.fetchmany(_LOAD_CHUNK_ROWS):
-            self._apply(rows)
-        self.columns.clear()
-        self.generation = generation
-
-    def _reserve(self, rows: int) -> None:
-        if rows <= len(self.matrix):
-            return
-        # Room to grow by half: the next writes need no copy, and np.zeros leaves untouched pages unallocated.
-        capacity = max(rows + rows // 2, 1024)
-        matrix = np.zeros((capacity, self.dimension), dtype=np.float32)
-        matrix[:len(self.keys)] = self.matrix[:len(self.keys)]
-        alive = np.zeros(capacity, dtype=bool)
-        alive[:len(self.keys)] = self.alive[:len(self.keys)]
-        self.matrix, self.alive = matrix, alive
-
-    def _apply(self, rows: list[tuple[str, bytes | None, str | None]]) -> None:
-        slots: list[int] = []
-        blobs: list[bytes] = []
-        for key, data, filterable in rows:
-            slot = self.slot_of.get(key)
-            if data is None:
-                if slot is not None:
-                    del self.slot_of[key]
-                    self.alive[slot] = False
-                    self.keys[slot] = self.filterable[slot] = None
-                    self.free.append(slot)
-                continue
-            if slot is None:
-                if self.free:
-                    slot = self.free.pop()
-                else:
-                    slot = len(self.keys)
-                    self.keys.append(None)
-                    self.filterable.append(None)
-                self.slot_of[key] = slot
-                self.keys[slot] = key
-                self.alive[slot] = True
-            self.filterable[slot] = filterable
-            slots.append(slot)
-            blobs.append(data)
-        if slots:
-            vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(slots), self.dimension)
-            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            norms[norms == 0] = 1.0  # a zero vector stays zero: similarity 0, distance 1 to everything
-            self.matrix[slots] = vectors / norms
-
-    def _column(self, key: str) -> _Column:
-        column = self.columns.get(key)
-        if column is None:
-            unparsed = [s for s, value in enumerate(self.filterable) if isinstance(value, str)]
-            if unparsed:
-                # One parse of one JSON array is cheaper than one parse per row.
-                parsed = json.loads("[" + ",".join(self.filterable[s] for s in unparsed) + "]")
-                for slot, metadata in zip(unparsed, parsed):
-                    self.filterable[slot] = metadata
-            column = self.columns[key] = _Column(key, self.filterable)
-        return column
-
-    def matching(self, filter: Mapping[str, Any]) -> np.ndarray:
-        """The rows a validated filter accepts, evaluated on whole columns; agrees with ``rtrag.filters.matches``
-        (the tests check this on random filters), which documents each rule's source."""
-        mask = np.ones(len(self.keys), dtype=bool)
-        for key, value in filter.items():
-            if key == "$and":
-                for sub in value:
-                    mask &= self.matching(sub)
-            elif key == "$or":
-                either = np.zeros(len(self.keys), dtype=bool)
-                for sub in value:
-                    either |= self.matching(sub)
-                mask &= either
-            else:
-                conditions = value if isinstance(value, Mapping) else {"$eq": value}
-                for operator, operand in conditions.items():
-                    mask &= self._condition(self._column(key), operator, operand)
-        return mask
-
-    def _condition(self, column: _Column, operator: str, operand: Any) -> np.ndarray:
-        if operator == "$eq":
-            return column.equal_any([operand])
-        if operator == "$ne":
-            return ~column.equal_any([operand])
-        if operator == "$in":
-            return column.equal_any(operand)
-        if operator == "$nin":
-            return ~column.equal_any(operand)
-        if operator == "$exists":
-            return column.present.copy() if operand else ~column.present
-        if operator == "$startsWith":
-            hits = np.fromiter((v.startswith(operand) for v in column.values[str]), dtype=bool,
-                               count=len(column.values[str]))
-            return column.rows_where(str, hits)
-        return column.rows_where(float, _RANGE_UFUNCS[operator](column.values[float], operand))
-
-    def nearest(self, query: np.ndarray, top_k: int, filter: Mapping[str, Any] | None) -> list[tuple[str, float]]:
-        """The ``top_k`` rows nearest to the unit vector ``query`` among those a validated ``filter`` accepts (the
-        filter is applied before ranking, as S3 Vectors' pre-filtering does), as (key, cosine distance), nearest
-        first."""
-        used = len(self.keys)
-        accepted = self.alive[:used] if filter is None else self.alive[:used] & self.matching(filter)
-        candidates = np.flatnonzero(accepted)
-        if not candidates.size:
-            return []
-        if candidates.size * 8 < used:  # gathering rows costs several times more per row than a full product
-            similarities = self.matrix[candidates] @ query
-        else:
-            similarities = (self.matrix[:used] @ query)[candidates]
-        k = min(top_k, candidates.size)
-        best = np.argpartition(-similarities, k - 1)[:k] if k < candidates.size else np.arange(candidates.size)
-        best = best[np.argsort(-similarities[best], kind="stable")]
-        distances = np.clip(1.0 - similarities[best], 0.0, 2.0)
-        return [(self.keys[s], float(d)) for s, d in zip(candidates[best].tolist(), distances.tolist())]
-
-
-class LocalVectorIndex:
+class LocalVectorIndex(CheckedVectorIndex):
     """A vector index on local disk that behaves like one S3 Vectors index (float32, cosine): the same methods,
     limits and error types as ``S3VectorsIndex``, plus exact ``query``, ``list_keys`` and ``count``."""
 
@@ -377,13 +175,10 @@ class LocalVectorIndex:
         except BaseException:
             self._db.close()
             raise
-        self.dimension: int = params["dimension"]
+        super().__init__(dimension=params["dimension"], non_filterable_keys=params["non_filterable_keys"])
         self.distance_metric: str = params["distance_metric"]
-        self.non_filterable_keys: tuple[str, ...] = tuple(params["non_filterable_keys"])
-        self._adapter = S3VectorsIndex(_SqliteClient(self._db, non_filterable_keys=self.non_filterable_keys),
-                                       bucket="local", index=self.path.name or "local", dimension=self.dimension,
-                                       non_filterable_keys=self.non_filterable_keys)
-        self._cache = _MatrixCache(self.dimension)
+        self._store = _Store(self._db, non_filterable_keys=self.non_filterable_keys)
+        self._cache = MatrixCache(self.dimension)
 
     @classmethod
     def open(cls, path: str | Path, *, dimension: int | None = None,
@@ -460,36 +255,14 @@ class LocalVectorIndex:
     def __repr__(self) -> str:
         return f"LocalVectorIndex({str(self.path)!r}, dimension={self.dimension})"
 
-    def check(self, vector: Vector) -> int:
-        """Raise LimitExceeded if ``vector`` breaks a PutVectors limit; return its size in a request in bytes."""
-        return self._adapter.check(vector)
+    def _put_vectors(self, vectors: list[Vector]) -> None:
+        self._store.put_vectors(vectors)
 
-    def check_metadata(self, key: str, metadata: dict[str, Any]) -> int:
-        return self._adapter.check_metadata(key, metadata)
+    def _delete_vectors(self, keys: list[str]) -> None:
+        self._store.delete_vectors(keys)
 
-    def check_data(self, key: str, data: list[float]) -> int:
-        return self._adapter.check_data(key, data)
-
-    def put_call(self, vectors: Sequence[Vector], *, sizes: Sequence[int] | None = None) -> None:
-        """Write 1..500 vectors atomically (one PutVectors call); a key that exists is overwritten. ``sizes``:
-        what ``check`` returned for these vectors, if the caller has checked them."""
-        self._adapter.put_call(vectors, sizes=sizes)
-
-    def put(self, vectors: Sequence[Vector]) -> int:
-        """Write any number of vectors in as few calls as the limits allow; returns the number of calls."""
-        return self._adapter.put(vectors)
-
-    def delete_call(self, keys: Sequence[str]) -> None:
-        """Delete 1..500 keys (one DeleteVectors call). Deleting a key that does not exist is not an error."""
-        self._adapter.delete_call(keys)
-
-    def delete(self, keys: Sequence[str]) -> int:
-        """Delete any number of keys; returns the number of calls."""
-        return self._adapter.delete(keys)
-
-    def get(self, keys: Sequence[str], *, data: bool = False, metadata: bool = True) -> dict[str, Vector]:
-        """The vectors that exist among ``keys``, by key, shaped as GetVectors returns them."""
-        return self._adapter.get(keys, data=data, metadata=metadata)
+    def _get_vectors(self, keys: list[str], *, data: bool, metadata: bool) -> list[Vector]:
+        return self._store.get_vectors(keys, data=data, metadata=metadata)
 
     def query(self, vector: Sequence[float], *, top_k: int, filter: dict[str, Any] | None = None,
               return_metadata: bool = True, return_distance: bool = True) -> list[dict[str, Any]]:

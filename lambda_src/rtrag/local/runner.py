@@ -125,13 +125,6 @@ def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}Z"
 
 
-def _default_handler() -> Handler:
-    # indexer.py is the Lambda entry module; lambda_src/ is on sys.path (DESIGN.md: the entry names are a contract).
-    import indexer
-
-    return indexer.handler
-
-
 def _check_int(name: str, value: int, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(f"{name}={value!r} is out of range; use {low}..{high}")
@@ -139,14 +132,15 @@ def _check_int(name: str, value: int, low: int, high: int) -> int:
 
 
 class LocalEventSourceMapping:
-    """Delivers the local stream's records to ``handler`` (default: ``indexer.handler``) in Kinesis ESM batches.
+    """Delivers the local stream's records to ``handler`` (local mode's: ``LocalBackend.runner``, the Lambda's
+    handler type on local adapters) in Kinesis ESM batches.
 
     ``on_failure`` is the dead-letter directory that receives batches whose retries ran out (default:
     ``<stream directory>/dead-letters``). ``consumer`` names the checkpoints: runners with the same consumer
     share progress and take turns per shard; another consumer reads the stream independently.
     """
 
-    def __init__(self, stream: LocalStream, handler: Handler | None = None, *,
+    def __init__(self, stream: LocalStream, handler: Handler, *,
                  consumer: str = DEFAULT_CONSUMER,
                  function_name: str = DEFAULT_FUNCTION_NAME,
                  batch_size: int = DEFAULT_BATCH_SIZE,
@@ -171,7 +165,7 @@ class LocalEventSourceMapping:
             raise ConfigError(f"maximum_batching_window_seconds={maximum_batching_window_seconds} is out of range; "
                               f"use 0..{MAX_BATCHING_WINDOW_SECONDS}")
         self.stream = stream
-        self.handler = handler if handler is not None else _default_handler()
+        self.handler = handler
         self.consumer = consumer
         self.function_name = function_name
         self.batch_size = _check_int("batch_size", batch_size, 1, MAX_BATCH_SIZE)

@@ -27,11 +27,11 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from rtrag.core.errors import ConfigError, LimitExceeded, RagError, TransientError
+from rtrag.core.kinesis import StreamRecord
 from rtrag.core.limits import (
     MAX_PARTITION_KEY_CHARS,
     MAX_PUT_RECORDS_BYTES,
@@ -93,17 +93,6 @@ class PutRecordResult(NamedTuple):
 
     shard_id: str
     sequence_number: str
-
-
-@dataclass(frozen=True)
-class StreamRecord:
-    """One record as a consumer reads it. ``arrival`` is epoch seconds (Kinesis' approximate arrival time)."""
-
-    shard_id: str
-    sequence_number: str
-    partition_key: str
-    data: bytes
-    arrival: float
 
 
 def shard_id_for_index(index: int) -> str:

@@ -54,7 +54,7 @@ def marker_key(key: str) -> str:
 
 
 class LetterStore(Protocol):
-    """The dead-letter store: ``LocalDeadLetters`` in local mode, ``S3LetterStore`` for the bucket."""
+    """The dead-letter store: ``LocalDeadLetters`` in local mode, ``S3DeadLetters`` for the bucket."""
 
     def list(self, prefix: str = "") -> list[str]: ...
     def read(self, key: str) -> dict[str, Any]: ...

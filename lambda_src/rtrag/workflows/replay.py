@@ -45,6 +45,7 @@ from typing import Any, Protocol
 from rtrag.core.deadletters import DeadLetter
 from rtrag.core.errors import InvalidEvent, UserError
 from rtrag.core.events import decode_event, pin_version
+from rtrag.core.kinesis import StreamRecord, kinesis_event_record
 from rtrag.indexing.batch import BatchIndexer, BatchResult
 from rtrag.indexing.ports import DeadLetterSink
 from rtrag.workflows.produce import Stream, check_sendable, send_all
@@ -404,8 +405,6 @@ class IndexTarget:
 
     def records(self, batch: Sequence[tuple[int, SourceRecord]]) -> list[dict[str, Any]]:
         """The batch as the event source mapping would deliver it, with synthetic sequence numbers."""
-        from rtrag.core.kinesis import kinesis_event_record
-        from rtrag.local.stream import StreamRecord
 
         return [kinesis_event_record(
             StreamRecord(self.shard_id, sequence_number(ordinal),

@@ -1,0 +1,286 @@
+"""Create, update and delete of the vector bucket and index custom resource (``rtrag.aws.index_resource`` holds
+its properties and naming): every call idempotent, a missing resource counted as deleted, and every failure an
+error that names its cause and its fix (CloudFormation shows it as the status reason)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+
+from rtrag.aws.index_resource import (
+    Encryption,
+    IndexParams,
+    IndexRef,
+    ResourceConflict,
+    S3VectorsError,
+    VectorIndexProperties,
+    VectorIndexResourceError,
+    parse_index_arn,
+    parse_properties,
+    parse_retain_on_delete,
+)
+
+logger = Logger(service="vector-index-resource")
+
+
+_TRANSIENT_CODES = frozenset(
+    {"TooManyRequestsException", "ServiceUnavailableException", "InternalServerException", "RequestTimeoutException"}
+)
+
+
+def _call(client, operation: str, **params: Any) -> dict[str, Any]:
+    """Call ``client.<operation>(**params)``; any failure becomes an S3VectorsError that keeps the AWS code."""
+    try:
+        return getattr(client, operation)(**params)
+    except ClientError as err:
+        raise _as_s3vectors_error(operation, params, err) from err
+    except BotoCoreError as err:
+        region = client.meta.region_name
+        raise S3VectorsError(
+            f"S3 Vectors {operation} could not reach the service in {region}: {err}. Check that S3 Vectors is "
+            f"available in {region} and that the function can reach its endpoint.",
+            operation=operation,
+            code=type(err).__name__,
+        ) from err
+
+
+def _as_s3vectors_error(operation: str, params: Mapping[str, Any], err: ClientError) -> S3VectorsError:
+    error = err.response.get("Error", {})
+    code = error.get("Code", "Unknown")
+    api_name = err.operation_name or operation
+    target = "/".join(str(params[key]) for key in ("vectorBucketName", "indexName") if key in params)
+    if code == "AccessDeniedException":
+        fix = (
+            f"Allow s3vectors:{api_name} on this bucket/index in the custom resource function's role "
+            "(and, for an aws:kms bucket, let the role and S3 Vectors use the key)."
+        )
+    elif code == "ServiceQuotaExceededException":
+        fix = "An S3 Vectors quota is reached: delete unused vector buckets or indexes, or raise the quota."
+    elif code in _TRANSIENT_CODES:
+        fix = "S3 Vectors stayed busy or unavailable through the retries: deploy again in a few minutes."
+    elif code == "ValidationException":
+        fix = "S3 Vectors rejected a parameter: check the custom resource's properties."
+    else:
+        fix = "See the S3 Vectors error above."
+    return S3VectorsError(
+        f"S3 Vectors {api_name} on {target or 'the vector bucket'} failed with {code}: "
+        f"{error.get('Message', err)}. {fix}",
+        operation=api_name,
+        code=code,
+    )
+
+
+def ensure_vector_bucket(client, name: str, encryption: Encryption) -> tuple[dict[str, Any], bool]:
+    """Create the vector bucket unless it exists with this encryption; return (its description, created)."""
+    created = True
+    try:
+        _call(client, "create_vector_bucket", vectorBucketName=name, encryptionConfiguration=encryption.canonical())
+    except S3VectorsError as err:
+        # Vector bucket names are unique per account and Region (S3 Vectors naming rules; the model's
+        # ConflictException says so too), so a conflict means this account already has it: a retried Create,
+        # a rollback, or another index of this stack. Reuse it only if its encryption matches.
+        if err.code != "ConflictException":
+            raise
+        created = False
+    bucket = _call(client, "get_vector_bucket", vectorBucketName=name)["vectorBucket"]
+    actual = Encryption.from_api(bucket.get("encryptionConfiguration"))
+    if actual != encryption:
+        raise ResourceConflict(
+            f"Vector bucket {name} already exists with encryption {actual.canonical()}, but the properties ask "
+            f"for {encryption.canonical()}. Its name is derived from its encryption, so it was made outside this "
+            "resource; delete it or choose another VectorBucketName."
+        )
+    logger.info("vector bucket ready", vector_bucket=name, newly_created=created, encryption=encryption.canonical())
+    return bucket, created
+
+
+def _get_index(client, bucket_name: str, index_name: str) -> dict[str, Any] | None:
+    try:
+        return _call(client, "get_index", vectorBucketName=bucket_name, indexName=index_name)["index"]
+    except S3VectorsError as err:
+        if err.code == "NotFoundException":
+            return None
+        raise
+
+
+def ensure_index(client, bucket_name: str, index_name: str, params: IndexParams) -> dict[str, Any]:
+    """Create the index unless it exists with these parameters; return its description."""
+    index = _get_index(client, bucket_name, index_name)
+    # Look before creating: a duplicate CreateIndex must not pass unnoticed (AWS answers ConflictException;
+    # moto silently replaces the index).
+    if index is None:
+        request: dict[str, Any] = {
+            "vectorBucketName": bucket_name,
+            "indexName": index_name,
+            "dataType": params.data_type,
+            "dimension": params.dimension,
+            "distanceMetric": params.distance_metric,
+        }
+        if params.non_filterable_metadata_keys:
+            request["metadataConfiguration"] = {
+                "nonFilterableMetadataKeys": list(params.non_filterable_metadata_keys)
+            }
+        try:
+            _call(client, "create_index", **request)
+            logger.info("created vector index", vector_bucket=bucket_name, index=index_name, **params.canonical())
+        except S3VectorsError as err:
+            if err.code != "ConflictException":  # created meanwhile by a concurrent retry: checked below
+                raise
+        index = _get_index(client, bucket_name, index_name)
+        if index is None:
+            raise ResourceConflict(
+                f"Vector index {index_name} in bucket {bucket_name} vanished right after it was created; "
+                "something else is deleting it. Stop that, then deploy again."
+            )
+    _check_index_params(index, bucket_name, index_name, params)
+    return index
+
+
+def _check_index_params(index: Mapping[str, Any], bucket_name: str, index_name: str, wanted: IndexParams) -> None:
+    actual = {
+        "dataType": index.get("dataType"),
+        "dimension": index.get("dimension"),
+        "distanceMetric": index.get("distanceMetric"),
+    }
+    expected = wanted.canonical()
+    # GetIndex may leave metadataConfiguration out (moto 5.2.5 always does); compare the keys only when reported.
+    if "metadataConfiguration" in index:
+        reported = index["metadataConfiguration"].get("nonFilterableMetadataKeys") or []
+        actual["nonFilterableMetadataKeys"] = sorted(reported)
+    else:
+        expected.pop("nonFilterableMetadataKeys")
+    if actual != expected:
+        raise ResourceConflict(
+            f"Vector index {index_name} in bucket {bucket_name} already exists with {actual}, but the properties "
+            f"ask for {expected}. Index parameters cannot change and this name is derived from them, so the index "
+            "was made outside this resource; delete it or choose another IndexName."
+        )
+
+
+def create_vector_index(client, props: VectorIndexProperties) -> dict[str, Any]:
+    """Make sure the bucket and index ``props`` describe exist; return the Provider framework response."""
+    bucket_name, index_name = props.bucket_name, props.index_name
+    bucket, bucket_created = ensure_vector_bucket(client, bucket_name, props.encryption)
+    try:
+        index = ensure_index(client, bucket_name, index_name, props.index)
+    except VectorIndexResourceError:
+        if bucket_created:
+            _discard_new_bucket(client, bucket_name)
+        raise
+    ref = IndexRef(
+        arn=index["indexArn"],
+        bucket_arn=bucket["vectorBucketArn"],
+        bucket_name=bucket_name,
+        index_name=index_name,
+    )
+    return {"PhysicalResourceId": ref.arn, "Data": ref.data()}
+
+
+def _discard_new_bucket(client, bucket_name: str) -> None:
+    # A failed Create gets the framework's CREATE_FAILED marker as physical id, whose Delete never reaches this
+    # handler: a bucket made by this very request would be left behind, so take it back now.
+    try:
+        delete_bucket_if_empty(client, bucket_name)
+    except VectorIndexResourceError:
+        logger.warning(
+            "could not remove the vector bucket of a failed create", vector_bucket=bucket_name, exc_info=True
+        )
+
+
+def update_vector_index(client, props: VectorIndexProperties, physical_id: str) -> dict[str, Any]:
+    """Keep the resource when no immutable parameter changed, else create the new bucket/index.
+
+    A new physical id tells CloudFormation this was a replacement: once the whole stack update succeeds it sends
+    a Delete with the OLD physical id, and the old index goes then (not now, so a rollback still finds it).
+    """
+    current = parse_index_arn(physical_id)
+    if current and (current.bucket_name, current.index_name) == (props.bucket_name, props.index_name):
+        logger.info("no immutable parameter changed; nothing to do", index_arn=physical_id)
+        return {"PhysicalResourceId": physical_id, "Data": current.data()}
+    logger.info(
+        "immutable parameters changed; creating the replacement",
+        old_physical_id=physical_id,
+        vector_bucket=props.bucket_name,
+        index=props.index_name,
+    )
+    return create_vector_index(client, props)
+
+
+def _index_names(client, bucket_name: str) -> list[str]:
+    index_names: list[str] = []
+    request: dict[str, Any] = {"vectorBucketName": bucket_name}
+    while True:
+        page = _call(client, "list_indexes", **request)
+        index_names += [index["indexName"] for index in page.get("indexes", [])]
+        if not page.get("nextToken"):
+            return index_names
+        request["nextToken"] = page["nextToken"]
+
+
+def delete_bucket_if_empty(client, bucket_name: str, *, ignore_index: str | None = None) -> bool:
+    """Delete the vector bucket unless it holds an index other than ``ignore_index``; True if it is gone."""
+    try:
+        others = [name for name in _index_names(client, bucket_name) if name != ignore_index]
+    except S3VectorsError as err:
+        if err.code == "NotFoundException":
+            return True
+        raise
+    if others:
+        logger.info("vector bucket kept: it holds other indexes", vector_bucket=bucket_name, indexes=others[:10])
+        return False
+    try:
+        _call(client, "delete_vector_bucket", vectorBucketName=bucket_name)
+    except S3VectorsError as err:
+        if err.code == "NotFoundException":
+            return True
+        if err.code == "ConflictException":  # an index appeared after the listing: it is not ours to remove
+            logger.warning("vector bucket kept: it is not empty", vector_bucket=bucket_name, error=str(err))
+            return False
+        raise
+    logger.info("deleted vector bucket", vector_bucket=bucket_name)
+    return True
+
+
+def delete_vector_index(client, physical_id: str, *, retain: bool) -> dict[str, Any]:
+    """Delete the index named by ``physical_id``, then its bucket if no other index remains.
+
+    Names come from the physical id only, never from the properties: on the cleanup Delete after a replacement
+    CloudFormation sends the replaced resource's physical id, and the properties are not a safe guide to it (the
+    AWS docs do not say which set it sends; third-party write-ups report the old ones).
+    """
+    response = {"PhysicalResourceId": physical_id}
+    ref = parse_index_arn(physical_id)
+    if ref is None:
+        # e.g. the framework's MISSING_PHYSICAL_ID marker or a request id: this resource never made anything
+        logger.info("physical id is not an index ARN; nothing to delete", physical_id=physical_id)
+        return response
+    if retain:
+        logger.info("RetainOnDelete is true; keeping the vector bucket and index", index_arn=physical_id)
+        return response
+    try:
+        _call(client, "delete_index", vectorBucketName=ref.bucket_name, indexName=ref.index_name)
+        logger.info("deleted vector index", vector_bucket=ref.bucket_name, index=ref.index_name)
+    except S3VectorsError as err:
+        if err.code != "NotFoundException":
+            raise
+        logger.info("vector index already gone", vector_bucket=ref.bucket_name, index=ref.index_name)
+    delete_bucket_if_empty(client, ref.bucket_name, ignore_index=ref.index_name)
+    return response
+
+
+def handle_event(client, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Dispatch one CloudFormation custom resource event to create, update or delete."""
+    request_type = event.get("RequestType")
+    props = event.get("ResourceProperties") or {}
+    if request_type == "Create":
+        return create_vector_index(client, parse_properties(props))
+    if request_type == "Update":
+        return update_vector_index(client, parse_properties(props), event.get("PhysicalResourceId", ""))
+    if request_type == "Delete":
+        return delete_vector_index(client, event.get("PhysicalResourceId", ""), retain=parse_retain_on_delete(props))
+    raise VectorIndexResourceError(
+        f"Unknown RequestType {request_type!r}: expected Create, Update or Delete from CloudFormation"
+    )

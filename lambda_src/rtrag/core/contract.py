@@ -1,0 +1,113 @@
+"""The names and bounds that cross layers, in one place: the stack (``stacks/``), the Lambda code and the scripts
+all import them from here, so a name changed here changes on every side at once.
+
+- the environment of the indexer function (the stack sets it, ``core.config`` reads it);
+- the deployed resources the scripts find by a flag, then an environment variable, then a stack output;
+- the stack's other outputs;
+- the indexer's metric names (its handler emits them, the stack's dashboard and alarms read them);
+- the bounds of the settings that both the stack (at synth) and the indexer (at cold start) check;
+- the key names of the version ledger's table.
+
+Pure data: this module imports nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# The indexer function's environment (DESIGN: "the environment variable names of the indexer stay as documented").
+ENV_VECTOR_BUCKET = "VECTOR_BUCKET"
+ENV_VECTOR_INDEX = "VECTOR_INDEX"
+ENV_DEAD_LETTER_BUCKET = "DEAD_LETTER_BUCKET"
+ENV_VERSION_TABLE = "VERSION_TABLE"
+ENV_TOMBSTONE_RETENTION_DAYS = "TOMBSTONE_RETENTION_DAYS"
+ENV_EMBED_MODEL_ID = "EMBED_MODEL_ID"
+ENV_EMBED_DIMENSIONS = "EMBED_DIMENSIONS"
+ENV_EMBED_CONCURRENCY = "EMBED_CONCURRENCY"
+ENV_EMBED_MAX_ATTEMPTS = "EMBED_MAX_ATTEMPTS"
+ENV_CHUNK_SIZE_CHARS = "CHUNK_SIZE_CHARS"
+ENV_CHUNK_OVERLAP_CHARS = "CHUNK_OVERLAP_CHARS"
+ENV_POWERTOOLS_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+ENV_POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+ENV_POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A deployed resource a script needs: given by ``flag``, else ``$env``, else the stack output ``output``."""
+
+    what: str
+    flag: str
+    env: str
+    output: str
+
+
+STREAM = Resource("the Kinesis stream", "--stream-name", "STREAM_NAME", "StreamName")
+VECTOR_BUCKET = Resource("the vector bucket", "--vector-bucket", ENV_VECTOR_BUCKET, "VectorBucketName")
+VECTOR_INDEX = Resource("the vector index", "--vector-index", ENV_VECTOR_INDEX, "VectorIndexName")
+DEAD_LETTER_BUCKET = Resource("the dead-letter bucket", "--dead-letter-bucket", ENV_DEAD_LETTER_BUCKET,
+                              "DeadLetterBucketName")
+VERSION_TABLE = Resource("the version ledger's table", "--version-table", ENV_VERSION_TABLE, "VersionTableName")
+ARCHIVE_BUCKET = Resource("the archive bucket", "--archive-bucket", "ARCHIVE_BUCKET", "ArchiveBucketName")
+EMBED_MODEL = Resource("the embedding model", "--embed-model-id", ENV_EMBED_MODEL_ID, "EmbedModelId")
+EMBED_DIMENSIONS = Resource("the embedding dimension", "--embed-dimensions", ENV_EMBED_DIMENSIONS,
+                            "EmbedDimensions")
+ANSWER_MODEL = Resource("the answering model", "--model-id", "ANSWER_MODEL_ID", "AnswerModelId")
+RESOURCES = (STREAM, VECTOR_BUCKET, VECTOR_INDEX, DEAD_LETTER_BUCKET, VERSION_TABLE, ARCHIVE_BUCKET, EMBED_MODEL,
+             EMBED_DIMENSIONS, ANSWER_MODEL)
+
+# The stack's other outputs (README, "Deploy to AWS").
+OUTPUT_STREAM_ARN = "StreamArn"
+OUTPUT_VECTOR_INDEX_ARN = "VectorIndexArn"
+OUTPUT_INDEXER_FUNCTION = "IndexerFunctionName"
+OUTPUT_PRODUCER_POLICY = "ProducerPolicyArn"
+OUTPUT_ASKER_POLICY = "AskerPolicyArn"
+OUTPUT_OPERATOR_POLICY = "OperatorPolicyArn"
+OUTPUT_REGION = "Region"
+OUTPUT_ALARM_TOPIC = "AlarmTopicArn"
+OUTPUT_DASHBOARD_NAME = "DashboardName"
+OUTPUT_DASHBOARD_URL = "DashboardUrl"
+
+# The indexer's EMF metrics (namespace "<prefix>/<stack name>"; dimension "service").
+METRICS_NAMESPACE_PREFIX = "RealtimeRag"
+DEFAULT_METRICS_NAMESPACE = METRICS_NAMESPACE_PREFIX
+INDEXER_SERVICE = "indexer"
+METRIC_INDEX_LAG = "IndexLag"  # milliseconds from a record's arrival to its document being searchable
+METRIC_RECORDS = "RecordsReceived"
+METRIC_UPSERTED = "DocumentsUpserted"
+METRIC_RETAGGED = "DocumentsRetagged"
+METRIC_DELETED = "DocumentsDeleted"
+METRIC_UNCHANGED = "DocumentsSkippedUnchanged"
+METRIC_STALE = "DocumentsSkippedStale"
+METRIC_SUPERSEDED = "EventsSuperseded"
+METRIC_CHUNKS_WRITTEN = "ChunksWritten"
+METRIC_CHUNKS_DELETED = "ChunksDeleted"
+METRIC_EMBEDDING_CALLS = "EmbeddingCalls"
+METRIC_DEAD_LETTERS = "DeadLetters"
+METRIC_FAILED = "DocumentsFailed"
+
+# Bounds that the stack checks at synth and the indexer at cold start.
+MIN_CHUNK_CHARS = 200
+# A chunk must stay under Titan V2's 8,192-token input even at one token per character (with a margin).
+MAX_CHUNK_CHARS = 8000
+DEFAULT_CHUNK_CHARS = 2000
+DEFAULT_CHUNK_OVERLAP_CHARS = 200
+MIN_EMBED_CONCURRENCY, MAX_EMBED_CONCURRENCY, DEFAULT_EMBED_CONCURRENCY = 1, 64, 16
+MIN_EMBED_MAX_ATTEMPTS, MAX_EMBED_MAX_ATTEMPTS, DEFAULT_EMBED_MAX_ATTEMPTS = 1, 20, 6
+MAX_TOMBSTONE_RETENTION_DAYS = 36_500  # 0 keeps tombstones for ever
+DEFAULT_TOMBSTONE_RETENTION_DAYS = 400
+
+
+def max_chunk_overlap(size: int) -> int:
+    """The largest overlap allowed for chunks of ``size`` characters: less than half a chunk, so every chunk
+    moves the window forward by more than it repeats."""
+    return (size - 1) // 2
+
+
+# A full KMS key ARN (S3 Vectors rejects aliases and bare key ids); multi-Region keys start with "mrk-".
+KMS_KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$")
+
+# The version ledger's table (stacks/version_table.py defines it, rtrag.aws.ledger reads and writes it).
+LEDGER_PARTITION_KEY = "pk"
+LEDGER_TTL_ATTRIBUTE = "expires_at"
