@@ -12,10 +12,10 @@ from rtrag.core.filters import (
     InvalidFilter,
     compile_filter,
     matches,
-    parse_value,
     validate_filter,
     where_to_filter,
 )
+from rtrag.core.values import parse_value
 
 # Hand-made metadata covering the cases the rules distinguish: list values (one empty), a missing key, a number
 # stored as a string, a number where a boolean is expected, an int-valued float, a list of numbers.
@@ -212,6 +212,16 @@ def test_cli_values_are_typed_as_written(text, value):
     parsed = parse_value(text)
 
     assert parsed == value and type(parsed) is type(value)
+
+
+@pytest.mark.parametrize("text", ["1_000", '"2024"', "2024", "true", "1e3", "-0", "v1.2", "'x'", "007"])
+def test_metadata_put_with_put_event_is_matched_by_the_same_text_in_ask_where(text):
+    from rtrag.workflows.produce import parse_pairs
+
+    metadata = parse_pairs([f"k={text}"], option="--metadata")
+    condition = where_to_filter([f"k={text}"])
+
+    assert matches(condition, metadata)
 
 
 def test_no_where_pairs_means_no_filter():

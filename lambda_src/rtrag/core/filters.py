@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from rtrag.core.errors import InvalidFilter, RagError  # noqa: F401 - InvalidFilter is part of this module's API
+from rtrag.core.events import MAX_EXACT_INT
 from rtrag.core.limits import MAX_FILTER_CONSTRAINTS
+from rtrag.core.values import parse_pairs
 
 # Our own guard against runaway recursion, not a documented AWS limit: far deeper than any real filter.
 MAX_FILTER_DEPTH = 32
@@ -43,15 +43,15 @@ FIELD_OPERATORS = EQUALITY_OPERATORS + RANGE_OPERATORS + LIST_OPERATORS + ("$exi
 Predicate = Callable[[Mapping[str, Any]], bool]
 
 
-
 def is_number(value: Any) -> bool:
     """Whether a filter operand or metadata value is a number to S3 Vectors: finite, in double range, not a bool."""
     # JSON has no int/bool overlap: true is not 1, so a bool is never a number here (Python says otherwise).
     if isinstance(value, bool):
         return False
-    # Numbers are JSON doubles: an integer beyond the double range is not one (AWS cannot hold it either).
+    # Numbers are JSON doubles: an integer a double cannot hold exactly is not one. Events refuse such metadata
+    # (rtrag.core.events), and a filter refuses such an operand, so no evaluator ever compares one.
     if isinstance(value, int):
-        return -sys.float_info.max <= value <= sys.float_info.max
+        return -MAX_EXACT_INT <= value <= MAX_EXACT_INT
     return isinstance(value, float) and math.isfinite(value)
 
 
@@ -119,6 +119,8 @@ class _Validator:
                 raise self.fail(where, "the condition object is empty", 'give an operator, e.g. {"$eq": "value"}')
             for operator, operand in condition.items():
                 self.operator(operator, operand, f"{where}.{operator}")
+        elif isinstance(condition, int) and not isinstance(condition, bool) and not is_number(condition):
+            self.operator("$eq", condition, where)
         elif _is_primitive(condition):
             self.count(1, where)
         elif isinstance(condition, list):
@@ -129,6 +131,10 @@ class _Validator:
                             "metadata filters compare strings, finite numbers and booleans only")
 
     def operator(self, operator: Any, operand: Any, where: str) -> None:
+        for value in operand if isinstance(operand, list) else [operand]:
+            if isinstance(value, int) and not isinstance(value, bool) and not is_number(value):
+                raise self.fail(where, f"the integer {_show(value)} is beyond 2**53, where doubles stop being exact",
+                                'write it as a string, e.g. "9007199254740993" (metadata holds such ids as strings)')
         if operator in EQUALITY_OPERATORS:
             if not _is_primitive(operand):
                 raise self.fail(where, f"{operator} takes a string, number or boolean, got {_show(operand)}",
@@ -303,39 +309,16 @@ def matches(filter: Any, metadata: Mapping[str, Any]) -> bool:
     return compile_filter(filter)(metadata)
 
 
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
-
-
-def parse_value(text: str) -> str | int | float | bool:
-    """A CLI value typed as a user means it: ``42`` -> int, ``2.5``/``1e3`` -> float, ``true``/``false`` (any case)
-    -> bool, a value in double or single quotes -> that string unquoted (``"2024"`` stays text), anything else ->
-    the string as written."""
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-        return text[1:-1]
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    if _INT.fullmatch(text):
-        return int(text)
-    if _FLOAT.fullmatch(text):
-        number = float(text)
-        if math.isfinite(number):
-            return number
-    return text
-
-
 def where_to_filter(pairs: Sequence[str]) -> dict[str, Any] | None:
     """Turn CLI ``key=value`` pairs into a filter: one pair -> ``{"key": {"$eq": value}}``, several ->
     ``{"$and": [...]}`` (an explicit $and rather than several top-level keys, so a repeated key, e.g.
     ``tags=a tags=b`` for a vector tagged with both, keeps both conditions). Values are typed by
-    ``parse_value``. No pairs -> None (no filter)."""
-    conditions: list[dict[str, Any]] = []
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise InvalidFilter(f"invalid --where {pair!r}: expected key=value, e.g. source=wiki or tier=1")
-        conditions.append({key: {"$eq": parse_value(text)}})
+    ``rtrag.core.values.parse_value``, as ``put_event.py --metadata`` types them. No pairs -> None (no filter)."""
+    try:
+        typed = parse_pairs(pairs)
+    except ValueError as exc:
+        raise InvalidFilter(f"invalid condition {exc}: expected key=value, e.g. source=wiki or tier=1") from None
+    conditions: list[dict[str, Any]] = [{key: {"$eq": value}} for key, value in typed]
     if not conditions:
         return None
     result = conditions[0] if len(conditions) == 1 else {"$and": conditions}

@@ -277,7 +277,7 @@ class LocalVectorIndex(CheckedVectorIndex):
         norm = float(np.linalg.norm(query))
         if norm > 0:
             query = query / norm
-        valid = validate_filter(filter, non_filterable_keys=self.non_filterable_keys) if filter else None
+        valid = None if filter is None else validate_filter(filter, non_filterable_keys=self.non_filterable_keys)
         with self._db.transaction(write=False) as conn:
             self._cache.refresh(conn)
             hits = self._cache.nearest(query, top_k, valid)

@@ -36,7 +36,7 @@ class Column:
                     values[kind].append(element)
         self.slots = {kind: np.asarray(found, dtype=np.intp) for kind, found in slots.items()}
         self.values = {str: np.asarray(values[str], dtype=object),
-                       # float64 compares ints exactly up to 2**53, beyond any value metadata holds in practice.
+                       # float64 compares ints exactly up to 2**53; is_number() leaves larger ones out.
                        float: np.asarray(values[float], dtype=np.float64),
                        bool: np.asarray(values[bool], dtype=bool)}
 

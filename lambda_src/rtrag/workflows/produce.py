@@ -3,7 +3,6 @@ sending them with PutRecord / PutRecords within Kinesis' limits."""
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -24,37 +23,20 @@ from rtrag.core.limits import (
     MAX_RECORD_BYTES,
     MAX_RECORDS_PER_PUT_RECORDS,
 )
+from rtrag.core.values import parse_pairs as typed_pairs
 
 
 class InvalidInput(UserError):
     """Producer input that would be dead-lettered by the indexer; nothing has been sent."""
 
 
-def typed_value(raw: str) -> Any:
-    """A ``--metadata`` value: integers and decimals become numbers, true/false booleans, anything else a string."""
-    lowered = raw.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    try:
-        return int(raw)
-    except ValueError:
-        pass
-    try:
-        value = float(raw)
-    except ValueError:
-        return raw
-    return value if math.isfinite(value) else raw
-
-
 def parse_pairs(pairs: Iterable[str], *, option: str) -> dict[str, Any]:
-    """``["team=platform", "tier=1"]`` -> ``{"team": "platform", "tier": 1}``."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"{option} {pair!r} is not KEY=VALUE")
-        out[key] = typed_value(value)
-    return out
+    """``["team=platform", "tier=1"]`` -> ``{"team": "platform", "tier": 1}``, typed as ``ask.py --where`` types
+    them (``rtrag.core.values``)."""
+    try:
+        return dict(typed_pairs(pairs))
+    except ValueError as exc:
+        raise InvalidInput(f"{option} {exc}") from None
 
 
 def build_event(*, doc_id: str, text: str | None = None, source: str | None = None, ts: int | None = None,
