@@ -13,7 +13,6 @@ examples:
 from __future__ import annotations
 
 import shlex
-import sys
 import time
 from pathlib import Path
 

@@ -125,7 +125,8 @@ def send_local(args: argparse.Namespace, events: list) -> int:
         else:
             print("documents: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n or status == "indexed"))
     for outcome in problems[:20]:
-        print(f"error: doc_id={outcome.doc_id}: {outcome.message}", file=sys.stderr)
+        see = f"; see `redrive.py show {outcome.dead_letter} --local`" if outcome.dead_letter else ""
+        print(f"error: doc_id={outcome.doc_id}: {outcome.message}{see}", file=sys.stderr)
     if len(problems) > 20:
         print(f"error: ... and {len(problems) - 20} more document(s) not indexed", file=sys.stderr)
     return 1 if problems else code

@@ -22,10 +22,11 @@ import argparse
 import json
 
 from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser
+from rtrag.cli.hints import with_fix
 from rtrag.cli.resources import AwsResources, add_resource_arguments
 from rtrag.core import contract
 from rtrag.core.errors import UserError
-from rtrag.workflows.redrive import KINDS, Letter, Redriver, iso
+from rtrag.workflows.redrive import KINDS, Fix, Letter, Redriver, iso
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -116,7 +117,10 @@ def main(argv: list[str] | None = None) -> int:
                     print_letters(letters)
                 return 0
             if args.command == "show":
-                print(json.dumps(redriver.show(args.key), ensure_ascii=False, indent=2))
+                shown = redriver.show(args.key)
+                if shown.get("records_fix"):
+                    shown["records_error"] = with_fix(shown["records_error"], Fix(shown["records_fix"]))
+                print(json.dumps(shown, ensure_ascii=False, indent=2))
                 return 0
             letters = redriver.letters(args.kind) if args.all else redriver.find(args.keys)
             if args.all and not args.force:
@@ -129,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 for o in outcomes:
                     new = f" -> {', '.join(r.sequence_number for r in o.receipts)}" if o.receipts else ""
-                    print(f"{o.status} {o.key}: {o.message}{new}")
+                    print(f"{o.status} {o.key}: {with_fix(o.message, o.fix)}{new}")
                 counts = {s: sum(1 for o in outcomes if o.status == s)
                           for s in ("sent", "would-send", "skipped", "refused", "failed")}
                 print(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to redrive")

@@ -34,19 +34,10 @@ from rtrag.core import contract
 from rtrag.core.errors import ResourceMissing, UserError
 from rtrag.core.events import SOURCE_TEXT_KEY
 from rtrag.core.limits import MAX_RECORDS_PER_PUT_RECORDS, TITAN_V2_MODEL_ID
-from rtrag.workflows.replay import (
-    DirectoryArchive,
-    HourWindow,
-    IndexTarget,
-    JsonLinesFile,
-    Replay,
-    ReplayCounts,
-    ReplayStopped,
-    Source,
-    StreamTarget,
-    job_name,
-    open_checkpoint,
-)
+from rtrag.workflows.checkpoint import job_name, open_checkpoint
+from rtrag.workflows.replay import Replay
+from rtrag.workflows.sources import DirectoryArchive, HourWindow, JsonLinesFile, Source
+from rtrag.workflows.targets import IndexTarget, ReplayCounts, ReplayStopped, StreamTarget
 
 # The event source mapping's batch limits (Lambda: BatchSize 1..10,000, default 100).
 DEFAULT_INDEX_BATCH = 100

@@ -159,7 +159,9 @@ def test_second_send_does_nothing_and_force_sends_again(dlq, capsys):
     capsys.readouterr()
 
     assert redrive.main(["send", dlq.fragile_key]) == 0
-    assert "skipped" in capsys.readouterr().out and len(records_on(dlq.kinesis)) == 1
+    out = capsys.readouterr().out
+    assert f"skipped {dlq.fragile_key}: already redriven at" in out and "(--force sends it again)" in out
+    assert len(records_on(dlq.kinesis)) == 1
 
     assert redrive.main(["send", dlq.fragile_key, "--force"]) == 0
     assert len(records_on(dlq.kinesis)) == 2
@@ -172,6 +174,7 @@ def test_event_the_contract_still_rejects_is_refused_unless_forced(dlq, capsys):
 
     out = capsys.readouterr().out
     assert f"refused {dlq.bad_key}: still invalid: record data is not JSON" in out
+    assert "(fix the producer and put the corrected event, or pass --force)" in out
     assert f"sent {dlq.fragile_key}" in out and out.strip().endswith("1 sent, 1 refused")
     assert [r["PartitionKey"] for r in records_on(dlq.kinesis)] == ["fragile"]
 
@@ -230,7 +233,7 @@ def test_batch_whose_records_the_stream_no_longer_holds_is_refused_with_the_reas
 
     out = capsys.readouterr().out
     assert f"refused {key}: the batch {SHARD_ID}" in out and "retention period" in out
-    assert "reindex.py --from-archive" in out
+    assert "(replay them from the archive instead: reindex.py --from-archive --since <their date>)" in out
     assert len(records_on(dlq.kinesis)) == 2, "nothing put"
     assert not dlq.s3.list_objects_v2(Bucket=DEAD_LETTERS, Prefix="redriven/").get("Contents")
 

@@ -13,22 +13,15 @@ from pathlib import Path
 
 import boto3
 import pytest
-
 from conftest import BUCKET, DEAD_LETTERS, INDEX
-from rtrag.workflows.replay import (
-    Checkpoint,
-    HourWindow,
-    IndexTarget,
-    Position,
-    ReplayStopped,
-    SourceRecord,
-    archive_hour,
-    sequence_number,
-)
-from rtrag.core.errors import UserError
-from rtrag.core.events import decode_event
-from scripts import reindex
 from test_put_event import STREAM, records_on
+
+from rtrag.cli.common import explain
+from rtrag.core.events import decode_event
+from rtrag.workflows.checkpoint import Checkpoint
+from rtrag.workflows.sources import HourWindow, InvalidWindow, Position, SourceRecord, archive_hour
+from rtrag.workflows.targets import IndexTarget, ReplayStopped, sequence_number
+from scripts import reindex
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = "archive-test"
@@ -222,6 +215,7 @@ def test_documents_that_keep_failing_are_retried_with_backoff_then_the_replay_st
     env.aws.titan.throttle = lambda text: "stubborn" in text
     monkeypatch.setenv("EMBED_MAX_ATTEMPTS", "1")  # no botocore retries: failures reach batchItemFailures at once
     sleeps: list[float] = []
+    monkeypatch.setattr("rtrag.core.backoff.random.uniform", lambda low, high: high)  # the ceiling of the jitter
     target = IndexTarget(indexer.handler.indexer, description="index", max_attempts=3, sleep=sleeps.append)
     batch = [(i, SourceRecord(Position("u", i), json.dumps(event(d, t, 1)).encode(), 0.0, f"u#L{i}"))
              for i, (d, t) in enumerate([("ok", "Fine text."), ("bad", "A stubborn text.")], start=1)]
@@ -229,7 +223,7 @@ def test_documents_that_keep_failing_are_retried_with_backoff_then_the_replay_st
     with pytest.raises(ReplayStopped, match=r"1 document\(s\) could not be written after 3 attempts \(bad\)"):
         target.deliver(batch)
 
-    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] / 2  # backoff between the attempts
+    assert sleeps == [1.0, 2.0]  # full-jitter backoff between the attempts, its ceiling doubling
     assert env.aws.titan.texts.count("A stubborn text.") == 3 and env.aws.titan.texts.count("Fine text.") == 1
     assert set(stored_texts(env.s3vectors)) == {"ok"}
 
@@ -300,13 +294,13 @@ def test_stream_replay_interrupted_then_rerun_puts_every_event_exactly_once(arch
 
 
 def test_entries_the_stream_keeps_refusing_stop_the_replay_before_the_checkpoint(archive, monkeypatch, capsys):
-    monkeypatch.setattr("rtrag.workflows.replay.time.sleep", lambda s: None)
+    monkeypatch.setattr("rtrag.workflows.targets.time.sleep", lambda s: None)
     archive.aws.kinesis.fail_entries = lambda call, index: index == 0  # the first entry of every call, forever
 
     assert reindex.main(["--to-stream", "--batch-size", "3"]) == 1
 
     err = capsys.readouterr().err
-    assert "record(s) were not accepted by the stream after 10 attempts (ProvisionedThroughputExceededException)" in err
+    assert "record(s) were not accepted by the stream after 12 attempts (ProvisionedThroughputExceededException)" in err
     assert "it resumes after the last complete batch" in err
     assert not list(Path(".rag-reindex").glob("*.json")), "nothing complete, so no checkpoint"
 
@@ -341,10 +335,31 @@ def test_checkpoint_of_another_replay_is_not_resumed(archive, tmp_path, capsys):
     Checkpoint(job="x", source="s3://elsewhere/events/", target="stream:other", position=Position("k", 1)).save(other)
 
     assert reindex.main(["--to-stream", "--checkpoint", str(other)]) == 1
-    assert "belongs to another replay" in capsys.readouterr().err
+    assert ("belongs to another replay (source s3://elsewhere/events/, target stream:other): pass another "
+            "--checkpoint, or --restart to overwrite it") in capsys.readouterr().err
 
     assert reindex.main(["--to-stream", "--checkpoint", str(other), "--restart"]) == 0
     assert len(records_on(archive.kinesis)) == VALID_EVENTS
+
+
+def test_unreadable_checkpoint_missing_source_and_missing_bucket_name_the_flag_that_fixes_them(archive, tmp_path,
+                                                                                               monkeypatch, capsys):
+    broken = tmp_path / "cp.json"
+    broken.write_text("{not json")
+    assert reindex.main(["--to-stream", "--checkpoint", str(broken)]) == 1
+    assert f"checkpoint {broken} is unreadable" in (err := capsys.readouterr().err)
+    assert "pass --restart to replay from the start (it is overwritten)" in err
+
+    assert reindex.main(["--to-index", "--from-dir", str(tmp_path / "nowhere")]) == 1
+    assert f"error: --from-dir {tmp_path / 'nowhere'}: no such directory" in capsys.readouterr().err
+    assert reindex.main(["--to-index", "--from-jsonl", str(tmp_path / "none.jsonl")]) == 1
+    assert f"error: --from-jsonl {tmp_path / 'none.jsonl'}: no such file" in capsys.readouterr().err
+
+    monkeypatch.setenv("ARCHIVE_BUCKET", "no-such-archive")
+    assert reindex.main(["--to-stream"]) == 1
+    err = capsys.readouterr().err
+    assert "archive bucket no-such-archive does not exist (the archive is off unless archive_enabled" in err
+    assert "or name the archive bucket with --archive-bucket or ARCHIVE_BUCKET" in err
 
 
 def test_archive_disabled_says_how_to_enable_it(archive, monkeypatch, capsys):
@@ -374,10 +389,12 @@ def test_hours_and_windows():
     window = HourWindow.parse("2026-01-31", "2026-02-01T05")
     assert window.admits((2026, 1, 31, 0)) and window.admits((2026, 2, 1, 5))
     assert not window.admits((2026, 2, 1, 6)) and not window.admits((2026, 1, 30, 23))
-    with pytest.raises(UserError, match="not a UTC date or hour"):
-        HourWindow.parse("2026-02-30", None)
-    with pytest.raises(UserError, match="is after --until"):
+    with pytest.raises(InvalidWindow, match="not a UTC date or hour") as bad:
+        HourWindow.parse(None, "2026-02-30")
+    assert bad.value.bound == "until" and explain(bad.value).startswith("--until '2026-02-30' is not a UTC date")
+    with pytest.raises(InvalidWindow, match="starts at 2026-02-02, after it ends at 2026-02-01") as empty:
         HourWindow.parse("2026-02-02", "2026-02-01")
+    assert empty.value.bound is None and explain(empty.value).endswith("--since must not be after --until")
     assert sequence_number(12) == "00000000000000000012" and int(sequence_number(12)) == 12
 
 
@@ -416,6 +433,16 @@ def test_local_stream_replayed_into_a_named_local_index_then_again_without_embed
 
     with LocalVectorIndex.open(local.root / "indexes" / "rebuilt") as rebuilt:
         assert local_texts(rebuilt) == FINAL == local_texts(local.index)
+
+    # ask.py --local --vector-index queries that index, and names how to build one that does not exist.
+    from scripts import ask
+
+    assert ask.main(["--local", "--vector-index", "rebuilt", "--json", "--no-generate", "Who owns Alpha?"]) == 0
+    passages = json.loads(capsys.readouterr().out)["passages"]
+    assert passages and {(p["doc_id"], p["text"]) for p in passages} <= set(FINAL.items())
+    assert ask.main(["--local", "--vector-index", "missing", "Who owns Alpha?"]) == 1
+    assert ("no local index named 'missing'" in (err := capsys.readouterr().err)
+            and "build it with `reindex.py --local --to-index --vector-index missing`" in err)
     assert first["read"] == second["read"] == LINES and first["dead_lettered"] == 1
     assert first["embedding_calls"] > 0 and second["embedding_calls"] == 0
     assert list((local.root / "reindex").glob("*.json")), "local checkpoints live with the local state"

@@ -6,15 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from rtrag.aws.errors import AWS_ERRORS, classify, error_code
-from rtrag.core.errors import UserError
-from rtrag.workflows.replay import (
-    ARCHIVE_PREFIX,
-    HourWindow,
-    SourceRecord,
-    archive_hour,
-    archive_lines,
-    hour_start,
-)
+from rtrag.core.contract import ARCHIVE_BUCKET
+from rtrag.core.errors import ResourceMissing
+from rtrag.workflows.sources import ARCHIVE_PREFIX, HourWindow, SourceRecord, archive_hour, archive_lines, hour_start
 
 
 class S3Archive:
@@ -64,6 +58,6 @@ class S3Archive:
 
     def _error(self, exc: Exception, action: str) -> Exception:
         if error_code(exc) == "NoSuchBucket":
-            return UserError(f"archive bucket {self.bucket} does not exist: enable the archive in cdk.json "
-                             "(archive_enabled) and deploy, or pass --archive-bucket")
+            return ResourceMissing(f"archive bucket {self.bucket} does not exist (the archive is off unless "
+                                   "archive_enabled is true in cdk.json)", resource=ARCHIVE_BUCKET)
         return classify(exc, action=f"S3 {action} on archive bucket {self.bucket}")

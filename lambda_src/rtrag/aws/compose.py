@@ -24,7 +24,7 @@ from rtrag.core.errors import ConfigError, ResourceMissing
 from rtrag.core.events import SOURCE_TEXT_KEY
 from rtrag.core.limits import TITAN_V2_DIMENSIONS
 from rtrag.indexing.batch import BatchIndexer
-from rtrag.workflows.replay import HourWindow
+from rtrag.workflows.sources import HourWindow
 
 # Seconds to connect, and to wait for a response (a Nova answer streams for longer: see answerer()).
 CONNECT_TIMEOUT_S = 5

@@ -13,8 +13,8 @@ from rtrag.workflows.produce import Receipt
 from rtrag.workflows.redrive import (
     MAX_EMPTY_POLLS,
     OriginalRecord,
-    _check_range,
-    _unavailable,
+    check_range,
+    records_expired,
 )
 
 
@@ -60,7 +60,7 @@ class KinesisRangeReader:
                 StartingSequenceNumber=start)["ShardIterator"]
         except AWS_ERRORS as exc:
             if error_code(exc) in ("ResourceNotFoundException", "InvalidArgumentException"):
-                raise _unavailable(stream_arn, shard_id, start, end, error_code(exc)) from None
+                raise records_expired(stream_arn, shard_id, start, end, error_code(exc)) from None
             raise classify(exc, action=f"Kinesis GetShardIterator on {name}") from exc
         records: list[OriginalRecord] = []
         empty = 0
@@ -71,7 +71,7 @@ class KinesisRangeReader:
                 raise classify(exc, action=f"Kinesis GetRecords on {name}") from exc
             for raw in page.get("Records", []):
                 if int(raw["SequenceNumber"]) > int(end):
-                    return _check_range(records, stream_arn, shard_id, start, end)
+                    return check_range(records, stream_arn, shard_id, start, end)
                 arrival = raw.get("ApproximateArrivalTimestamp")
                 records.append(OriginalRecord(raw["PartitionKey"], bytes(raw["Data"]), shard_id,
                                               raw["SequenceNumber"], arrival.timestamp() if arrival else 0.0))
@@ -83,4 +83,4 @@ class KinesisRangeReader:
                 empty += 1
                 self.sleep(0.2)  # GetRecords allows 5 calls per second per shard
             iterator = page.get("NextShardIterator")
-        return _check_range(records, stream_arn, shard_id, start, end)
+        return check_range(records, stream_arn, shard_id, start, end)

@@ -72,7 +72,11 @@ def explain(exc: BaseException, *, region: str | None = None) -> str:
     if isinstance(exc, ResourceMissing):
         resource = exc.resource
         return f"{text}{where}: deploy the stack (`make deploy`), or name {resource.what} with {resource.flag} or {resource.env}"
-    if isinstance(exc, (UserError, ConfigError)):
+    if isinstance(exc, UserError):
+        from rtrag.cli.hints import workflow_hint  # loads the workflows only when one of their errors is shown
+
+        return workflow_hint(exc) or text
+    if isinstance(exc, ConfigError):
         return text
     if isinstance(exc, RagError) and isinstance(exc.__cause__, Exception):
         text = f"{text} {exc.__cause__}"

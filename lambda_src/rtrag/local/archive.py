@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from rtrag.local.stream import StreamError
-from rtrag.workflows.redrive import OriginalRecord, _check_range, _unavailable
-from rtrag.workflows.replay import Position, SourceRecord
+from rtrag.workflows.redrive import OriginalRecord, check_range, records_expired
+from rtrag.workflows.sources import Position, SourceRecord
 
 
 class LocalRangeReader:
@@ -29,15 +29,15 @@ class LocalRangeReader:
                 page = self.stream.read(shard_id, after_sequence=after, limit=500)
                 for record in page:
                     if int(record.sequence_number) > int(end):
-                        return _check_range(records, stream_arn, shard_id, start, end)
+                        return check_range(records, stream_arn, shard_id, start, end)
                     records.append(OriginalRecord(record.partition_key, record.data, shard_id,
                                                   record.sequence_number, record.arrival))
                 if len(page) < 500:
                     break
                 after = page[-1].sequence_number
         except StreamError as exc:
-            raise _unavailable(stream_arn, shard_id, start, end, str(exc)) from None
-        return _check_range(records, stream_arn, shard_id, start, end)
+            raise records_expired(stream_arn, shard_id, start, end, str(exc)) from None
+        return check_range(records, stream_arn, shard_id, start, end)
 
 
 class LocalStreamArchive:

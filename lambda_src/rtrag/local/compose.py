@@ -62,14 +62,23 @@ def _logs_to_stderr() -> None:
                 handler.setStream(sys.stderr)
 
 
+class LocalIndexMissing(UserError):
+    """A named local index that does not exist (a query cannot create one; a replay into it does)."""
+
+    def __init__(self, name: str, under: Path):
+        super().__init__(f"no local index named {name!r} under {under}")
+        self.name = name
+
+
 @dataclass(frozen=True)
 class PutOutcome:
     """What became of a put document: indexed, deleted, ignored (older than what is stored), dead-lettered or
-    failed. ``message`` says why for the last three."""
+    failed. ``message`` says why for the last three; ``dead_letter`` is the key of the letter that keeps it."""
 
     doc_id: str
     status: str
     message: str
+    dead_letter: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -121,8 +130,7 @@ class LocalBackend:
     def named_index(self, name: str) -> LocalVectorIndex:
         """An index named ``name`` that must exist already (a query cannot create one)."""
         if not (self.root / "indexes" / name).is_dir():
-            raise UserError(f"no local index named {name!r} under {self.root / 'indexes'}: build it with "
-                            f"`reindex.py --local --to-index` and that name")
+            raise LocalIndexMissing(name, self.root / "indexes")
         return self.vector_index(name)
 
     def indexer(self, index: LocalVectorIndex | None = None) -> BatchIndexer:
@@ -172,8 +180,8 @@ class LocalBackend:
             entry = entries.get(doc_id)
             if key is not None:
                 reason = self.dead_letters.read(key).get("reason") or self._batch_reason(key)
-                out.append(PutOutcome(doc_id, "dead-lettered", f"not indexed: {reason} (kept as {key}; see "
-                                      f"`redrive.py show {key} --local`)"))
+                out.append(PutOutcome(doc_id, "dead-lettered", f"not indexed: {reason} (kept as {key})",
+                                      dead_letter=key))
             elif entry is not None and entry.version == version:
                 out.append(PutOutcome(doc_id, "deleted" if event.op == DELETE else "indexed", ""))
             elif entry is not None and entry.version is not None and entry.version > version:

@@ -3,12 +3,12 @@ sending them with PutRecord / PutRecords within Kinesis' limits."""
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from rtrag.core.backoff import backoff_delay
 from rtrag.core.errors import InvalidEvent, TransientError, UserError
 from rtrag.core.events import (
     DELETE,
@@ -130,10 +130,11 @@ class SendReport:
 
 
 def send_all(stream: Stream, events: Sequence[DocumentEvent], *, max_attempts: int = 6, base_delay: float = 0.1,
+             max_delay: float = 10.0,
              progress: Callable[[int, int], None] = lambda done, total: None,
              sleep: Callable[[float], None] = time.sleep) -> SendReport:
     """Send events in order with PutRecords, retrying only the entries Kinesis did not take, with jittered
-    exponential backoff. A batch's failures are retried before the next batch is sent."""
+    exponential backoff (``rtrag.core.backoff``). A batch's failures are retried before the next batch is sent."""
     report = SendReport()
     total = len(events)
     for batch in plan_batches(events):
@@ -158,5 +159,5 @@ def send_all(stream: Stream, events: Sequence[DocumentEvent], *, max_attempts: i
                 break
             report.retries += len(retry)
             pending = [event for event, _ in retry]
-            sleep(base_delay * (2 ** (attempt - 1)) * (0.5 + random.random()))
+            sleep(backoff_delay(attempt, base=base_delay, cap=max_delay))
     return report

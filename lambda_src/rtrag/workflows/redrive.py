@@ -21,6 +21,7 @@ marker is not sent again unless forced.
 from __future__ import annotations
 
 import base64
+import enum
 import binascii
 import json
 import time
@@ -35,7 +36,7 @@ from rtrag.core.errors import InvalidEvent, UserError
 from rtrag.core.events import decode_event, pin_version
 from rtrag.core.kinesis import KinesisRecord
 from rtrag.workflows.produce import Receipt, Stream, send_all
-from rtrag.workflows.replay import RawRecord
+from rtrag.workflows.targets import RawRecord
 
 BATCH_PREFIX = "aws/lambda/"
 MARKER_PREFIX = "redriven/"
@@ -45,8 +46,22 @@ READ_CONCURRENCY = 16
 MAX_EMPTY_POLLS = 50
 
 
+class Fix(enum.Enum):
+    """What a user can do about an item that was not sent; a front end words it in its own terms (a command line
+    names its flags), so this module does not."""
+
+    FORCE = "force"  # it was redriven already: send it again anyway
+    CORRECT_OR_FORCE = "correct-or-force"  # still invalid: put a corrected event, or send it again anyway
+    REPLAY_FROM_ARCHIVE = "replay-from-archive"  # its records left the stream: replay them from the archive
+
+
 class RecordsUnavailable(UserError):
-    """An on-failure record's batch cannot be read again from the stream (expired, or the stream is gone)."""
+    """An on-failure record's batch cannot be read again from the stream (expired, or the stream is gone);
+    ``fix`` is what recovers it, if anything does."""
+
+    def __init__(self, message: str, *, fix: Fix | None = None):
+        super().__init__(message)
+        self.fix = fix
 
 
 def marker_key(key: str) -> str:
@@ -201,21 +216,22 @@ class RangeReader(Protocol):
     def read_range(self, stream_arn: str, shard_id: str, start: str, end: str) -> list[OriginalRecord]: ...
 
 
-def _unavailable(stream_arn: str, shard_id: str, start: str, end: str, why: str) -> RecordsUnavailable:
+def records_expired(stream_arn: str, shard_id: str, start: str, end: str, why: str) -> RecordsUnavailable:
+    """The error for a batch whose records cannot be read from the stream any more."""
     return RecordsUnavailable(
         f"the batch {shard_id} {start}..{end} can no longer be read from {stream_arn} ({why}): Kinesis keeps "
         "records only for the stream's retention period (24 hours by default), so these cannot be redriven from "
-        "the stream; replay them from the archive instead (reindex.py --from-archive --since <their date>)")
+        "the stream", fix=Fix.REPLAY_FROM_ARCHIVE)
 
 
-def _check_range(records: list[OriginalRecord], stream_arn: str, shard_id: str, start: str,
+def check_range(records: list[OriginalRecord], stream_arn: str, shard_id: str, start: str,
                  end: str) -> list[OriginalRecord]:
     if not records or records[0].sequence_number != start:
         first = records[0].sequence_number if records else "none"
-        raise _unavailable(stream_arn, shard_id, start, end, f"its first record has expired; the oldest left "
+        raise records_expired(stream_arn, shard_id, start, end, f"its first record has expired; the oldest left "
                            f"from there is {first}")
     if records[-1].sequence_number != end:
-        raise _unavailable(stream_arn, shard_id, start, end, f"only {len(records)} of its records were found")
+        raise records_expired(stream_arn, shard_id, start, end, f"only {len(records)} of its records were found")
     return records
 
 
@@ -229,10 +245,12 @@ class Outcome:
     message: str
     records: int = 0
     receipts: list[Receipt] = field(default_factory=list)
+    fix: Fix | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "status": self.status, "message": self.message, "records": self.records,
-                "sequence_numbers": [r.sequence_number for r in self.receipts]}
+                "sequence_numbers": [r.sequence_number for r in self.receipts],
+                "fix": self.fix.value if self.fix else None}
 
 
 class Redriver:
@@ -292,6 +310,7 @@ class Redriver:
             out["records"] = [r.text() for r in self.records_of(letter)]
         except RecordsUnavailable as exc:
             out["records"], out["records_error"] = None, str(exc)
+            out["records_fix"] = exc.fix.value if exc.fix else None
         return out
 
     def send(self, letters: Sequence[Letter], *, force: bool = False, dry_run: bool = False,
@@ -308,18 +327,18 @@ class Redriver:
 
     def _send_one(self, letter: Letter, *, force: bool, dry_run: bool) -> Outcome:
         if letter.marker and not force:
-            return Outcome(letter.key, "skipped", f"already redriven at {letter.marker.get('redriven_at')} "
-                           "(--force sends it again)")
+            return Outcome(letter.key, "skipped", f"already redriven at {letter.marker.get('redriven_at')}",
+                           fix=Fix.FORCE)
         try:
             records = self.records_of(letter)
         except RecordsUnavailable as exc:
-            return Outcome(letter.key, "refused", str(exc))
+            return Outcome(letter.key, "refused", str(exc), fix=exc.fix)
         if letter.kind == "invalid" and letter.detail == "invalid-event" and not force:
             try:
                 decode_event(records[0].data, default_ts=int(self.now()))
             except InvalidEvent as exc:
                 return Outcome(letter.key, "refused", f"still invalid: {exc.reason}; the indexer would dead-letter "
-                               "it again (fix the producer and put the corrected event, or --force)")
+                               "it again", fix=Fix.CORRECT_OR_FORCE)
         if dry_run:
             return Outcome(letter.key, "would-send", f"would put {len(records)} record(s)", records=len(records))
         report = send_all(self.stream, [RawRecord(r.partition_key, r.pinned()) for r in records],  # type: ignore

@@ -1,0 +1,103 @@
+"""What makes a replay resumable: the checkpoint of a job, saved atomically after each delivered batch.
+
+It holds the position of the last record of the last fully delivered batch; a crash can deliver one batch twice,
+which costs nothing in the index (unchanged documents are skipped) and puts at most one batch twice on the stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rtrag.core.errors import UserError
+from rtrag.workflows.sources import Position
+from rtrag.workflows.targets import ReplayCounts
+
+_JOB_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class CheckpointError(UserError):
+    """A checkpoint that cannot be resumed from; ``path`` is where it is. Starting again (which overwrites it) or
+    choosing another path are the fixes."""
+
+    def __init__(self, message: str, *, path: Path):
+        super().__init__(message)
+        self.path = path
+
+
+class CheckpointUnreadable(CheckpointError):
+    """The checkpoint file exists but is not a checkpoint (truncated, edited, another format)."""
+
+
+class CheckpointConflict(CheckpointError):
+    """The checkpoint belongs to a replay of another source or into another target."""
+
+
+@dataclass
+class Checkpoint:
+    """A replay job's progress: the position of the last record of the last fully delivered batch, how many
+    records were read up to it (the next synthetic sequence number), and the counts so far."""
+
+    job: str
+    source: str
+    target: str
+    position: Position | None = None
+    ordinal: int = 0
+    totals: ReplayCounts = field(default_factory=ReplayCounts)
+    started_at: float = field(default_factory=time.time)
+    updated_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job": self.job, "source": self.source, "target": self.target,
+                "position": self.position.to_json() if self.position else None, "ordinal": self.ordinal,
+                "totals": self.totals.to_json(), "started_at": self.started_at, "updated_at": self.updated_at}
+
+    def save(self, path: Path) -> None:
+        """Write atomically: a crash leaves the previous checkpoint or this one, never half of one."""
+        self.updated_at = time.time()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_name(f".{path.name}.tmp")  # one job runs at a time, so one scratch file is enough
+        with open(scratch, "w", encoding="utf-8") as out:
+            json.dump(self.to_json(), out, indent=1)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(scratch, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Checkpoint | None:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return cls(job=raw["job"], source=raw["source"], target=raw["target"],
+                       position=Position.from_json(raw.get("position")), ordinal=int(raw.get("ordinal", 0)),
+                       totals=ReplayCounts.from_json(raw.get("totals")),
+                       started_at=float(raw.get("started_at", 0)), updated_at=float(raw.get("updated_at", 0)))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointUnreadable(f"checkpoint {path} is unreadable ({exc})", path=path) from None
+
+
+def job_name(source: str, target: str, *, source_kind: str, target_kind: str) -> str:
+    """A stable name for replaying ``source`` into ``target``: the same command finds its own checkpoint."""
+    digest = hashlib.sha256(f"{source}\n{target}".encode()).hexdigest()[:8]
+    return _JOB_CHARS.sub("-", f"{source_kind}-to-{target_kind}-{digest}")
+
+
+def open_checkpoint(path: Path, *, job: str, source: str, target: str, restart: bool) -> Checkpoint:
+    """The job's checkpoint to resume from, or a new one (``restart``, or none yet)."""
+    fresh = Checkpoint(job=job, source=source, target=target)
+    if restart:
+        return fresh
+    found = Checkpoint.load(path)
+    if found is None:
+        return fresh
+    if (found.source, found.target) != (source, target):
+        raise CheckpointConflict(f"checkpoint {path} belongs to another replay (source {found.source}, target "
+                                 f"{found.target})", path=path)
+    return found

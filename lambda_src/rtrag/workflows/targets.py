@@ -1,0 +1,213 @@
+"""Where replayed document events go, and what a replay counts.
+
+- ``StreamTarget``: the original bytes are put again with the doc id as partition key, through the producer's
+  ``send_all`` (failed entries retried, one document's events never reordered), each event with its version
+  pinned, so the indexer orders it where it was, not as a new arrival;
+- ``IndexTarget``: Kinesis-shaped batches with synthetic sequence numbers in replay order go through the indexer's
+  own ``BatchIndexer.process``, so validation, dead letters, ordering, staleness and the content hash that skips
+  unchanged documents are exactly the Lambda's. Reported ``batchItemFailures`` are retried with backoff; if they
+  keep failing the replay stops (``ReplayStopped``), and a rerun resumes there.
+
+A line that is not a valid event is dead-lettered (``invalid/...`` like the indexer's own), never dropped.
+May import ``rtrag.core``, ``rtrag.indexing`` and the producer workflow.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Protocol
+
+from rtrag.core.backoff import backoff_delay
+from rtrag.core.deadletters import DeadLetter
+from rtrag.core.errors import InvalidEvent, UserError
+from rtrag.core.events import decode_event
+from rtrag.core.kinesis import StreamRecord, kinesis_event_record
+from rtrag.indexing.batch import BatchIndexer, BatchResult
+from rtrag.indexing.ports import DeadLetterSink
+from rtrag.workflows.produce import Stream, check_sendable, send_all
+from rtrag.workflows.sources import SourceRecord
+
+# Synthetic sequence numbers: zero-padded so they sort as text and as numbers. The synthetic shard id names a
+# replay's dead letters (invalid/YYYY/MM/DD/<shard>/<sequence>.json); a job sets its own.
+SEQUENCE_DIGITS = 20
+
+
+DEFAULT_SHARD = "reindex"
+
+
+class ReplayStopped(UserError):
+    """The replay cannot go on (records keep failing); the checkpoint is where a rerun resumes. ``counts`` is
+    what the stopped batch did before it gave up."""
+
+    def __init__(self, message: str, *, counts: ReplayCounts | None = None):
+        super().__init__(message)
+        self.counts = counts if counts is not None else ReplayCounts()
+
+
+# what is counted
+@dataclass
+class ReplayCounts:
+    """What a replay did. ``indexed`` counts documents written (upserted, retagged or deleted); ``stale`` events
+    not newer than the stored version and events superseded in their batch."""
+
+    read: int = 0
+    sent: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    stale: int = 0
+    dead_lettered: int = 0
+    failed: int = 0
+    embedding_calls: int = 0
+    retried: int = 0
+
+    def add(self, other: ReplayCounts) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def add_batch(self, result: BatchResult) -> None:
+        self.indexed += result.upserted + result.retagged + result.deleted
+        self.unchanged += result.skipped_unchanged
+        self.stale += result.skipped_stale + result.superseded
+        self.dead_lettered += result.dead_letters
+        self.embedding_calls += result.embedding_calls
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any] | None) -> ReplayCounts:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: int(v) for k, v in (raw or {}).items() if k in known})
+
+
+# where the events go
+@dataclass(frozen=True)
+class RawRecord:
+    """Record bytes to put again exactly as they were, in the producer's ``Stream`` interface, which keys a
+    record by its ``doc_id``: here the partition key the record had."""
+
+    doc_id: str
+    data: bytes
+
+    def to_bytes(self) -> bytes:
+        return self.data
+
+
+def sequence_number(ordinal: int) -> str:
+    """The synthetic sequence number of the ``ordinal``-th record of a replay (1-based)."""
+    return f"{ordinal:0{SEQUENCE_DIGITS}d}"
+
+
+def _partition_key(data: bytes, fallback: str) -> str:
+    """The doc id of an event (its partition key on the stream), or ``fallback`` when it has none."""
+    try:
+        return decode_event(data, default_ts=0).doc_id
+    except InvalidEvent as exc:
+        return exc.doc_id or fallback
+
+
+class StreamTarget:
+    """Puts replayed events back on the stream (a Kinesis stream or the local one)."""
+
+    def __init__(self, stream: Stream, *, dead_letters: DeadLetterSink, description: str,
+                 shard_id: str = DEFAULT_SHARD, max_attempts: int = 12,
+                 sleep: Callable[[float], None] | None = None):
+        # More attempts than put_event's: a bulk replay can keep a shard at its write limit for a while (the
+        # backoff ceiling doubles from 0.1 s to 10 s: up to about 50 s in all, half that on average).
+        self.stream = stream
+        self.dead_letters = dead_letters
+        self.shard_id = shard_id
+        self.description = description
+        self.max_attempts = max_attempts
+        self.sleep = sleep if sleep is not None else time.sleep
+
+    def deliver(self, batch: Sequence[tuple[int, SourceRecord]]) -> ReplayCounts:
+        counts = ReplayCounts()
+        sendable: list[RawRecord] = []
+        for ordinal, record in batch:
+            try:
+                event = decode_event(record.data, default_ts=int(record.arrival))
+                sendable.append(check_sendable(RawRecord(event.doc_id, record.pinned(ordinal))))  # type: ignore
+            except InvalidEvent as exc:
+                write_rejected(self.dead_letters, record, sequence_number(ordinal), shard_id=self.shard_id,
+                               reason=exc.reason, doc_id=exc.doc_id)
+                counts.dead_lettered += 1
+        if not sendable:
+            return counts
+        report = send_all(self.stream, sendable, max_attempts=self.max_attempts,  # type: ignore[arg-type]
+                          sleep=self.sleep)
+        counts.sent, counts.retried = len(report.sent), report.retries
+        if report.failed:
+            counts.failed = len(report.failed)
+            codes = sorted({code for _, code in report.failed})
+            raise ReplayStopped(
+                f"{len(report.failed)} record(s) were not accepted by the stream after {self.max_attempts} "
+                f"attempts ({', '.join(codes)}); wait or raise the stream's capacity, then run the same command "
+                "again: it resumes after the last complete batch", counts=counts)
+        return counts
+
+
+def write_rejected(dead_letters: DeadLetterSink, record: SourceRecord, sequence: str, *, shard_id: str,
+                   reason: str, doc_id: str | None) -> str:
+    """Dead-letter a replayed line that is not a sendable event, keyed like the indexer's letters under the
+    replay's synthetic shard, so a rerun overwrites it instead of adding another."""
+    return dead_letters.write(DeadLetter(
+        reason=reason, kind="invalid-event", sequence_number=sequence, partition_key=doc_id or shard_id,
+        event_source_arn=record.where, shard_id=shard_id, approximate_arrival_timestamp=record.arrival,
+        data=base64.b64encode(record.data).decode("ascii"), doc_id=doc_id, event_id=f"{shard_id}:{sequence}"))
+
+
+class IndexTarget:
+    """Indexes replayed events straight into a vector index with the indexer's own batch code."""
+
+    def __init__(self, indexer: BatchIndexer, *, description: str, shard_id: str = DEFAULT_SHARD,
+                 max_attempts: int = 6, base_delay: float = 1.0, max_delay: float = 30.0,
+                 sleep: Callable[[float], None] | None = None):
+        self.indexer = indexer
+        self.shard_id = shard_id
+        self.description = description
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.sleep = sleep if sleep is not None else time.sleep
+
+    def records(self, batch: Sequence[tuple[int, SourceRecord]]) -> list[dict[str, Any]]:
+        """The batch as the event source mapping would deliver it, with synthetic sequence numbers."""
+
+        return [kinesis_event_record(
+            StreamRecord(self.shard_id, sequence_number(ordinal),
+                         record.partition_key or _partition_key(record.data, self.shard_id), record.pinned(ordinal),
+                         record.arrival),
+            stream_arn=record.where, region="reindex", invoke_identity_arn="") for ordinal, record in batch]
+
+    def deliver(self, batch: Sequence[tuple[int, SourceRecord]]) -> ReplayCounts:
+        counts = ReplayCounts()
+        pending = self.records(batch)
+        for attempt in range(1, self.max_attempts + 1):
+            result = self.indexer.process(pending)
+            counts.add_batch(result)
+            if not result.failures:
+                return counts
+            # Only the documents that could not be written are retried: each was its document's last event in
+            # the batch, and nothing later has been replayed yet, so order is kept.
+            pending = [r for r in pending if r["kinesis"]["sequenceNumber"] in result.failures]
+            if attempt == self.max_attempts:
+                counts.failed = len(pending)
+                shown = ", ".join(sorted({r["kinesis"]["partitionKey"] for r in pending})[:5])
+                raise ReplayStopped(
+                    f"{len(pending)} document(s) could not be written after {self.max_attempts} attempts "
+                    f"({shown}); the warnings above name the cause (throttling, access, a missing index). Fix it "
+                    "and run the same command again: it resumes after the last complete batch", counts=counts)
+            counts.retried += len(pending)
+            self.sleep(backoff_delay(attempt, base=self.base_delay, cap=self.max_delay))
+        return counts
+
+
+class Target(Protocol):
+    description: str
+    shard_id: str
+
+    def deliver(self, batch: Sequence[tuple[int, SourceRecord]]) -> ReplayCounts: ...
