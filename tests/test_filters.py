@@ -1,4 +1,4 @@
-"""S3 Vectors' metadata filter language (rtrag.filters): every operator and combination against hand-computed
+"""S3 Vectors' metadata filter language (rtrag.core.filters): every operator and combination against hand-computed
 expectations on a fixed set of metadata, the validation errors S3 Vectors would return, and the CLI's key=value
 shorthand. Source of the rules: Amazon S3 User Guide, "Metadata filtering"."""
 

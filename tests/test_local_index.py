@@ -258,7 +258,7 @@ def test_concurrent_writer_processes_lose_nothing(tmp_path):
         assert len(index.query([1.0, 0.5, 0.25, 0.125], top_k=100)) == 100
 
 
-# The vectorised filter evaluation of the local index agrees with rtrag.filters.matches on random data.
+# The vectorised filter evaluation of the local index agrees with rtrag.core.filters.matches on random data.
 VALUES = st.one_of(st.sampled_from(["a", "b", "ab", ""]), st.integers(-2, 2), st.sampled_from([0.5, 1.0]),
                    st.booleans())
 METADATA = st.dictionaries(st.sampled_from(["k", "n", "t"]),

@@ -214,7 +214,7 @@ def test_check_reports_the_same_request_size_bound_on_both_indexes(impl):
 
     size = impl.index.check(vector)
 
-    # Both report the same upper bound of the vector's JSON in a PutVectors request (rtrag.vectors.check_vector).
+    # Both report the same upper bound of the vector's JSON in a PutVectors request (rtrag.core.vectors.check_vector).
     assert size == reference.check(vector) >= len(json.dumps(vector, separators=(",", ":")))
 
 

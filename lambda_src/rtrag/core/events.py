@@ -1,4 +1,4 @@
-"""The document event contract (DESIGN.md, "Data contracts"): parsing and validation shared by the indexer
+"""The document event contract (README, "Document events"): parsing and validation shared by the indexer
 and the producer scripts, so a producer rejects exactly what the indexer would dead-letter."""
 
 from __future__ import annotations

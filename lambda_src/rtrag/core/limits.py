@@ -29,7 +29,7 @@ TITAN_V2_DIMENSIONS = (256, 512, 1024)
 TITAN_MAX_INPUT_CHARS = 50_000
 TITAN_MAX_INPUT_TOKENS = 8_192
 
-# Document events (DESIGN.md, data contracts)
+# Document events (README, "Document events")
 MAX_DOC_ID_CHARS = 512
 
 # Kinesis Data Streams

@@ -1,4 +1,4 @@
-"""A durable local vector index with Amazon S3 Vectors semantics (DESIGN.md, "Local mode").
+"""A durable local vector index with Amazon S3 Vectors semantics (docs/ARCHITECTURE.md, "Local mode").
 
 Writes and reads go through the checks and call splitting that the S3 Vectors adapter uses too
 (``rtrag.core.vectors.CheckedVectorIndex``), with a SQLite store making the calls, so every limit check, call
