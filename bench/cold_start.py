@@ -44,10 +44,6 @@ from rtrag.cli.common import script_parser
 
 # What the first invocation imports (rtrag.aws.compose.AwsBackend) before it creates clients.
 FIRST_INVOCATION_IMPORTS = ("boto3", "botocore.config")
-# The function's bundle leaves out what only the build, the tests or local mode use (stacks/dependencies.py,
-# function_code); used only when cdk.out has no synthesized asset.
-FUNCTION_EXCLUDES = ("__pycache__", "*.pyc", "requirements.txt", ".pytest_cache", "*.egg-info", "rtrag/local",
-                     "rtrag/cli.py")
 
 CHILD = r"""
 import json, sys, time
@@ -137,20 +133,14 @@ def measure(runs: int, pycache: Path | None) -> dict[str, Any]:
             "entry_only_ratio": round(median(samples["entry"]) / boto3_ms, 3), "runs": runs}
 
 
-def tree_size(root: Path, *, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-    files = [p for p in sorted(root.rglob("*")) if p.is_file() and not _excluded(p.relative_to(root), exclude)]
+def tree_size(root: Path) -> dict[str, Any]:
+    files = [p for p in sorted(root.rglob("*")) if p.is_file()]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in files:
             archive.write(path, path.relative_to(root).as_posix())
     return {"files": len(files), "unzipped_bytes": sum(p.stat().st_size for p in files),
             "zipped_bytes": buffer.getbuffer().nbytes}
-
-
-def _excluded(relative: Path, patterns: tuple[str, ...]) -> bool:
-    text = relative.as_posix()
-    return any(relative.match(p) or text == p or text.startswith(p.rstrip("/") + "/") or p in relative.parts
-               for p in patterns)
 
 
 def bundle_sizes() -> dict[str, Any]:
@@ -172,7 +162,11 @@ def bundle_sizes() -> dict[str, Any]:
                                   f"{_mtime(template)})", "function": tree_size(code), "layer": tree_size(layer),
                         "memory_mb": props.get("MemorySize"), "architecture": props.get("Architectures")}
     note("  cdk.out has no synthesized indexer assets (make synth); building them here")
-    function = tree_size(common.LAMBDA_SRC, exclude=FUNCTION_EXCLUDES)
+    sys.path.insert(0, str(common.ROOT))
+    from stacks.dependencies import stage_function_code  # the asset as the stack stages it, by package
+
+    with tempfile.TemporaryDirectory(prefix="rag-bench-function-") as tmp:
+        function = tree_size(stage_function_code(Path(tmp) / "function"))
     with tempfile.TemporaryDirectory(prefix="rag-bench-layer-") as tmp:
         target = Path(tmp) / "python"
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",

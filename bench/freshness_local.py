@@ -139,11 +139,10 @@ def query_latency(size: int, queries: int) -> dict[str, Any]:
         started = time.perf_counter()
         matrix = rng.standard_normal((size, dimension), dtype=np.float32)
         matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-        storage = index._adapter.client  # the SQLite store behind the S3 Vectors adapter
-        step = 5000
+        step = 500  # PutVectors' limit, which the local index enforces as S3 Vectors does
         for first in range(0, size, step):
-            storage.put_vectors(vectors=[
-                {"key": f"doc-{i}#0", "data": {"float32": matrix[i]},
+            index.put([
+                {"key": f"doc-{i}#0", "data": {"float32": matrix[i].tolist()},
                  "metadata": {"doc_id": f"doc-{i}", "source": f"source-{i % 10}", "chunk": 0, "chunks": 1,
                               "source_text": f"Random passage number {i}."}}
                 for i in range(first, min(size, first + step))])

@@ -4,17 +4,18 @@ configured once here (timeouts, retries, connection pool).
 The indexer Lambda builds its ``BatchIndexer`` from the function's environment (``rtrag.functions.indexer``); the
 scripts name their resources by flag, environment or stack output (``rtrag.cli``) and ask this for the adapters.
 Local mode's root is ``rtrag.local.compose``: the same object graph on local adapters.
+
+The indexer's four adapters are imported with this module; the stream, archive and answer adapters (which pull in
+the replay and redrive workflows) only by the factory that builds them, so a Lambda cold start loads no more than
+the indexer uses (``bench/cold_start.py`` measures it).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rtrag.aws.archive import S3Archive
-from rtrag.aws.kinesis import KinesisRangeReader, KinesisStream
 from rtrag.aws.ledger import DynamoDBVersionLedger, namespace
-from rtrag.aws.nova import NovaAnswerer
 from rtrag.aws.s3 import S3DeadLetters
 from rtrag.aws.s3vectors import S3VectorsIndex
 from rtrag.aws.titan import TitanEmbedder
@@ -24,7 +25,12 @@ from rtrag.core.errors import ConfigError, ResourceMissing
 from rtrag.core.events import SOURCE_TEXT_KEY
 from rtrag.core.limits import TITAN_V2_DIMENSIONS
 from rtrag.indexing.batch import BatchIndexer
-from rtrag.workflows.sources import HourWindow
+
+if TYPE_CHECKING:
+    from rtrag.aws.archive import S3Archive
+    from rtrag.aws.kinesis import KinesisRangeReader, KinesisStream
+    from rtrag.aws.nova import NovaAnswerer
+    from rtrag.workflows.sources import HourWindow
 
 # Seconds to connect, and to wait for a response (a Nova answer streams for longer: see answerer()).
 CONNECT_TIMEOUT_S = 5
@@ -119,16 +125,24 @@ class AwsBackend:
 
     # the stream
     def stream(self, name: str) -> KinesisStream:
+        from rtrag.aws.kinesis import KinesisStream
+
         return KinesisStream(self.client("kinesis"), stream_name=name)
 
     def range_reader(self) -> KinesisRangeReader:
+        from rtrag.aws.kinesis import KinesisRangeReader
+
         return KinesisRangeReader(self.client("kinesis"))
 
     def archive(self, bucket: str, window: HourWindow) -> S3Archive:
+        from rtrag.aws.archive import S3Archive
+
         return S3Archive(self.client("s3"), bucket=bucket, window=window)
 
     # questions
     def answerer(self, model_id: str) -> NovaAnswerer:
+        from rtrag.aws.nova import NovaAnswerer
+
         return NovaAnswerer(self.client("bedrock-runtime", read_timeout=ANSWER_READ_TIMEOUT_S), model_id=model_id)
 
 
