@@ -16,6 +16,9 @@ from stacks.dependencies import FUNCTION_ENTRY_MODULES, REQUIREMENTS, stage_func
 
 # What must never reach a function: local mode, CLI code, and their dependencies.
 NEVER_DEPLOYED = ("rtrag.local", "rtrag.cli", "numpy", "wordllama", "tokenizers", "safetensors")
+# What the indexer function must not load, though it ships (the scripts' adapters and workflows): each is a cold
+# start cost for nothing (bench/cold_start.py).
+NOT_LOADED_BY_THE_INDEXER = ("rtrag.workflows", "rtrag.aws.archive", "rtrag.aws.kinesis", "rtrag.aws.nova")
 
 
 def _distributions(requirements: Path) -> set[str]:
@@ -92,3 +95,4 @@ def test_the_entry_points_import_and_build_with_only_the_asset_and_the_layer_on_
     assert not [m for m in loaded["modules"] if m.split(".")[0] in NEVER_DEPLOYED or
                 any(m == n or m.startswith(n + ".") for n in NEVER_DEPLOYED)]
     assert all(path.startswith(str(asset)) for path in loaded["files"].values()), "rtrag came from the asset"
+    assert not [m for m in loaded["modules"] if any(m == n or m.startswith(n + ".") for n in NOT_LOADED_BY_THE_INDEXER)]
