@@ -58,7 +58,7 @@ def sentence(rng: random.Random, n: int) -> str:
 
 
 def freshness(events: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    from rtrag.workflows.answering import retrieve
+    from rtrag.workflows.retrieval import retrieve
     from rtrag.local.index import LocalVectorIndex
     from rtrag.local.compose import LocalBackend
     from rtrag.workflows.produce import build_event, read_jsonl

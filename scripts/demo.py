@@ -20,7 +20,7 @@ import ask  # scripts/ is this script's directory, so its neighbours import as m
 import put_event
 from rtrag.cli.common import script_parser
 from rtrag.core.events import content_hash
-from rtrag.workflows.answering import retrieve
+from rtrag.workflows.retrieval import retrieve
 
 HERE = Path(__file__).resolve().parent
 

@@ -10,7 +10,8 @@ from botocore.exceptions import EndpointConnectionError
 
 from conftest import run
 from kinesis import batch
-from rtrag.workflows.answering import NOT_FOUND, Hit
+from rtrag.workflows.answering import NOT_FOUND
+from rtrag.workflows.retrieval import DEFAULT_CANDIDATES, Hit
 from rtrag.aws.nova import NovaAnswerer, default_answer_model
 from scripts import ask
 
@@ -67,7 +68,7 @@ def test_where_pairs_become_an_and_filter_and_only_matching_chunks_are_used(inde
     assert code == 0
     [request] = indexed.aws.query.requests
     assert request["filter"] == {"$and": [{"team": {"$eq": "platform"}}, {"tier": {"$eq": 1}}]}
-    assert request["topK"] == 5
+    assert request["topK"] == DEFAULT_CANDIDATES, "candidates for the lexical re-ranking; the answer gets --top-k"
     assert [p["doc_id"] for p in result["passages"]] == ["keys"]
 
 

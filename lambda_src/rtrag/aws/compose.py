@@ -23,13 +23,14 @@ from rtrag.core import contract
 from rtrag.core.config import IndexerSettings
 from rtrag.core.errors import ConfigError, ResourceMissing
 from rtrag.core.events import SOURCE_TEXT_KEY
-from rtrag.core.limits import TITAN_V2_DIMENSIONS
+from rtrag.core.limits import TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID
 from rtrag.indexing.batch import BatchIndexer
 
 if TYPE_CHECKING:
     from rtrag.aws.archive import S3Archive
     from rtrag.aws.kinesis import KinesisRangeReader, KinesisStream
     from rtrag.aws.nova import NovaAnswerer
+    from rtrag.workflows.answering import Asker
     from rtrag.workflows.sources import HourWindow
 
 # Seconds to connect, and to wait for a response (a Nova answer streams for longer: see answerer()).
@@ -140,6 +141,19 @@ class AwsBackend:
         return S3Archive(self.client("s3"), bucket=bucket, window=window)
 
     # questions
+    def asker(self, bucket: str, index: str, *, embed_model_id: str | None = None,
+              wanted_dimensions: int | None = None, answer_model_id: str | None = None) -> Asker:
+        """Questions on the deployed index: Titan embeds them with the index's dimension (checked to fit), S3
+        Vectors' nearest chunks are re-ranked with BM25 on the question's words, and Nova answers."""
+        from rtrag.aws.nova import default_answer_model
+        from rtrag.workflows.answering import Asker
+
+        vector_index = self.vector_index(bucket, index)
+        model_id = embed_model_id or TITAN_V2_MODEL_ID
+        check_embedding_fits(vector_index, model_id=model_id, wanted_dimensions=wanted_dimensions)
+        return Asker(embedder=self.embedder(model_id, vector_index.dimension), index=vector_index,
+                     answerer=self.answerer(answer_model_id or default_answer_model(self.region or "us-east-1")))
+
     def answerer(self, model_id: str) -> NovaAnswerer:
         from rtrag.aws.nova import NovaAnswerer
 

@@ -8,14 +8,8 @@ from typing import Any
 
 from rtrag.aws.errors import AWS_ERRORS, classify
 from rtrag.core.errors import TransientError
-from rtrag.workflows.answering import (
-    ANSWER_MODEL,
-    SYSTEM_PROMPT,
-    Answer,
-    Hit,
-    build_prompt,
-    cited,
-)
+from rtrag.workflows.answering import ANSWER_MODEL, SYSTEM_PROMPT, Answer, build_prompt, cited
+from rtrag.workflows.retrieval import Hit
 
 
 def default_answer_model(region: str) -> str:

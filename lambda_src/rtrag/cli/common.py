@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rtrag.cli.safe import SafeStream, one_line
 from rtrag.core.errors import ConfigError, RagError, ResourceMissing, UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -122,22 +123,27 @@ def current_region(args: argparse.Namespace) -> str | None:
 
 
 def run_cli(main: Callable[[], int], *, region: Callable[[], str | None] = lambda: None) -> int:
-    """Run a CLI body: known failures print one line on stderr and exit 1, without a traceback."""
+    """Run a CLI body: known failures print one line on stderr and exit 1, without a traceback. Everything it
+    prints goes through ``SafeStream``: no control sequence from a document reaches the terminal."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SafeStream(stdout), SafeStream(stderr)  # type: ignore[assignment]
     try:
         return main()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except (RagError, BotoCoreError, ClientError) as exc:
-        print(f"error: {explain(exc, region=region())}", file=sys.stderr)
+        print(f"error: {one_line(explain(exc, region=region()))}", file=sys.stderr)
         return 1
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
 
 
 def progress_printer(label: str, stream: Any = None) -> Callable[[int, int], None]:
     """A progress callback that redraws one line on a terminal and stays quiet in logs and pipes."""
-    out = stream or sys.stderr
+    out = getattr(stream or sys.stderr, "raw", stream or sys.stderr)  # its carriage return is ours: not escaped
     if not out.isatty():
         return lambda done, total: None
 

@@ -23,6 +23,8 @@ def _break_at(text: str, lo: int, hi: int) -> int:
 
 
 _WORD = re.compile(r"\w")
+# Where a sentence starts: after a sentence end and its space, or after a line break.
+_SENTENCE_START = re.compile(r"[.!?。！？][\"')\]]*\s+|\n\s*")
 _SPACE = re.compile(r"\s+")
 
 
@@ -34,8 +36,9 @@ def chunk_text(text: str, *, size: int, overlap: int) -> list[str]:
 def chunk_spans(text: str, *, size: int, overlap: int) -> list[tuple[int, int]]:
     """Where the chunks of ``text`` are: ``(start, end)`` pairs in order, each at most ``size`` characters.
 
-    Consecutive chunks share about ``overlap`` characters, starting on a word boundary where one is near, and
-    breaks fall on paragraph, sentence or word boundaries in the chunk's second half where possible. Each chunk
+    Consecutive chunks share at most ``overlap`` characters, the next one starting at a sentence's start where one
+    is in the overlap (so a sentence cut by a break is whole in the next chunk when it fits), else on a word
+    boundary; breaks fall on paragraph, sentence or word boundaries in the chunk's second half where possible. Each chunk
     is trimmed of surrounding whitespace, and a stretch holding no letter or digit (a run of spaces, a ruler of
     dashes) is dropped rather than made a chunk of its own: such a chunk has nothing to retrieve, and a blank
     one would make the embedding model refuse the whole document. Every letter and digit of ``text`` lands in at
@@ -73,7 +76,10 @@ def _cut(text: str, *, size: int, overlap: int) -> list[tuple[int, int]]:
         spans.append((start, cut))
         next_start = cut - overlap
         if overlap:
+            sentence = _SENTENCE_START.search(text, next_start, cut)
             space = _SPACE.search(text, next_start, cut)
-            if space is not None and space.end() < cut:
+            if sentence is not None and sentence.end() < cut:
+                next_start = sentence.end()
+            elif space is not None and space.end() < cut:
                 next_start = space.end()
         start = max(next_start, start + 1)

@@ -9,6 +9,11 @@ Storage is one SQLite database in WAL mode under the index directory: readers ne
 processes can share it (a runner writing while ``ask`` reads), and a committed write survives a crash. Each write
 transaction bumps a generation counter and stamps the rows it touches; a delete leaves a tombstone row, so a reader
 catches up by reading only the rows stamped after the generation it last saw.
+
+Beside the vectors, an FTS5 full-text table holds each vector's source text, written in the same transaction, so
+``text_query`` ranks chunks by BM25 on the question's words (the lexical half of local mode's hybrid retrieval)
+and ``document_frequencies`` gives the answerer each word's rarity. SQLite's own full-text engine: no extra
+dependency, and it is never out of step with the vectors.
 """
 
 from __future__ import annotations
@@ -34,13 +39,18 @@ from rtrag.core.limits import (
 )
 from rtrag.core.vectors import CheckedVectorIndex, Vector, check_vector
 from rtrag.local.search import MatrixCache
+from rtrag.workflows.text import fts_query
 
 DB_FILE = "vectors.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the lexical table (an index of format 1 is upgraded when it is opened)
 DATA_TYPE = "float32"
 DISTANCE_METRICS = ("cosine",)
 # How long a writer waits for another process's write transaction before giving up (TransientError: retry).
 BUSY_TIMEOUT_S = 30.0
+
+# The full-text index of the vectors' source text; its rowid is the vector row's rowid (which an upsert keeps).
+_LEXICAL_TABLE = ("CREATE VIRTUAL TABLE IF NOT EXISTS lexical USING fts5(text, "
+                  "tokenize = 'porter unicode61 remove_diacritics 2')")
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS params (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -50,6 +60,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, seq INTEGER NOT NULL, data BLOB, filterable TEXT,"
     " metadata TEXT)",
     "CREATE INDEX IF NOT EXISTS vectors_by_seq ON vectors (seq)",
+    _LEXICAL_TABLE,
 )
 
 
@@ -114,7 +125,9 @@ class _Store:
                 raise LimitExceeded(f"vector {vector['key']!r} holds a value outside the float32 range")
             metadata = vector.get("metadata") or {}
             filterable = {k: v for k, v in metadata.items() if k not in self.non_filterable}
-            rows.append((vector["key"], data.tobytes(), _json(filterable), _json(metadata)))
+            text = metadata.get(SOURCE_TEXT_KEY)
+            rows.append((vector["key"], data.tobytes(), _json(filterable), _json(metadata),
+                         text if isinstance(text, str) else None))
         # One transaction: a call is written whole or not at all, and readers see it at once.
         with self.db.transaction(write=True) as conn:
             generation = _next_generation(conn)
@@ -122,11 +135,19 @@ class _Store:
                 "INSERT INTO vectors (key, seq, data, filterable, metadata) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, data = excluded.data, "
                 "filterable = excluded.filterable, metadata = excluded.metadata",
-                [(key, generation, data, filterable, metadata) for key, data, filterable, metadata in rows])
+                [(key, generation, data, filterable, metadata) for key, data, filterable, metadata, _ in rows])
+            keys = [row[0] for row in rows]
+            rowids = dict(conn.execute(f"SELECT key, rowid FROM vectors WHERE key IN ({','.join('?' * len(keys))})",
+                                       keys))
+            conn.executemany("DELETE FROM lexical WHERE rowid = ?", [(rowids[key],) for key in keys])
+            conn.executemany("INSERT INTO lexical (rowid, text) VALUES (?, ?)",
+                             [(rowids[key], text) for key, *_, text in rows if text])
 
     def delete_vectors(self, keys: Sequence[str]) -> None:
         with self.db.transaction(write=True) as conn:
             generation = _next_generation(conn)
+            conn.executemany("DELETE FROM lexical WHERE rowid = (SELECT rowid FROM vectors WHERE key = ?)",
+                             [(key,) for key in keys])
             conn.executemany("UPDATE vectors SET seq = ?, data = NULL, filterable = NULL, metadata = NULL "
                              "WHERE key = ? AND data IS NOT NULL", [(generation, key) for key in keys])
 
@@ -192,6 +213,8 @@ class LocalVectorIndex(CheckedVectorIndex):
         stored = self._read_params()
         if stored is None:
             stored = self._create(dimension, non_filterable_keys, distance_metric)
+        if stored["schema_version"] == 1:
+            stored = self._upgrade_from_1()
         if stored["schema_version"] != SCHEMA_VERSION:
             raise ConfigError(f"local vector index {self.path} has storage format {stored['schema_version']}; this "
                               f"version reads format {SCHEMA_VERSION}: delete {self.path} and index again")
@@ -215,6 +238,18 @@ class LocalVectorIndex(CheckedVectorIndex):
                 return None
             rows = dict(conn.execute("SELECT name, value FROM params"))
         return {name: json.loads(value) for name, value in rows.items()} or None
+
+    def _upgrade_from_1(self) -> dict[str, Any]:
+        """Format 1 had no lexical table: add it, fill it from the stored source texts, and mark format 2."""
+        with self._db.transaction(write=True) as conn:
+            if json.loads(conn.execute("SELECT value FROM params WHERE name = 'schema_version'").fetchone()[0]) == 1:
+                conn.execute(_LEXICAL_TABLE)
+                conn.execute("INSERT INTO lexical (rowid, text) SELECT rowid, json_extract(metadata, ?) FROM vectors "
+                             "WHERE data IS NOT NULL AND json_type(metadata, ?) = 'text'",
+                             (f"$.{SOURCE_TEXT_KEY}", f"$.{SOURCE_TEXT_KEY}"))
+                conn.execute("UPDATE params SET value = ? WHERE name = 'schema_version'", (json.dumps(SCHEMA_VERSION),))
+            rows = dict(conn.execute("SELECT name, value FROM params"))
+        return {name: json.loads(value) for name, value in rows.items()}
 
     def _create(self, dimension: int | None, non_filterable_keys: Sequence[str] | None,
                 distance_metric: str) -> dict[str, Any]:
@@ -271,12 +306,7 @@ class LocalVectorIndex(CheckedVectorIndex):
         ``{"key", "distance", "metadata"}`` (distance None / metadata {} when not asked for). Exact search."""
         if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
             raise LimitExceeded(f"topK must be 1..{MAX_TOP_K}, got {top_k!r}")
-        values = vector.tolist() if isinstance(vector, np.ndarray) else list(vector)
-        check_vector({"key": "query", "data": {"float32": values}}, dimension=self.dimension, non_filterable_keys=())
-        query = np.asarray(values, dtype=np.float32)
-        norm = float(np.linalg.norm(query))
-        if norm > 0:
-            query = query / norm
+        query = self._unit_query(vector)
         valid = None if filter is None else validate_filter(filter, non_filterable_keys=self.non_filterable_keys)
         with self._db.transaction(write=False) as conn:
             self._cache.refresh(conn)
@@ -289,6 +319,53 @@ class LocalVectorIndex(CheckedVectorIndex):
                     f"SELECT key, metadata FROM vectors WHERE key IN ({','.join('?' * len(keys))})", keys)}
         return [{"key": key, "distance": distance if return_distance else None,
                  "metadata": stored.get(key, {}) if return_metadata else {}} for key, distance in hits]
+
+    def text_query(self, text: str, *, vector: Sequence[float], top_k: int,
+                   filter: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The ``top_k`` (1..100) vectors whose source text best matches the words of ``text`` (BM25, by SQLite's
+        FTS5) among those matching ``filter``, best first, each ``{"key", "distance", "metadata", "bm25"}`` with
+        its cosine distance to ``vector``, as ``query`` returns them. No content word in ``text``: no hits."""
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+            raise LimitExceeded(f"topK must be 1..{MAX_TOP_K}, got {top_k!r}")
+        query = self._unit_query(vector)
+        valid = None if filter is None else validate_filter(filter, non_filterable_keys=self.non_filterable_keys)
+        match = fts_query(text)
+        if match is None:
+            return []
+        with self._db.transaction(write=False) as conn:
+            self._cache.refresh(conn)
+            accepted = None if valid is None else self._cache.matching(valid)
+            found = []
+            cursor = conn.execute("SELECT v.key, v.metadata, bm25(lexical) FROM lexical JOIN vectors v "
+                                  "ON v.rowid = lexical.rowid WHERE lexical MATCH ? ORDER BY bm25(lexical)", (match,))
+            for key, metadata, rank in cursor:
+                slot = self._cache.slot_of.get(key)
+                if slot is None or (accepted is not None and not accepted[slot]):
+                    continue
+                distance = float(np.clip(1.0 - float(self._cache.matrix[slot] @ query), 0.0, 2.0))
+                found.append({"key": key, "distance": distance, "metadata": json.loads(metadata), "bm25": -rank})
+                if len(found) == top_k:
+                    break
+        return found
+
+    def document_frequencies(self, words: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """How many chunks hold some source text, and in how many of them each word occurs (as FTS5 matches it:
+        stemmed): the rarity that makes a word specific to a question."""
+        with self._db.transaction(write=False) as conn:
+            total = conn.execute("SELECT COUNT(*) FROM lexical").fetchone()[0]
+            counts = {}
+            for word in dict.fromkeys(words):
+                match = fts_query(word)
+                counts[word] = 0 if match is None else conn.execute(
+                    "SELECT COUNT(*) FROM lexical WHERE lexical MATCH ?", (match,)).fetchone()[0]
+        return total, counts
+
+    def _unit_query(self, vector: Sequence[float]) -> np.ndarray:
+        values = vector.tolist() if isinstance(vector, np.ndarray) else list(vector)
+        check_vector({"key": "query", "data": {"float32": values}}, dimension=self.dimension, non_filterable_keys=())
+        query = np.asarray(values, dtype=np.float32)
+        norm = float(np.linalg.norm(query))
+        return query / norm if norm > 0 else query
 
     def list_keys(self) -> list[str]:
         """Every key in the index, sorted."""
