@@ -66,9 +66,11 @@ def test_where_pairs_become_an_and_filter_and_only_matching_chunks_are_used(inde
 
     result = json.loads(capsys.readouterr().out)
     assert code == 0
-    [request] = indexed.aws.query.requests
-    assert request["filter"] == {"$and": [{"team": {"$eq": "platform"}}, {"tier": {"$eq": 1}}]}
-    assert request["topK"] == DEFAULT_CANDIDATES, "candidates for the lexical re-ranking; the answer gets --top-k"
+    # The question has two parts ("When does ... ship and what does it drop?"): one query each, both filtered.
+    assert len(indexed.aws.query.requests) == 2
+    for request in indexed.aws.query.requests:
+        assert request["filter"] == {"$and": [{"team": {"$eq": "platform"}}, {"tier": {"$eq": 1}}]}
+        assert request["topK"] == DEFAULT_CANDIDATES, "candidates for the lexical re-ranking; the answer: --top-k"
     assert [p["doc_id"] for p in result["passages"]] == ["keys"]
 
 

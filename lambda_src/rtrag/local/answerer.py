@@ -4,26 +4,28 @@ says "The answer is not in the indexed documents."
 No language model runs: the answer is made of sentences copied from the indexed documents, each cited with its
 document id, so it can never say anything the documents do not. The hard part is knowing when to say nothing: a
 sentence near the question's topic ("The society has 640 volunteer members.") is not an answer to what it asks
-("Who is the chairman of the society?"). So a quote must cover what the question is specifically about:
+("Who is the chairman of the society?"). So a sentence answers a question only when:
 
-- ``coverage``: the question's content words, each weighted by its rarity in the index (inverse document
-  frequency: "chairman" counts for more than "society"), and the share of that weight the sentence holds (words
-  match by their Porter stem).
-- the focus: the thing a "what is the X", "how many X", "which X" or "who is the X" question asks for must be in
-  the sentence (or a close paraphrase of it): the society's members do not tell its chairman.
-- the kind of answer: a question asking when, how many, how much, how long or how often needs a sentence with a
-  number, a date or a time in it.
-- ``similarity``: cosine similarity of the sentence's and the question's embeddings (the local embedder).
+1. it passes the gates (``holds``): it holds the question's identifiers (numbers, versions, one-letter codes:
+   "Orbit 3.1", "p99", "Series A"); the thing asked for ("how many *engineers*") is in the answering sentence;
+   what qualifies it ("*sick* days") and the names asked about ("Atlas", "Chief Financial Officer", as a run of
+   words) are in its passage or doc id; a year asked about is there and no other year replaces it; and it says
+   something new of the kind asked for: a time expression for "when", a duration for "how long/often", a number
+   for "how many", a person's name for "who", a name, code or number for "which/where" ("what is her job
+   *title*" asks for a name, not for the word);
+2. a selection model ranks it first among the sentences that pass, and an answer model gives it a probability
+   of answering of at least ``threshold``. Both are logistic models over the interpretable ``features``: the
+   share of the question's rarity-weighted words (inverse document frequency in the index) it holds, whether it
+   holds the two rarest, the rarest it lacks, its passage's coverage, its similarity to the question (the local
+   embedder), its chunk's rank... Their weights (``answerer_model.py``) are fitted by ``eval/fit_answerer.py``
+   on the tuning questions (``eval/tuning_questions.jsonl``) only, never on the shipped evaluation set
+   (``eval/demo_questions.jsonl``).
 
-``score = COVERAGE_WEIGHT * coverage + (1 - COVERAGE_WEIGHT) * similarity``; a quote needs ``min_score``. A
-question of several parts ("When did Orbit 3.0 launch, and when did 3.2 go out?", "How long is A kept, compared
-with B?") is answered part by part, each part by its own sentence, and refused unless every part is answered; a
-one-part question is answered by one sentence, so nothing unrelated is appended. A sentence that opens with a
-pronoun ("It was finished in 1889.") is scored and quoted with the one before it. Each sentence is quoted once,
-however many overlapping chunks hold it.
-
-The weights and thresholds were set on a tuning question set (``eval/tuning_questions.jsonl``), never on the
-shipped evaluation set (``eval/demo_questions.jsonl``), which was written before any tuning.
+A question of several parts ("When did Orbit 3.0 launch, and when did 3.2 go out?", "How long is A kept,
+compared with B?") is answered part by part, each part by its own sentence, and refused unless every part is
+answered; a one-part question is answered by one sentence (with the one before it when it opens with a pronoun
+or "The ...": "Orbit 3.2 introduces offline mode. The release went out on 2026-07-21."), so nothing unrelated
+is appended, and each sentence is quoted once however many overlapping chunks hold it.
 """
 
 from __future__ import annotations
@@ -37,16 +39,16 @@ from typing import Any, Protocol
 
 from rtrag.core.errors import RagError
 from rtrag.core.events import SOURCE_TEXT_KEY
+from rtrag.local import answerer_model as model
 from rtrag.workflows.answering import NOT_FOUND
 from rtrag.workflows.retrieval import cosine
 from rtrag.workflows.text import STOP_WORDS, question_parts, split_sentences, stem, term_words, words
 from rtrag.workflows.text import terms as terms_of
 
 EXTRACTIVE_MODEL_ID = "local-extractive"
-COVERAGE_WEIGHT = 0.7
-DEFAULT_MIN_SCORE = 0.50
 
 # A sentence opening with one of these leans on the one before ("It was finished in 1889.").
+_DEFINITE = frozenset("the both each either neither all".split())  # "The release went out on ...": about the one before
 _ANAPHORA = frozenset("it its this that these those they their them he his she her such there".split())
 # What kind of thing answers a question, and what a sentence must say to be such an answer:
 # - WHEN (when, what date, which year): a time expression (a date, a clock time, a weekday or month, "every
@@ -59,13 +61,14 @@ _KINDS = (
     (WHEN, re.compile(r"\b(when|what (time|date|day|month|year)|which (date|day|month|year)|since when|until when)\b",
                       re.I)),
     (DURATION, re.compile(r"\bhow (long|often|quickly|soon|frequently|early|late)\b", re.I)),
-    (NUMBER, re.compile(r"\b(how (many|much|old|far|big|large|fast|high|low)|what (percentage|percent|share|number|"
-                        r"amount))\b", re.I)),
+    (NUMBER, re.compile(r"\b(how (many|much|old|far|big|large|fast|high|low|small|short|tall|heavy|wide|deep)|what "
+                        r"(percentage|percent|share|number|amount))\b", re.I)),
     (NAME, re.compile(r"\b(who|whom|whose)\b", re.I)),
     (NAME_OR_NUMBER, re.compile(r"\b(which|where)\b", re.I)),
 )
 _MONTHS = "january february march april may june july august september october november december"
 _DAYS = "monday tuesday wednesday thursday friday saturday sunday"
+_CALENDAR = frozenset(_MONTHS.split() + _DAYS.split())
 _UNITS = r"(second|minute|hour|day|night|week|month|quarter|year|business day|working day)s?"
 _FREQUENCY = r"(daily|weekly|monthly|yearly|annually|quarterly|nightly|hourly|once|twice|every|each)"
 _NUMBER_WORD = (r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
@@ -81,16 +84,16 @@ _DURATION = re.compile(rf"\b(\d[\d,.]*|{_NUMBER_WORD}|a|an|few|several)\s+(\w+\s
 _KIND_NOUNS = {
     **dict.fromkeys("name title role position job owner person lead head".split(), NAME),
     **dict.fromkeys("date day year month time deadline".split(), WHEN),
-    **dict.fromkeys("number amount count total size price cost percentage share rate limit".split(), NUMBER),
+    **dict.fromkeys("number amount count total size price cost percentage share rate ratio limit target".split(),
+                    NUMBER),
     **dict.fromkeys("duration period frequency interval".split(), DURATION),
-    **dict.fromkeys("address location place".split(), NAME_OR_NUMBER),
+    **dict.fromkeys("address location place city country town region venue room street version release".split(),
+                    NAME_OR_NUMBER),
 }
 # A person's name ("Kofi", "O'Neil"), and for "which"/"where" any name or code ("ISO/IEC", "SREcon", "Baixa").
 _PERSON_TOKEN = re.compile(r"^[A-Z][a-z][\w'\u2019-]*$")
 _NAME_TOKEN = re.compile(r"^[A-Z][\w/&.-]*$")
 _YEAR = re.compile(r"^(19|20)\d\d$")
-# Below this similarity to the question a sentence is about something else, whatever words it shares.
-MIN_SIMILARITY = 0.3
 _TOKEN = re.compile(r"[A-Za-z0-9][\w/&.:'\u2019-]*")
 # The thing a question asks for: the noun after "what is the", "what's our", "how many", "which", "who is the"
 # (the last word of the run of content words there: "how many leave days" -> "days").
@@ -144,10 +147,15 @@ class Part:
 
     text: str
     weights: dict[str, float]
-    required: frozenset[str]  # in the sentence: numbers, versions, the focus
-    in_passage: frozenset[str]  # in the sentence's passage: years, names ("Atlas", "Lisbon")
+    required: frozenset[str]  # in the sentences: numbers, versions
+    names: tuple[tuple[str, ...], ...]  # in the sentences' passage, each run of words in order: "Ana Costa"
+    context: frozenset[str]  # in the sentences or their passage: what qualifies the focus ("sick" days)
     kind: str | None
     terms: frozenset[str]
+    known: frozenset[str] = frozenset()  # the terms the index uses (the others: paraphrases, or absent topics)
+    years: frozenset[str] = frozenset()
+    letters: frozenset[str] = frozenset()  # one-letter codes: "Series A"
+    focus: str | None = None  # the thing asked for, in the answering sentence itself
 
 
 @dataclass(frozen=True)
@@ -166,7 +174,10 @@ class _Candidate:
     terms: frozenset[str]
     tokens: tuple[str, ...]  # as written, for what is new in it
     passage_terms: frozenset[str] = frozenset()
-    main: str = ""  # the sentence that answers; ``sentence`` may start with the one before it, for context
+    passage_sequence: tuple[str, ...] = ()  # its terms in order, for names of several words
+    rank: int = 0  # of its hit among the hits
+    main: str = ""
+    main_terms: frozenset[str] = frozenset()  # the sentence that answers; ``sentence`` may start with the one before it, for context
     similarity: dict[str, float] = field(default_factory=dict)  # part text -> cosine similarity
     matches: dict[str, float] = field(default_factory=dict)  # question term -> how well this sentence holds it
 
@@ -197,12 +208,55 @@ def focus_words(part: str) -> list[str]:
     match = _FOCUS.search(part)
     if match is None:
         return []
-    run = []
-    for word in words(match.group(1)):
-        if word in STOP_WORDS:
+    run: list[str] = []
+    for token in _TOKEN.findall(match.group(1)):
+        word = (words(token) or [""])[0]
+        if not word or word in STOP_WORDS:
             break
+        if run and token[0].isupper() and not token.endswith(("'s", "\u2019s")):
+            break  # "the biggest document Atlas will accept": the name starts the clause after the noun
         run.append(word)
     return run
+
+
+def _name_runs(tokens: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    """The runs of capitalized words after the first token, as term sequences (months and weekdays are dates)."""
+    runs: list[list[str]] = []
+    previous = -2
+    for i, token in enumerate(tokens):
+        word = (words(token) or [""])[0]
+        if i == 0 or not _NAME_TOKEN.match(token) or not word or word in STOP_WORDS or word in _CALENDAR:
+            continue
+        if i == previous + 1:
+            runs[-1].append(stem(word))
+        else:
+            runs.append([stem(word)])
+        previous = i
+    return tuple(tuple(run) for run in runs)
+
+
+def _holds_run(run: tuple[str, ...], sequence: tuple[str, ...]) -> bool:
+    """Whether ``run`` occurs in ``sequence`` in order, a word matching when one begins the other ("Postgres",
+    "PostgreSQL")."""
+    def same(a: str, b: str) -> bool:
+        return a == b or (len(a) >= 4 and len(b) >= 4 and (a.startswith(b) or b.startswith(a)))
+
+    n = len(run)
+    return any(all(same(run[k], sequence[i + k]) for k in range(n)) for i in range(len(sequence) - n + 1))
+
+
+def _dot(features: Sequence[float], weights: Sequence[float]) -> float:
+    return sum(f * w for f, w in zip(features, weights, strict=True))
+
+
+def _logistic(features: Sequence[float], weights: Sequence[float]) -> float:
+    return 1.0 / (1.0 + math.exp(-_dot(features, weights)))
+
+
+def _holds_years(years: frozenset[str], candidate: _Candidate) -> bool:
+    """Each year asked about is in the sentences, or in their passage while the sentences name no other year."""
+    said = {t for t in candidate.terms if _YEAR.match(t)}
+    return all(y in said or (not said and y in candidate.passage_terms) for y in years)
 
 
 def _kind_noun(word: str) -> str | None:
@@ -224,15 +278,14 @@ class ExtractiveAnswerer:
     """
 
     def __init__(self, embedder: SentenceEmbedder | None = None, *, vocabulary: Vocabulary | None = None,
-                 min_score: float = DEFAULT_MIN_SCORE, coverage_weight: float = COVERAGE_WEIGHT):
+                 threshold: float = model.THRESHOLD):
         if embedder is None:
             from rtrag.local.embedder import LocalEmbedder
 
             embedder = LocalEmbedder()
         self.embedder = embedder
         self.vocabulary = vocabulary
-        self.min_score = min_score
-        self.coverage_weight = coverage_weight
+        self.threshold = threshold
 
     # the question
     def parts(self, question: str) -> list[Part]:
@@ -242,36 +295,43 @@ class ExtractiveAnswerer:
             for term, word in term_words(text):
                 by_term.setdefault(term, word)
         idf = self._idf(by_term)
-        out = []
         known = self._known(by_term)
+        # A year anywhere in the question holds for every part ("How many incidents in 2024, and how many were
+        # SEV1?"). It is often said once for a whole document ("in October", in the report for 2025): it must be
+        # in the sentence's passage, and no other year in the sentence (``_holds_years``).
+        years = frozenset(t for t in by_term if _YEAR.match(t))
+        out = []
         for text in texts:
             terms = [term for term, _ in term_words(text)]
-            # Numbers, versions and dates identify what is asked about ("Orbit 3.1", "p99", "2025"): an answer
-            # holds them. So does the focus, when the index knows the word (else it may be a paraphrase).
-            # A year is often said once for a whole document ("in October", in the report for 2025): it only
-            # weighs, like any word.
+            # Numbers, versions and one-letter codes identify what is asked about ("Orbit 3.1", "p99", "Series
+            # A"): an answer holds them.
             required = {t for t in terms if any(ch.isdigit() for ch in t) and not _YEAR.match(t)}
-            # The names it asks about ("Atlas", "Lisbon", "Ana Costa"): in the sentence, or the passage it is in,
-            # doc id included ("A single cluster can contain 96 nodes" in atlas-architecture-guide).
-            names = {stem(w.lower()) for i, w in enumerate(_TOKEN.findall(text))
-                     if i > 0 and _NAME_TOKEN.match(w) and w.lower() not in STOP_WORDS}
+            tokens = _TOKEN.findall(text)
+            letters = {w for i, w in enumerate(tokens) if i > 0 and len(w) == 1 and w.isupper() and w != "I"}
+            # The names it asks about ("Atlas", "Ana Costa", "Chief Financial Officer"): each run of capitalized
+            # words, in the sentence or the passage it is in, doc id included, as a run.
+            names = _name_runs(tokens)
             kind = answer_kind(text)
+            focus = None
             run = focus_words(text)
             weights = {t: idf[t] for t in dict.fromkeys(terms)}
-            if run and _kind_noun(run[-1]) and kind in (None, NAME_OR_NUMBER):
-                # "what is her job title": a name answers it, not the word "title"; what qualifies the noun
-                # ("the maximum number") must be said, unless it is a name or itself such a noun.
-                kind = _kind_noun(run[-1])
-                for word in run:
-                    if _kind_noun(word):
-                        weights.pop(stem(word), None)  # the answer need not say "title" to be one
-                required.update(stem(w) for w in run[:-1] if not _kind_noun(w) and stem(w) in known
-                                and stem(w) not in names)
-            elif run and stem(run[-1]) in known:
-                required.add(stem(run[-1]))
-            out.append(Part(text=text, weights=weights, required=frozenset(required),
-                            in_passage=frozenset(names & set(terms)), kind=kind,
-                            terms=frozenset(terms)))
+            context = set()
+            if run:
+                head = run[-1]
+                if _kind_noun(head) and kind in (None, NAME_OR_NUMBER):
+                    kind = _kind_noun(head)  # "what is her job title": a name answers it, not the word "title"
+                if _kind_noun(head):
+                    for word in run:
+                        if _kind_noun(word):
+                            weights.pop(stem(word), None)  # the answer need not say "title" to be one
+                elif stem(head) in known:
+                    focus = stem(head)  # "how many engineers": the answering sentence names them
+                # What qualifies the thing asked for ("sick days", "maximum number") is said around the answer.
+                context = {stem(w) for w in run[:-1] if not _kind_noun(w)}
+            out.append(Part(text=text, weights=weights, required=frozenset(required), names=names,
+                            context=frozenset(context), kind=kind, terms=frozenset(terms),
+                            known=frozenset(known & set(terms)), years=years, letters=frozenset(letters),
+                            focus=focus))
         return out
 
     def _known(self, by_term: dict[str, str]) -> set[str]:
@@ -295,21 +355,23 @@ class ExtractiveAnswerer:
         with a pronoun comes only with the one before."""
         out: list[_Candidate] = []
         seen: set[str] = set()
-        for passage in (_passage(h) for h in hits):
+        for rank, passage in enumerate(_passage(h) for h in hits):
             sentences = split_sentences(passage.text)
+            sequence = tuple(stem(w) for w in words(f"{passage.text} {passage.doc_id.replace('-', ' ')}"))
             passage_terms = frozenset(terms_of(f"{passage.text} {passage.doc_id.replace('-', ' ')}"))
             for i, sentence in enumerate(sentences):
                 first = words(sentence[:40])
                 leans = i > 0 and bool(first) and first[0] in _ANAPHORA
                 texts = [f"{sentences[i - 1]} {sentence}"] if leans else [sentence]
-                if i > 0 and not leans:
+                if i > 0 and not leans and first and first[0] in _DEFINITE:
                     texts.append(f"{sentences[i - 1]} {sentence}")
                 for text in texts:
                     norm = " ".join(text.lower().split())
                     if norm not in seen:  # overlapping chunks repeat sentences: each is quoted once
                         seen.add(norm)
                         out.append(_Candidate(text, passage, frozenset(terms_of(text)),
-                                              tuple(_TOKEN.findall(text)), passage_terms, main=sentence))
+                                              tuple(_TOKEN.findall(text)), passage_terms, sequence, rank=rank,
+                                              main=sentence, main_terms=frozenset(terms_of(sentence))))
         return out
 
     def _measure(self, parts: list[Part], candidates: list[_Candidate]) -> None:
@@ -324,17 +386,17 @@ class ExtractiveAnswerer:
                     else max(0.0, cosine(part_vector, vector)))
             candidate.matches = {t: 1.0 for t in terms & candidate.terms}
 
-    def part_score(self, part: Part, candidate: _Candidate) -> tuple[float, float]:
-        """(score, coverage) of ``candidate`` as the answer to ``part``; score 0 when it fails a gate."""
-        total = sum(part.weights.values())
-        coverage = (sum(w * candidate.matches.get(t, 0.0) for t, w in part.weights.items()) / total) if total else 0.0
-        if (not part.required <= candidate.terms or not part.in_passage <= candidate.passage_terms
-                or not self._holds_kind(part, candidate)):
-            return 0.0, coverage
-        similarity = candidate.similarity.get(part.text, 0.0)
-        if similarity < MIN_SIMILARITY:
-            return 0.0, coverage
-        return self.coverage_weight * coverage + (1 - self.coverage_weight) * similarity, coverage
+    def holds(self, part: Part, candidate: _Candidate) -> bool:
+        """Whether the candidate can answer the part at all: its identifiers (numbers, versions, one-letter codes)
+        in the sentences, the focus in the answering sentence, its names and years in the passage (and no other
+        year instead), and something of the kind asked for."""
+        return (part.required <= candidate.terms
+                and (part.focus is None or part.focus in candidate.main_terms)
+                and part.letters <= {t for t in candidate.tokens if len(t) == 1}
+                and part.context <= candidate.terms | candidate.passage_terms
+                and all(_holds_run(name, candidate.passage_sequence) for name in part.names)
+                and _holds_years(part.years, candidate)
+                and self._holds_kind(part, candidate))
 
     @staticmethod
     def _holds_kind(part: Part, candidate: _Candidate) -> bool:
@@ -349,7 +411,10 @@ class ExtractiveAnswerer:
         if part.kind == DURATION:
             return bool(_DURATION.search(main))
         tokens = _TOKEN.findall(main)
-        new = [t for t in tokens if stem(words(t)[0] if words(t) else t) not in part.terms]
+        # Something new: not a word of the question, nor a date (a month, a weekday, a year), which answers
+        # "when", not "which" or "who".
+        new = [t for t in tokens if stem(words(t)[0] if words(t) else t) not in part.terms
+               and t.lower() not in _CALENDAR and not _YEAR.match(t)]
         numbers = any(_NUMBER.search(t) for t in new)
         later = [t for i, t in enumerate(tokens) if i > 0 and t in new and t.lower() not in STOP_WORDS]
         if part.kind == NUMBER:
@@ -358,25 +423,49 @@ class ExtractiveAnswerer:
             return any(_PERSON_TOKEN.match(t) for t in later)
         return numbers or any(_NAME_TOKEN.match(t) for t in later)
 
+    def features(self, part: Part, candidate: _Candidate) -> list[float]:
+        """What the model weighs (``FEATURES``, in order) for ``candidate`` as the answer to ``part``."""
+        weights = part.weights
+        total = sum(weights.values()) or 1.0
+        held = {t for t in weights if t in candidate.terms}
+        coverage = sum(weights[t] for t in held) / total
+        rare = sorted((t for t in weights if t in part.known), key=lambda t: -weights[t])[:2]
+        rare_coverage = (sum(weights[t] for t in rare if t in held) / sum(weights[t] for t in rare)) if rare else coverage
+        top = max(weights.values(), default=1.0)
+        missing = max((weights[t] for t in weights if t in part.known and t not in held), default=0.0) / top
+        unknown = sum(w for t, w in weights.items() if t not in part.known) / total
+        around = candidate.terms | candidate.passage_terms
+        passage_coverage = sum(w for t, w in weights.items() if t in around) / total
+        missing_around = max((weights[t] for t in weights if t in part.known and t not in around), default=0.0) / top
+        return [
+            coverage, rare_coverage, missing, unknown, passage_coverage, missing_around,
+            candidate.similarity.get(part.text, 0.0), float(self.holds(part, candidate)), float(part.kind is not None),
+            1.0 / (1 + candidate.rank), float(candidate.main != candidate.sentence),
+            min(1.0, len(candidate.main) / 300), 1.0,
+        ]
+
     def score(self, question: str, hits: Sequence[Any]) -> list[Quote]:
-        """Every distinct sentence of the hits with its best score over the question's parts, best first."""
+        """Every distinct sentence of the hits that can answer some part of the question, with the model's
+        probability that it answers it, best first."""
         parts = self.parts(question)
         candidates = self.candidates(hits)
         if not candidates:
             return []
         self._measure(parts, candidates)
-        quotes = [max((self._quote(c, p) for p in parts), key=lambda q: q.score) for c in candidates]
+        quotes = [self._quote(c, p) for c in candidates for p in parts if self.holds(p, c)]
         return sorted(quotes, key=lambda q: -q.score)
 
     def _quote(self, candidate: _Candidate, part: Part) -> Quote:
-        score, coverage = self.part_score(part, candidate)
+        f = self.features(part, candidate)
         p = candidate.passage
-        return Quote(sentence=candidate.sentence, doc_id=p.doc_id, source=p.source, key=p.key, score=score,
-                     similarity=candidate.similarity.get(part.text, 0.0), coverage=coverage)
+        return Quote(sentence=candidate.sentence, doc_id=p.doc_id, source=p.source, key=p.key,
+                     score=_logistic(f, model.ANSWER), similarity=candidate.similarity.get(part.text, 0.0),
+                     coverage=f[0])
 
     # the answer
     def choose(self, question: str, hits: Sequence[Any]) -> list[Quote]:
-        """One sentence per part of the question, each reaching ``min_score``; nothing if a part has none."""
+        """Per part of the question, the sentence the selection model ranks first among those that can answer
+        it; nothing unless the answer model gives each part's sentence at least ``threshold``."""
         parts = self.parts(question)
         candidates = self.candidates(hits)
         if not candidates or not any(p.weights for p in parts):
@@ -384,9 +473,12 @@ class ExtractiveAnswerer:
         self._measure(parts, candidates)
         chosen: list[Quote] = []
         for part in parts:
-            best = max(candidates, key=lambda c: self.part_score(part, c)[0])
+            able = [c for c in candidates if self.holds(part, c)]
+            if not able:
+                return []
+            best = max(able, key=lambda c: _dot(self.features(part, c), model.SELECT))
             quote = self._quote(best, part)
-            if quote.score < self.min_score:
+            if quote.score < self.threshold:
                 return []
             if not any(quote.sentence in q.sentence or q.sentence in quote.sentence for q in chosen):
                 chosen.append(quote)

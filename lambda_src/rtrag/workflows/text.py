@@ -105,6 +105,11 @@ _ABBREVIATION_END = re.compile(r"\b(approx|ca|cf|vs|est|incl|excl|min|max|avg|fi
                                re.I)
 
 
+# "10:30 a.m. CET": a time zone after a.m./p.m. does not start a sentence.
+_CLOCK_END = re.compile(r"\b[ap]\.m\.$", re.I)
+_ZONE_START = re.compile(r"[A-Z]{2,5}\b")
+
+
 def split_sentences(text: str) -> list[str]:
     """The sentences of ``text``, in order: split at line breaks, then by pySBD."""
     out = []
@@ -112,17 +117,14 @@ def split_sentences(text: str) -> list[str]:
         line = line.strip()
         if not line:
             continue
-        pending = ""
-        for sentence in _segmenter().segment(line):
-            sentence = f"{pending} {sentence.strip()}".strip() if pending else sentence.strip()
-            if _ABBREVIATION_END.search(sentence):
-                pending = sentence
-                continue
-            pending = ""
-            if re.search(r"[A-Za-z0-9]", sentence):
-                out.append(sentence)
-        if pending and re.search(r"[A-Za-z0-9]", pending):
-            out.append(pending)
+        pieces: list[str] = []
+        for piece in (p.strip() for p in _segmenter().segment(line)):
+            if pieces and (_ABBREVIATION_END.search(pieces[-1]) or
+                           (_CLOCK_END.search(pieces[-1]) and _ZONE_START.match(piece))):
+                pieces[-1] = f"{pieces[-1]} {piece}"
+            else:
+                pieces.append(piece)
+        out.extend(p for p in pieces if re.search(r"[A-Za-z0-9]", p))
     return out
 
 
