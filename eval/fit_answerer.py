@@ -156,8 +156,9 @@ def write(w_select: np.ndarray, w_answer: np.ndarray, threshold: float, question
     def vector(w: np.ndarray) -> str:
         return "(" + ", ".join(f"{v:.4f}" for v in w) + ")"
 
-    MODEL_FILE.write_text(f'''"""The local answerer's model: weights of ``ExtractiveAnswerer.features``, in order, fitted by
-``eval/fit_answerer.py --write`` on {questions} tuning questions (eval/tuning_questions.jsonl). Do not edit by hand."""
+    MODEL_FILE.write_text(f'''"""The local answerer's model: weights of ``ExtractiveAnswerer.features``, in order,
+fitted by ``eval/fit_answerer.py --write`` on {questions} tuning questions (eval/tuning_questions.jsonl).
+Do not edit by hand."""
 
 # Which sentence holds the answer (a logistic score; the highest wins).
 SELECT = {vector(w_select)}

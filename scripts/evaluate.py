@@ -212,7 +212,8 @@ def print_report(summary: dict[str, Any], scored: list[Scored], source: Path) ->
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
     if summary["by_tag"]:
-        print("\n  by tag: " + ", ".join(f"{tag} {v['right']}/{v['questions']}" for tag, v in summary["by_tag"].items()))
+        tags = summary["by_tag"].items()
+        print("\n  by tag: " + ", ".join(f"{tag} {v['right']}/{v['questions']}" for tag, v in tags))
     wrong = [s for s in scored if not s.right]
     if wrong:
         print(f"\n{len(wrong)} wrong:")

@@ -47,7 +47,10 @@ def test_seed_flow_update_and_delete_change_the_answer(cli):
     assert [s["key"] for s in first["sources"]] == ["nimbus-v3#0"]
 
     cli("put_event.py", "--local", "--doc-id", "nimbus-v3", "Project Nimbus v3 now ships on 2026-09-01.")
-    assert ask_json(cli)["answer"] == "Project Nimbus v3 now ships on 2026-09-01. [nimbus-v3]"
+    assert ask_json(cli, "When does Project Nimbus v3 ship?")["answer"] == (
+        "Project Nimbus v3 now ships on 2026-09-01. [nimbus-v3]")
+    # The new text no longer says what v3 drops: the two-part question is not half answered.
+    assert ask_json(cli)["answer"] == NOT_FOUND
 
     deleted = cli("put_event.py", "--local", "--delete", "nimbus-v3")
     assert deleted.returncode == 0

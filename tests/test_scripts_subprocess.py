@@ -35,7 +35,7 @@ def run_script(name: str, *args: str, endpoint: str | None = None) -> subprocess
                           env=env, timeout=120, cwd=ROOT)
 
 
-@pytest.mark.parametrize("script", ["put_event.py", "ask.py", "reindex.py", "redrive.py", "local_indexer.py",
+@pytest.mark.parametrize("script", ["put_event.py", "ask.py", "evaluate.py", "reindex.py", "redrive.py", "local_indexer.py",
                                     "demo.py"])
 def test_help_shows_usage_and_an_example(script):
     result = run_script(script, "--help")

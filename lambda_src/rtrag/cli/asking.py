@@ -52,7 +52,8 @@ def build_filter(args: argparse.Namespace) -> dict | None:
         try:
             parsed = json.loads(args.filter)
         except ValueError as exc:
-            raise UserError(f"--filter is not JSON ({exc}); give a filter such as '{{\"team\": \"platform\"}}'") from None
+            raise UserError(f"--filter is not JSON ({exc}); give a filter such as "
+                            "'{\"team\": \"platform\"}'") from None
         return validate_filter(parsed)  # InvalidFilter names the bad part and the fix
     return where_to_filter(args.where)
 

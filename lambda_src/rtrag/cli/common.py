@@ -72,7 +72,8 @@ def explain(exc: BaseException, *, region: str | None = None) -> str:
     text = str(exc)
     if isinstance(exc, ResourceMissing):
         resource = exc.resource
-        return f"{text}{where}: deploy the stack (`make deploy`), or name {resource.what} with {resource.flag} or {resource.env}"
+        return (f"{text}{where}: deploy the stack (`make deploy`), or name {resource.what} with {resource.flag} "
+                f"or {resource.env}")
     if isinstance(exc, UserError):
         from rtrag.cli.hints import workflow_hint  # loads the workflows only when one of their errors is shown
 

@@ -38,9 +38,9 @@ def chunk_spans(text: str, *, size: int, overlap: int) -> list[tuple[int, int]]:
 
     Consecutive chunks share at most ``overlap`` characters, the next one starting at a sentence's start where one
     is in the overlap (so a sentence cut by a break is whole in the next chunk when it fits), else on a word
-    boundary; breaks fall on paragraph, sentence or word boundaries in the chunk's second half where possible. Each chunk
-    is trimmed of surrounding whitespace, and a stretch holding no letter or digit (a run of spaces, a ruler of
-    dashes) is dropped rather than made a chunk of its own: such a chunk has nothing to retrieve, and a blank
+    boundary; breaks fall on paragraph, sentence or word boundaries in the chunk's second half where possible.
+    Each chunk is trimmed of surrounding whitespace, and a stretch holding no letter or digit (a run of spaces, a
+    ruler of dashes) is dropped rather than made a chunk of its own: such a chunk has nothing to retrieve, and a blank
     one would make the embedding model refuse the whole document. Every letter and digit of ``text`` lands in at
     least one chunk. A text with no letter or digit keeps its non-blank pieces; a text of at most ``size``
     characters is one chunk. Only a blank text gives no chunk.

@@ -31,7 +31,6 @@ is appended, and each sentence is quoted once however many overlapping chunks ho
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +39,26 @@ from typing import Any, Protocol
 from rtrag.core.errors import RagError
 from rtrag.core.events import SOURCE_TEXT_KEY
 from rtrag.local import answerer_model as model
+from rtrag.local.questions import (
+    CALENDAR,
+    DURATION,
+    DURATION_EXPRESSION,
+    NAME,
+    NAME_OR_NUMBER,
+    NAME_TOKEN,
+    NUMBER,
+    NUMBER_EXPRESSION,
+    PERSON_TOKEN,
+    TIME_EXPRESSION,
+    TOKEN,
+    WHEN,
+    YEAR,
+    answer_kind,
+    focus_words,
+    holds_run,
+    kind_noun,
+    name_runs,
+)
 from rtrag.workflows.answering import NOT_FOUND
 from rtrag.workflows.retrieval import cosine
 from rtrag.workflows.text import STOP_WORDS, question_parts, split_sentences, stem, term_words, words
@@ -50,58 +69,6 @@ EXTRACTIVE_MODEL_ID = "local-extractive"
 # A sentence opening with one of these leans on the one before ("It was finished in 1889.").
 _DEFINITE = frozenset("the both each either neither all".split())  # "The release went out on ...": about the one before
 _ANAPHORA = frozenset("it its this that these those they their them he his she her such there".split())
-# What kind of thing answers a question, and what a sentence must say to be such an answer:
-# - WHEN (when, what date, which year): a time expression (a date, a clock time, a weekday or month, "every
-#   night", "the first day of each month");
-# - DURATION (how long, how often, how quickly): a number or a frequency with a unit of time;
-# - NUMBER (how many, how much, how large, what percentage): a number it does not already name;
-# - NAME (who): a person's name; NAME_OR_NUMBER (which, where): a name, a code or a number.
-WHEN, DURATION, NUMBER, NAME, NAME_OR_NUMBER = "when", "duration", "number", "name", "name or number"
-_KINDS = (
-    (WHEN, re.compile(r"\b(when|what (time|date|day|month|year)|which (date|day|month|year)|since when|until when)\b",
-                      re.I)),
-    (DURATION, re.compile(r"\bhow (long|often|quickly|soon|frequently|early|late)\b", re.I)),
-    (NUMBER, re.compile(r"\b(how (many|much|old|far|big|large|fast|high|low|small|short|tall|heavy|wide|deep)|what "
-                        r"(percentage|percent|share|number|amount))\b", re.I)),
-    (NAME, re.compile(r"\b(who|whom|whose)\b", re.I)),
-    (NAME_OR_NUMBER, re.compile(r"\b(which|where)\b", re.I)),
-)
-_MONTHS = "january february march april may june july august september october november december"
-_DAYS = "monday tuesday wednesday thursday friday saturday sunday"
-_CALENDAR = frozenset(_MONTHS.split() + _DAYS.split())
-_UNITS = r"(second|minute|hour|day|night|week|month|quarter|year|business day|working day)s?"
-_FREQUENCY = r"(daily|weekly|monthly|yearly|annually|quarterly|nightly|hourly|once|twice|every|each)"
-_NUMBER_WORD = (r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
-                r"sixty|ninety|hundred|thousand|million|billion|dozen|half|first|second|third|fourth|fifth|last|next)")
-_NUMBER = re.compile(rf"\d|\b{_NUMBER_WORD}\b", re.I)
-_TIME_EXPRESSION = re.compile(
-    rf"\b(\d{{1,2}}:\d{{2}}|(19|20)\d\d|\d{{4}}-\d\d-\d\d|{'|'.join(_MONTHS.split())}|{'|'.join(_DAYS.split())}|noon|"
-    rf"midnight|{_FREQUENCY}|(\d+|{_NUMBER_WORD}|each|every|end of|start of|beginning of)\s+(\w+\s+)?{_UNITS}|"
-    rf"(before|after|within|until|by|at|on)\s+(the\s+)?(\d|{_NUMBER_WORD}))", re.I)
-_DURATION = re.compile(rf"\b(\d[\d,.]*|{_NUMBER_WORD}|a|an|few|several)\s+(\w+\s+)?{_UNITS}\b|\b{_FREQUENCY}\b", re.I)
-# The focus of "what is the title", "which date", "what number": a word that names the kind of answer, not a
-# thing the sentence must repeat ("Dr. Ana Costa, Head of Reliability" answers "what is her job title").
-_KIND_NOUNS = {
-    **dict.fromkeys("name title role position job owner person lead head".split(), NAME),
-    **dict.fromkeys("date day year month time deadline".split(), WHEN),
-    **dict.fromkeys("number amount count total size price cost percentage share rate ratio limit target".split(),
-                    NUMBER),
-    **dict.fromkeys("duration period frequency interval".split(), DURATION),
-    **dict.fromkeys("address location place city country town region venue room street version release".split(),
-                    NAME_OR_NUMBER),
-}
-# A person's name ("Kofi", "O'Neil"), and for "which"/"where" any name or code ("ISO/IEC", "SREcon", "Baixa").
-_PERSON_TOKEN = re.compile(r"^[A-Z][a-z][\w'\u2019-]*$")
-_NAME_TOKEN = re.compile(r"^[A-Z][\w/&.-]*$")
-_YEAR = re.compile(r"^(19|20)\d\d$")
-_TOKEN = re.compile(r"[A-Za-z0-9][\w/&.:'\u2019-]*")
-# The thing a question asks for: the noun after "what is the", "what's our", "how many", "which", "who is the"
-# (the last word of the run of content words there: "how many leave days" -> "days").
-_FOCUS = re.compile(r"\b(?:how (?:many|much)|which|what(?:'s|\s+(?:is|are|was|were|will be))?|who(?:'s|\s+(?:is|are|"
-                    r"was|were))(?=\s+(?:the|our|a|an|its|their|his|her|my)\b))(?:\s+(?:the|our|a|an|its|their|his|"
-                    r"her|my))?\s+(.*)", re.I)
-
-
 class SentenceEmbedder(Protocol):
     def embed_many(self, texts: Sequence[str]) -> list[list[float] | RagError]: ...
 
@@ -176,8 +143,8 @@ class _Candidate:
     passage_terms: frozenset[str] = frozenset()
     passage_sequence: tuple[str, ...] = ()  # its terms in order, for names of several words
     rank: int = 0  # of its hit among the hits
-    main: str = ""
-    main_terms: frozenset[str] = frozenset()  # the sentence that answers; ``sentence`` may start with the one before it, for context
+    main: str = ""  # the sentence that answers; ``sentence`` may start with the one before it, for context
+    main_terms: frozenset[str] = frozenset()
     similarity: dict[str, float] = field(default_factory=dict)  # part text -> cosine similarity
     matches: dict[str, float] = field(default_factory=dict)  # question term -> how well this sentence holds it
 
@@ -202,49 +169,6 @@ def _passage(hit: Any) -> _Passage:
                     text=str(text or ""))
 
 
-def focus_words(part: str) -> list[str]:
-    """What the part asks for, when it names it: the run of words after "how many", "which", "what is the"...
-    ("what's the maximum number of users" -> ["maximum", "number"]); its last word is the thing asked for."""
-    match = _FOCUS.search(part)
-    if match is None:
-        return []
-    run: list[str] = []
-    for token in _TOKEN.findall(match.group(1)):
-        word = (words(token) or [""])[0]
-        if not word or word in STOP_WORDS:
-            break
-        if run and token[0].isupper() and not token.endswith(("'s", "\u2019s")):
-            break  # "the biggest document Atlas will accept": the name starts the clause after the noun
-        run.append(word)
-    return run
-
-
-def _name_runs(tokens: Sequence[str]) -> tuple[tuple[str, ...], ...]:
-    """The runs of capitalized words after the first token, as term sequences (months and weekdays are dates)."""
-    runs: list[list[str]] = []
-    previous = -2
-    for i, token in enumerate(tokens):
-        word = (words(token) or [""])[0]
-        if i == 0 or not _NAME_TOKEN.match(token) or not word or word in STOP_WORDS or word in _CALENDAR:
-            continue
-        if i == previous + 1:
-            runs[-1].append(stem(word))
-        else:
-            runs.append([stem(word)])
-        previous = i
-    return tuple(tuple(run) for run in runs)
-
-
-def _holds_run(run: tuple[str, ...], sequence: tuple[str, ...]) -> bool:
-    """Whether ``run`` occurs in ``sequence`` in order, a word matching when one begins the other ("Postgres",
-    "PostgreSQL")."""
-    def same(a: str, b: str) -> bool:
-        return a == b or (len(a) >= 4 and len(b) >= 4 and (a.startswith(b) or b.startswith(a)))
-
-    n = len(run)
-    return any(all(same(run[k], sequence[i + k]) for k in range(n)) for i in range(len(sequence) - n + 1))
-
-
 def _dot(features: Sequence[float], weights: Sequence[float]) -> float:
     return sum(f * w for f, w in zip(features, weights, strict=True))
 
@@ -255,19 +179,8 @@ def _logistic(features: Sequence[float], weights: Sequence[float]) -> float:
 
 def _holds_years(years: frozenset[str], candidate: _Candidate) -> bool:
     """Each year asked about is in the sentences, or in their passage while the sentences name no other year."""
-    said = {t for t in candidate.terms if _YEAR.match(t)}
+    said = {t for t in candidate.terms if YEAR.match(t)}
     return all(y in said or (not said and y in candidate.passage_terms) for y in years)
-
-
-def _kind_noun(word: str) -> str | None:
-    return _KIND_NOUNS.get(word) or _KIND_NOUNS.get(word.removesuffix("s"))
-
-
-def answer_kind(part: str) -> str | None:
-    for kind, pattern in _KINDS:
-        if pattern.search(part):
-            return kind
-    return None
 
 
 class ExtractiveAnswerer:
@@ -299,18 +212,18 @@ class ExtractiveAnswerer:
         # A year anywhere in the question holds for every part ("How many incidents in 2024, and how many were
         # SEV1?"). It is often said once for a whole document ("in October", in the report for 2025): it must be
         # in the sentence's passage, and no other year in the sentence (``_holds_years``).
-        years = frozenset(t for t in by_term if _YEAR.match(t))
+        years = frozenset(t for t in by_term if YEAR.match(t))
         out = []
         for text in texts:
             terms = [term for term, _ in term_words(text)]
             # Numbers, versions and one-letter codes identify what is asked about ("Orbit 3.1", "p99", "Series
             # A"): an answer holds them.
-            required = {t for t in terms if any(ch.isdigit() for ch in t) and not _YEAR.match(t)}
-            tokens = _TOKEN.findall(text)
+            required = {t for t in terms if any(ch.isdigit() for ch in t) and not YEAR.match(t)}
+            tokens = TOKEN.findall(text)
             letters = {w for i, w in enumerate(tokens) if i > 0 and len(w) == 1 and w.isupper() and w != "I"}
             # The names it asks about ("Atlas", "Ana Costa", "Chief Financial Officer"): each run of capitalized
             # words, in the sentence or the passage it is in, doc id included, as a run.
-            names = _name_runs(tokens)
+            names = name_runs(tokens)
             kind = answer_kind(text)
             focus = None
             run = focus_words(text)
@@ -318,16 +231,16 @@ class ExtractiveAnswerer:
             context = set()
             if run:
                 head = run[-1]
-                if _kind_noun(head) and kind in (None, NAME_OR_NUMBER):
-                    kind = _kind_noun(head)  # "what is her job title": a name answers it, not the word "title"
-                if _kind_noun(head):
+                if kind_noun(head) and kind in (None, NAME_OR_NUMBER):
+                    kind = kind_noun(head)  # "what is her job title": a name answers it, not the word "title"
+                if kind_noun(head):
                     for word in run:
-                        if _kind_noun(word):
+                        if kind_noun(word):
                             weights.pop(stem(word), None)  # the answer need not say "title" to be one
                 elif stem(head) in known:
                     focus = stem(head)  # "how many engineers": the answering sentence names them
                 # What qualifies the thing asked for ("sick days", "maximum number") is said around the answer.
-                context = {stem(w) for w in run[:-1] if not _kind_noun(w)}
+                context = {stem(w) for w in run[:-1] if not kind_noun(w)}
             out.append(Part(text=text, weights=weights, required=frozenset(required), names=names,
                             context=frozenset(context), kind=kind, terms=frozenset(terms),
                             known=frozenset(known & set(terms)), years=years, letters=frozenset(letters),
@@ -370,7 +283,7 @@ class ExtractiveAnswerer:
                     if norm not in seen:  # overlapping chunks repeat sentences: each is quoted once
                         seen.add(norm)
                         out.append(_Candidate(text, passage, frozenset(terms_of(text)),
-                                              tuple(_TOKEN.findall(text)), passage_terms, sequence, rank=rank,
+                                              tuple(TOKEN.findall(text)), passage_terms, sequence, rank=rank,
                                               main=sentence, main_terms=frozenset(terms_of(sentence))))
         return out
 
@@ -394,7 +307,7 @@ class ExtractiveAnswerer:
                 and (part.focus is None or part.focus in candidate.main_terms)
                 and part.letters <= {t for t in candidate.tokens if len(t) == 1}
                 and part.context <= candidate.terms | candidate.passage_terms
-                and all(_holds_run(name, candidate.passage_sequence) for name in part.names)
+                and all(holds_run(name, candidate.passage_sequence) for name in part.names)
                 and _holds_years(part.years, candidate)
                 and self._holds_kind(part, candidate))
 
@@ -407,21 +320,21 @@ class ExtractiveAnswerer:
         # In a pair, the answer is the second sentence; the first only says what it is about.
         main = candidate.main
         if part.kind == WHEN:
-            return bool(_TIME_EXPRESSION.search(main))
+            return bool(TIME_EXPRESSION.search(main))
         if part.kind == DURATION:
-            return bool(_DURATION.search(main))
-        tokens = _TOKEN.findall(main)
+            return bool(DURATION_EXPRESSION.search(main))
+        tokens = TOKEN.findall(main)
         # Something new: not a word of the question, nor a date (a month, a weekday, a year), which answers
         # "when", not "which" or "who".
         new = [t for t in tokens if stem(words(t)[0] if words(t) else t) not in part.terms
-               and t.lower() not in _CALENDAR and not _YEAR.match(t)]
-        numbers = any(_NUMBER.search(t) for t in new)
+               and t.lower() not in CALENDAR and not YEAR.match(t)]
+        numbers = any(NUMBER_EXPRESSION.search(t) for t in new)
         later = [t for i, t in enumerate(tokens) if i > 0 and t in new and t.lower() not in STOP_WORDS]
         if part.kind == NUMBER:
             return numbers
         if part.kind == NAME:
-            return any(_PERSON_TOKEN.match(t) for t in later)
-        return numbers or any(_NAME_TOKEN.match(t) for t in later)
+            return any(PERSON_TOKEN.match(t) for t in later)
+        return numbers or any(NAME_TOKEN.match(t) for t in later)
 
     def features(self, part: Part, candidate: _Candidate) -> list[float]:
         """What the model weighs (``FEATURES``, in order) for ``candidate`` as the answer to ``part``."""
@@ -430,7 +343,8 @@ class ExtractiveAnswerer:
         held = {t for t in weights if t in candidate.terms}
         coverage = sum(weights[t] for t in held) / total
         rare = sorted((t for t in weights if t in part.known), key=lambda t: -weights[t])[:2]
-        rare_coverage = (sum(weights[t] for t in rare if t in held) / sum(weights[t] for t in rare)) if rare else coverage
+        rare_weight = sum(weights[t] for t in rare)
+        rare_coverage = sum(weights[t] for t in rare if t in held) / rare_weight if rare else coverage
         top = max(weights.values(), default=1.0)
         missing = max((weights[t] for t in weights if t in part.known and t not in held), default=0.0) / top
         unknown = sum(w for t, w in weights.items() if t not in part.known) / total

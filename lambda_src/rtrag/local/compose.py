@@ -234,7 +234,8 @@ class LocalBackend:
     def _batch_reason(self, key: str) -> str:
         body = self.dead_letters.read(key)
         error = (body.get("localDiagnostics") or {}).get("error") or "the indexer kept failing"
-        return f"its delivery failed {body.get('requestContext', {}).get('approximateInvokeCount', '?')} time(s): {error}"
+        tries = body.get("requestContext", {}).get("approximateInvokeCount", "?")
+        return f"its delivery failed {tries} time(s): {error}"
 
     def drain(self) -> RunSummary:
         """Index everything on the stream now; when it returns, every event put before it is searchable."""

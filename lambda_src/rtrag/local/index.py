@@ -2,8 +2,9 @@
 
 Writes and reads go through the checks and call splitting that the S3 Vectors adapter uses too
 (``rtrag.core.vectors.CheckedVectorIndex``), with a SQLite store making the calls, so every limit check, call
-split and error type is the same as on AWS, not a copy. Queries are exact: a brute-force cosine ranking over a float32 matrix kept in memory per process
-and refreshed incrementally when another connection (another process) has written.
+split and error type is the same as on AWS, not a copy. Queries are exact: a brute-force cosine ranking over a
+float32 matrix kept in memory per process and refreshed incrementally when another connection (another process)
+has written.
 
 Storage is one SQLite database in WAL mode under the index directory: readers never block the writer, several
 processes can share it (a runner writing while ``ask`` reads), and a committed write survives a crash. Each write

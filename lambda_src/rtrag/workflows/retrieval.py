@@ -163,7 +163,8 @@ def lexical_ranking(question: str, hits: Sequence[Hit]) -> list[str]:
     if match is None or not hits:
         return []
     with sqlite3.connect(":memory:") as conn:
-        conn.execute("CREATE VIRTUAL TABLE passages USING fts5(text, tokenize = 'porter unicode61 remove_diacritics 2')")
+        conn.execute("CREATE VIRTUAL TABLE passages USING fts5(text, "
+                     "tokenize = 'porter unicode61 remove_diacritics 2')")
         conn.executemany("INSERT INTO passages (rowid, text) VALUES (?, ?)",
                          [(i, hit.text) for i, hit in enumerate(hits)])
         rows = conn.execute("SELECT rowid FROM passages WHERE passages MATCH ? ORDER BY bm25(passages)",
