@@ -196,6 +196,10 @@ def missed_goals(summary: dict[str, Any]) -> list[str]:
 
 def print_report(summary: dict[str, Any], scored: list[Scored], source: Path) -> None:
     k = summary["top_k"]
+    try:
+        source = source.resolve().relative_to(Path.cwd())
+    except ValueError:
+        pass
 
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.0%}"
