@@ -11,9 +11,9 @@ from typing import Any
 from rtrag.aws.errors import AWS_ERRORS, classify
 from rtrag.core.errors import RagError, TransientError, UnindexableDocument
 from rtrag.core.limits import TITAN_MAX_INPUT_CHARS
-from rtrag.core.vectors import finite_float32
+from rtrag.core.vectors import JsonFloats, finite_float32
 
-Vector = list[float]
+Vector = JsonFloats | list[float]
 
 
 class TitanEmbedder:
@@ -46,13 +46,25 @@ class TitanEmbedder:
         try:
             response = self.client.invoke_model(
                 modelId=self.model_id, body=body, contentType="application/json", accept="application/json")
-            payload = json.loads(response["body"].read())
+            raw = response["body"].read()
         except AWS_ERRORS as exc:
             raise classify(exc, action=f"Bedrock InvokeModel ({self.model_id})") from exc
+        # The embedding stays the JSON text Titan sent (``JsonFloats``): S3 Vectors gets it as it came.
+        embedding: Any = JsonFloats.from_object(raw, "embedding")
+        if embedding is None or len(embedding) != self.dimensions or not embedding.finite_float32():
+            embedding = self._parse(raw)
+        return embedding
+
+    def _parse(self, raw: bytes) -> list[float]:
+        """The embedding of a body the text path did not take, parsed with ``json``, or the error naming why
+        there is none."""
+        try:
+            payload = json.loads(raw)
         except ValueError as exc:
             raise TransientError(f"{self.model_id} returned a body that is not JSON: {exc}") from exc
         embedding = payload.get("embedding") if isinstance(payload, dict) else None
-        if not isinstance(embedding, list) or len(embedding) != self.dimensions or not finite_float32(embedding):
+        if (not isinstance(embedding, list) or len(embedding) != self.dimensions
+                or not finite_float32(embedding)):
             got = len(embedding) if isinstance(embedding, list) else type(embedding).__name__
             raise TransientError(
                 f"{self.model_id} returned no valid {self.dimensions}-dimension embedding (got {got})")

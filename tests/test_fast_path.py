@@ -1,0 +1,148 @@
+"""The indexer's fast path with real botocore clients: Titan's embedding kept as its JSON text (JsonFloats), and
+PutVectors' body written by FastPutVectors instead of botocore's value-by-value walk. What goes on the wire must
+be what botocore itself would have sent: the same JSON value, the same method, URL and headers to sign."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from rtrag.aws.s3vectors import S3VectorsIndex
+from rtrag.aws.titan import TitanEmbedder
+from rtrag.core.errors import LimitExceeded, TransientError
+from rtrag.core.vectors import JsonFloats, check_data
+
+DIM = 1024
+
+
+class Raw:
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def stream(self, **_):
+        yield self.body
+
+    def read(self, *_):
+        return self.body
+
+
+def client(service: str, sent: list, reply: bytes = b"{}"):
+    """A real botocore client whose requests are captured just before they would leave the machine."""
+    session = boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="us-east-1")
+    made = session.client(service)
+
+    def capture(request, **_):
+        sent.append(request)
+        return AWSResponse(request.url, 200, {"content-type": "application/json"}, Raw(reply))
+
+    made.meta.events.register_last("before-send", capture)
+    return made
+
+
+def vectors(texts: list[str]) -> list[dict]:
+    return [{"key": f"doc-{i}#0", "data": {"float32": JsonFloats(text.encode())},
+             "metadata": {"doc_id": f"doc-{i}", "source_text": "Ünïcode \"quoted\" text", "tier": i}}
+            for i, text in enumerate(texts)]
+
+
+def as_plain(vectors: list[dict]) -> list[dict]:
+    return [{**v, "data": {"float32": list(v["data"]["float32"])}} for v in vectors]
+
+
+def titan_like(n: int, seed: int) -> str:
+    """An embedding as Titan writes it: numbers in several notations."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        x = rng.gauss(0, 0.03)
+        out.append(f"{x:.7E}" if i % 7 == 0 else repr(x))
+    return ",".join(out)
+
+
+def test_put_vectors_sends_the_json_value_and_signing_inputs_botocore_would_have():
+    fast_sent, plain_sent = [], []
+    data = vectors([titan_like(DIM, seed) for seed in range(3)])
+    index = S3VectorsIndex(client("s3vectors", fast_sent), bucket="rag-vectors", index="documents", dimension=DIM)
+    plain = client("s3vectors", plain_sent)  # no fast path: botocore validates and serializes every value
+
+    index.put_call(data)
+    plain.put_vectors(vectorBucketName="rag-vectors", indexName="documents", vectors=as_plain(data))
+
+    [fast], [slow] = fast_sent, plain_sent
+    assert json.loads(fast.body) == json.loads(slow.body)
+    assert (fast.method, fast.url) == (slow.method, slow.url)
+    unsigned = {"authorization", "x-amz-date", "amz-sdk-invocation-id", "content-length"}
+    assert ({k.lower(): v for k, v in fast.headers.items() if k.lower() not in unsigned} ==
+            {k.lower(): v for k, v in slow.headers.items() if k.lower() not in unsigned})
+    assert int(fast.headers["Content-Length"]) == len(fast.body), "signed and sent: the body we wrote"
+    # Titan's own text goes on the wire as it came, never printed back from floats.
+    assert titan_like(DIM, 0).encode() in fast.body
+
+
+def test_put_vectors_with_plain_lists_is_the_same_value_too():
+    fast_sent, plain_sent = [], []
+    data = as_plain(vectors([titan_like(8, 5)]))
+    S3VectorsIndex(client("s3vectors", fast_sent), bucket="rag-vectors", index="documents", dimension=8).put_call(data)
+    client("s3vectors", plain_sent).put_vectors(vectorBucketName="rag-vectors", indexName="documents", vectors=data)
+
+    assert json.loads(fast_sent[0].body) == json.loads(plain_sent[0].body)
+
+
+def test_a_retried_put_vectors_sends_the_real_values_again():
+    sent: list = []
+    session = boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="us-east-1")
+    made = session.client("s3vectors")
+
+    def throttle_once(request, **_):
+        sent.append(request)
+        status = 503 if len(sent) == 1 else 200
+        return AWSResponse(request.url, status, {"content-type": "application/json"}, Raw(b"{}"))
+
+    made.meta.events.register("before-send", throttle_once)
+    data = vectors([titan_like(8, 1)])
+    S3VectorsIndex(made, bucket="rag-vectors", index="documents", dimension=8).put_call(data)
+
+    assert len(sent) == 2, "botocore retried the 503"
+    for request in sent:
+        assert json.loads(request.body)["vectors"][0]["data"]["float32"] == list(data[0]["data"]["float32"])
+
+
+def test_titan_s_embedding_is_kept_as_its_text_and_checked_like_a_list():
+    text = titan_like(DIM, 9)
+    reply = json.dumps({"embedding": "PLACEHOLDER", "inputTextTokenCount": 4}).replace('"PLACEHOLDER"',
+                                                                                       f"[{text}]").encode()
+    embedder = TitanEmbedder(client("bedrock-runtime", [], reply), model_id="amazon.titan-embed-text-v2:0",
+                             dimensions=DIM)
+
+    embedding = embedder.embed("Some text.")
+
+    assert isinstance(embedding, JsonFloats) and embedding.text == text.encode()
+    assert embedding == json.loads(f"[{text}]") and len(embedding) == DIM
+    assert check_data("k#0", embedding, dimension=DIM) == check_data("k#0", list(embedding), dimension=DIM)
+
+
+@pytest.mark.parametrize("text, why", [
+    ("NaN," + titan_like(DIM - 1, 2), "not a finite float32"),
+    ("1e39," + titan_like(DIM - 1, 2), "not a finite float32"),
+    (titan_like(DIM - 1, 2), "dimension 1023"),
+])
+def test_our_checks_refuse_what_botocore_s_validation_or_the_service_would(text, why):
+    with pytest.raises(LimitExceeded, match=why):
+        check_data("k#0", JsonFloats(text.encode()), dimension=DIM)
+
+
+@pytest.mark.parametrize("reply", [
+    b'{"embedding": [1, 2, "x"], "inputTextTokenCount": 1}',
+    b'{"inputTextTokenCount": 1}',
+    b'not json',
+])
+def test_a_titan_body_the_text_path_cannot_take_is_parsed_and_refused_with_the_reason(reply):
+    embedder = TitanEmbedder(client("bedrock-runtime", [], reply), model_id="amazon.titan-embed-text-v2:0",
+                             dimensions=3)
+
+    with pytest.raises(TransientError, match="returned (no valid 3-dimension embedding|a body that is not JSON)"):
+        embedder.embed("Some text.")
