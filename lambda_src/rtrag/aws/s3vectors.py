@@ -17,8 +17,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from botocore.client import BaseClient
-
 from rtrag.aws.errors import AWS_ERRORS, classify
 from rtrag.core.errors import LimitExceeded
 from rtrag.core.events import SOURCE_TEXT_KEY
@@ -69,6 +67,8 @@ class S3VectorsIndex(CheckedVectorIndex):
                  non_filterable_keys: Sequence[str] = (SOURCE_TEXT_KEY,)):
         super().__init__(dimension=dimension, non_filterable_keys=non_filterable_keys)
         self.client = client
+        from botocore.client import BaseClient  # loaded with the client; importing it here keeps cold starts short
+
         if isinstance(client, BaseClient):  # a botocore client (the benchmarks and tests may hand a plain fake)
             FastPutVectors.install(client)
         self.bucket = bucket
