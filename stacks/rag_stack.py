@@ -118,6 +118,7 @@ class RealtimeRagStack(Stack):
                 parallelization_factor=settings.parallelization_factor,
                 max_retry_attempts=settings.max_retry_attempts,
                 max_record_age_seconds=settings.max_record_age_seconds,
+                enhanced_fan_out=settings.enhanced_fan_out,
             ),
             metrics_namespace=metrics_namespace,
             log_retention=log_retention,
@@ -200,6 +201,7 @@ class RealtimeRagStack(Stack):
             ),
             alarm_email=settings.alarm_email,
             archive_delivery_stream_name=archive.delivery_stream.ref if archive else None,
+            consumer_name=indexer.consumer.stream_consumer_name if indexer.consumer else None,
             failed_batches=(dead_letters.bucket.bucket_name, FAILED_BATCHES_METRICS_ID),
             version_table=versions.table,
         )

@@ -66,6 +66,7 @@ class Settings:
     max_batching_window_seconds: int = 0
     starting_position: str = "TRIM_HORIZON"
     parallelization_factor: int = 2
+    enhanced_fan_out: bool = False  # True: the mapping reads through a registered consumer (its own 2 MB/s/shard)
     max_retry_attempts: int = 10
     max_record_age_seconds: int = 3600
     stream_retention_hours: int = 24
@@ -262,6 +263,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "max_batching_window_seconds": _integer("max_batching_window_seconds", 0, 300),
     "starting_position": _choice("starting_position", STARTING_POSITIONS),
     "parallelization_factor": _integer("parallelization_factor", 1, 10),
+    "enhanced_fan_out": _boolean("enhanced_fan_out"),
     # -1 (retry forever) is deliberately not allowed: one failing document would stall its shard for days.
     "max_retry_attempts": _integer("max_retry_attempts", 0, 10_000),
     "max_record_age_seconds": _integer("max_record_age_seconds", 60, 604_800),

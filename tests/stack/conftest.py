@@ -97,6 +97,7 @@ CUSTOM = {
     "log_retention_days": "365",
     "batch_size": "500",
     "max_batching_window_seconds": "2",
+    "enhanced_fan_out": "true",
     "alarm_email": "ops@example.com",
     "alarm_iterator_age_seconds": "900",
     "alarm_freshness_p99_seconds": "30",

@@ -106,6 +106,7 @@ def test_reserved_concurrency_can_be_left_unset(unset):
         ("alarm_throttles", "-1", "1..1000000"),
         ("alarm_archive_freshness_seconds", "60", "120..86400"),
         ("archive_enabled", "no", "true or false"),
+        ("enhanced_fan_out", "yes please", "true or false"),
         ("archive_expiration_days", "-1", "0..36500"),
         ("archive_glacier_ir_days", "0", "1..36500, or none"),
         ("tombstone_retention_days", "-1", "0..36500"),

@@ -124,3 +124,47 @@ def test_retained_data_survives_destroy(custom_resources):
     assert of_type(custom_resources, "Custom::S3AutoDeleteObjects") == {}
     for log_group in of_type(custom_resources, "AWS::Logs::LogGroup").values():
         assert log_group["Properties"]["RetentionInDays"] == 365
+
+
+# enhanced fan-out (RagCustom sets enhanced_fan_out=true; every other stack polls)
+def test_enhanced_fan_out_registers_a_consumer_and_the_mapping_reads_through_it(variants):
+    resources = variants.templates["RagCustom"]["Resources"]
+    consumer_id, consumer = one(of_type(resources, "AWS::Kinesis::StreamConsumer"))
+    stream_id, _ = one(of_type(resources, "AWS::Kinesis::Stream"))
+    _, mapping = one(of_type(resources, "AWS::Lambda::EventSourceMapping"))
+
+    assert consumer["Properties"] == {"ConsumerName": "RagCustom-indexer",
+                                      "StreamARN": {"Fn::GetAtt": [stream_id, "Arn"]}}
+    assert mapping["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [consumer_id, "ConsumerARN"]}
+    # Everything else about the mapping is as with polling: partial failures, bisect, the S3 on-failure copy.
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["Properties"]["BisectBatchOnFunctionError"] is True
+    assert "OnFailure" in mapping["Properties"]["DestinationConfig"]
+
+
+def test_the_indexer_may_subscribe_through_its_consumer_and_no_other(variants):
+    resources = variants.templates["RagCustom"]["Resources"]
+    consumer_id, _ = one(of_type(resources, "AWS::Kinesis::StreamConsumer"))
+    _, function = function_by_handler(resources, "indexer.handler")
+    statements = role_statements(resources, role_of(function))
+
+    subscribe = [s for s in statements if "kinesis:SubscribeToShard" in json.dumps(s["Action"])]
+    resources_granted = [s["Resource"] for s in subscribe]
+    assert {"Fn::GetAtt": [consumer_id, "ConsumerARN"]} in resources_granted
+    assert "*" not in json.dumps(resources_granted), "never on every consumer of every stream"
+    # CDK's stream read grant names the two actions on the stream too; they authorize nothing there (SubscribeToShard
+    # and DescribeStreamConsumer are authorized against a consumer ARN).
+    assert all(r == {"Fn::GetAtt": [consumer_id, "ConsumerARN"]} or "Stream" in json.dumps(r)
+               for r in resources_granted)
+
+
+def test_the_dashboard_shows_the_consumer_s_lag_and_polling_stacks_have_no_consumer(variants):
+    custom = json.dumps(variants.templates["RagCustom"]["Resources"])
+    assert "SubscribeToShardEvent.MillisBehindLatest" in custom and "RagCustom-indexer" in custom
+
+    for stack in ("RagA", NO_ARCHIVE["stack_name"]):
+        resources = variants.templates[stack]["Resources"]
+        assert of_type(resources, "AWS::Kinesis::StreamConsumer") == {}
+        _, mapping = one(of_type(resources, "AWS::Lambda::EventSourceMapping"))
+        assert "Stream" in json.dumps(mapping["Properties"]["EventSourceArn"])
+        assert "SubscribeToShardEvent.MillisBehindLatest" not in json.dumps(resources)
