@@ -13,8 +13,8 @@ from stacks.nag import acknowledge, wildcard_resource
 
 class AccessPolicies(Construct):
     """``producer_policy``: put document events on the stream. ``asker_policy``: embed a question with the
-    embedding model, query the index, answer with Nova through its geographic inference profile, and read
-    this stack's outputs (the scripts find their resources there)."""
+    embedding model, query the index, answer with Nova through its geographic inference profile. Both read this
+    stack's outputs: the scripts find their resources there by default."""
 
     def __init__(
         self,
@@ -42,6 +42,7 @@ class AccessPolicies(Construct):
                     ],
                     resources=[stream.stream_arn],
                 ),
+                _read_stack_outputs(),
             ],
         )
         self.asker_policy = iam.ManagedPolicy(
@@ -60,11 +61,7 @@ class AccessPolicies(Construct):
                     resources=[answer_profile.profile_arn, answer_profile.destination_model_arn],
                 ),
                 *index_statements,
-                iam.PolicyStatement(
-                    sid="ReadStackOutputs",
-                    actions=["cloudformation:DescribeStacks"],
-                    resources=[Aws.STACK_ID],
-                ),
+                _read_stack_outputs(),
             ],
         )
         acknowledge(
@@ -74,3 +71,9 @@ class AccessPolicies(Construct):
             "Bedrock, and each destination Region checks the foundation-model ARN of its own Region; the Region "
             "is therefore a wildcard while the model is pinned to Nova Lite.",
         )
+
+
+def _read_stack_outputs() -> iam.PolicyStatement:
+    """DescribeStacks on this stack alone: put_event.py and ask.py read their resources' names from its outputs."""
+    return iam.PolicyStatement(sid="ReadStackOutputs", actions=["cloudformation:DescribeStacks"],
+                               resources=[Aws.STACK_ID])

@@ -256,9 +256,8 @@ class PipelineMonitoring(Construct):
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=2,
             datapoints_to_alarm=2,
-            # A quiet period has few samples; "evaluate" keeps the alarm honest then (every slow document
-            # counts) rather than silently holding its state.
-            evaluate_low_sample_count_percentile="evaluate",
+            # EvaluateLowSampleCountPercentile is left out: unset means "evaluate" (a quiet period's few slow
+            # documents still count), and CloudWatch refuses the option with some statistics in this metric form.
             # IndexLag has one value per written document: no data means nothing was written, so nothing was
             # late. A writer that stopped altogether shows in IteratorAge, IndexerStalled and Errors instead.
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,

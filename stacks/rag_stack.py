@@ -98,6 +98,7 @@ class RealtimeRagStack(Stack):
             vector_index_name=vectors.index_name,
             version_table_name=versions.table.table_name,
             tombstone_retention_days=settings.tombstone_retention_days,
+            max_ts_skew_seconds=settings.max_ts_skew_seconds,
             layer=dependencies.layer,
             embedding=EmbeddingOptions(
                 model_id=settings.embed_model_id,

@@ -88,6 +88,7 @@ class Settings:
     archive_expiration_days: int = 365  # 0 = archived events never expire (null in cdk.json means the default)
     archive_glacier_ir_days: int | None = None  # None = archived events stay in S3 Standard
     tombstone_retention_days: int = contract.DEFAULT_TOMBSTONE_RETENTION_DAYS  # 0 = kept for ever
+    max_ts_skew_seconds: int = contract.DEFAULT_MAX_TS_SKEW_SECONDS  # how far ahead of its arrival a ts may be
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -143,9 +144,16 @@ def derive_base_name(stack_name: str, suffix: str) -> str:
     return f"{slug[:keep].rstrip('-')}-{digest}-{suffix}"
 
 
+# Context keys that are the CDK's own: feature flags ("@aws-cdk/..."), its "aws:cdk:..." and "cdk-..." switches,
+# and the CLI's acknowledged notices.
+_CDK_KEYS = re.compile(r"@.*|.*:.*|cdk-.*|acknowledged-issue-numbers")
+
+
 def _reject_unknown_keys(context: Mapping[str, Any]) -> None:
+    """Every context key is one of ours or the CDK's: a typo (``-c batchsize=50``) fails synth, never passes
+    silently."""
     for key in sorted(context):
-        if key not in _PARSERS and re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)+", key):
+        if key not in _PARSERS and not _CDK_KEYS.fullmatch(key):
             raise _unknown(key)
 
 
@@ -300,6 +308,9 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     ),
     # The indexer reads the same bound (TOMBSTONE_RETENTION_DAYS, lambda_src/rtrag/config.py).
     "tombstone_retention_days": _integer("tombstone_retention_days", 0, MAX_TOMBSTONE_RETENTION_DAYS),
+    # The indexer reads the same bounds (MAX_TS_SKEW_SECONDS, rtrag.core.config).
+    "max_ts_skew_seconds": _integer("max_ts_skew_seconds", contract.MIN_MAX_TS_SKEW_SECONDS,
+                                    contract.MAX_MAX_TS_SKEW_SECONDS),
 }
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 REGION, ACCOUNT, PARTITION = "us-east-1", "123456789012", "aws"
+# The id part of a stack's ARN, for the stacks the tests name: IAM authorizes DescribeStacks on that ARN.
+STACK_UUID = "11111111-2222-3333-4444-555555555555"
 PSEUDO = {"AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
 _UNRESOLVED = "\x00unresolved\x00"
 
@@ -58,6 +60,10 @@ def request_for(service: str, operation: str, params: Mapping[str, Any]) -> Requ
     elif service == "kinesis":
         resource = params.get("StreamARN") or (
             f"arn:{PARTITION}:kinesis:{REGION}:{ACCOUNT}:stream/{params['StreamName']}")
+    elif service == "cloudformation":
+        name = params.get("StackName", "")
+        resource = name if name.startswith("arn:") else (
+            f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/{STACK_UUID}")
     elif service == "dynamodb":
         resource = f"arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/{_table_name(operation, params)}"
     else:

@@ -159,11 +159,13 @@ def test_producer_policy_puts_records_on_this_stream_only(resources):
     policy = managed_policy(resources, "Put document events")
 
     assert "ManagedPolicyName" not in policy["Properties"]
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    statement, outputs = policy["Properties"]["PolicyDocument"]["Statement"]
     assert actions(statement) == {
         "kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary", "kinesis:ListShards"
     }
     assert statement["Resource"] == getatt(stream_id, "Arn")
+    # put_event.py finds the stream in the stack's outputs by default: the policy lets it read them, here only.
+    assert actions(outputs) == {"cloudformation:DescribeStacks"} and outputs["Resource"] == {"Ref": "AWS::StackId"}
 
 
 def test_asker_policy_embeds_queries_converses_and_reads_outputs(resources):

@@ -201,7 +201,6 @@ def _expected_alarms(resources: dict[str, Any], settings: Settings) -> dict[str,
             "Namespace": namespace, "MetricName": "IndexLag", "Dimensions": mine, "Stat": "p99",
             "Period": 300, "EvaluationPeriods": 2, "DatapointsToAlarm": 2,
             "Threshold": settings.alarm_freshness_p99_seconds * 1000, "ComparisonOperator": "GreaterThanThreshold",
-            "EvaluateLowSampleCountPercentile": "evaluate",
         },
         "DeadLetters": {
             "Namespace": namespace, "MetricName": "DeadLetters", "Dimensions": mine, "Stat": "Sum",

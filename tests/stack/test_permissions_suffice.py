@@ -15,15 +15,24 @@ import pytest
 from conftest import ACCOUNT, BUCKET, DEAD_LETTERS, INDEX, REGION, VERSIONS, run  # tests/conftest.py
 from kinesis import EVENTS_DIR, STREAM_ARN, batch, load_event
 
-from .helpers import custom_resource, dead_letter_bucket, function_by_handler, of_type, one, role_of, role_statements
-from .iam_eval import allows, request_for
+from .helpers import (
+    custom_resource,
+    dead_letter_bucket,
+    function_by_handler,
+    managed_policy,
+    of_type,
+    one,
+    role_of,
+    role_statements,
+)
+from .iam_eval import STACK_UUID, allows, request_for
 
 
-def _denied(calls: list[tuple[str, str, dict[str, Any]]], statements, attributes) -> list[str]:
+def _denied(calls: list[tuple[str, str, dict[str, Any]]], statements, attributes, refs=None) -> list[str]:
     denied = []
     for service, operation, params in calls:
         request = request_for(service, operation, params)
-        if not allows(statements, request, attributes):
+        if not allows(statements, request, attributes, refs):
             denied.append(f"{request.action} on {request.resource}")
     return denied
 
@@ -118,3 +127,30 @@ def test_custom_resource_role_allows_every_call_of_its_lifecycle(aws, synth, ret
     if retain == "false":
         assert {"DeleteIndex", "DeleteVectorBucket"} <= operations
     assert _denied(calls, statements, {}) == []
+
+
+def test_put_event_with_only_the_producer_policy_finds_the_stream_in_the_outputs_and_puts(aws, synth, capsys):
+    # given the stack's outputs (moto CloudFormation) and the producer policy the README tells a producer to attach
+    import json
+
+    from scripts import put_event
+
+    boto3.client("kinesis").create_stream(StreamName="rag-stream", ShardCount=1)
+    boto3.client("cloudformation").create_stack(StackName="RealtimeRag", TemplateBody=json.dumps({
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {"StreamName": {"Value": "rag-stream"}}}))
+    resources = synth.template_json["Resources"]
+    policy = managed_policy(resources, "Put document events")
+    stream_id, _ = one(of_type(resources, "AWS::Kinesis::Stream"))
+    attributes = {(stream_id, "Arn"): f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/rag-stream"}
+    refs = {"AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/RealtimeRag/{STACK_UUID}"}
+    start = len(aws.recorder.calls)
+
+    # when put_event.py runs with no stream named: one event, then a file of two
+    assert put_event.main(["Project Nimbus ships v3.", "nimbus-v3"]) == 0
+    capsys.readouterr()
+    calls = aws.recorder.calls[start:]
+
+    # then it read the outputs and put the record, and the producer policy allows each call
+    assert {(s, o) for s, o, _ in calls} >= {("cloudformation", "DescribeStacks"), ("kinesis", "PutRecord")}
+    assert _denied(calls, policy["Properties"]["PolicyDocument"]["Statement"], attributes, refs) == []

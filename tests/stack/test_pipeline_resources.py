@@ -64,6 +64,7 @@ def test_indexer_environment_carries_actual_names_and_configuration(resources):
         "DEAD_LETTER_BUCKET": {"Ref": bucket_id},
         "VERSION_TABLE": {"Ref": table_id},
         "TOMBSTONE_RETENTION_DAYS": "400",
+        "MAX_TS_SKEW_SECONDS": "86400",
         "EMBED_MODEL_ID": "amazon.titan-embed-text-v2:0",
         "EMBED_DIMENSIONS": "1024",
         "EMBED_CONCURRENCY": "16",

@@ -111,6 +111,7 @@ def test_reserved_concurrency_can_be_left_unset(unset):
         ("archive_glacier_ir_days", "0", "1..36500, or none"),
         ("tombstone_retention_days", "-1", "0..36500"),
         ("tombstone_retention_days", "36501", "0..36500"),
+        ("max_ts_skew_seconds", "59", "60..31536000"),
         ("tombstone_retention_days", "1.5", "0..36500"),
     ],
 )
@@ -288,3 +289,11 @@ def test_app_prints_one_line_and_exits_non_zero_on_a_bad_setting(tmp_path):
         '(set it under "context" in cdk.json or pass -c batch_size=VALUE)'
     ]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("key, hint", [("batchsize", "did you mean batch_size?"), ("Batch_Size", "did you mean "),
+                                       ("enhancedfanout", "did you mean enhanced_fan_out?")])
+def test_every_unknown_context_key_fails_not_only_those_with_an_underscore(key, hint):
+    with pytest.raises(SettingsError, match=f"unknown setting {key!r}: {re.escape(hint)}"):
+        Settings.from_context({**cdk_json_context(), key: "50"})
+

@@ -92,6 +92,7 @@ class AwsBackend:
             dead_letters=self.dead_letters(settings.dead_letter_bucket),
             chunking=settings.chunking,
             tombstone_seconds=settings.tombstone_seconds,
+            max_ts_skew_seconds=settings.max_ts_skew_seconds,
         )
 
     def embedder(self, model_id: str, dimensions: int, *, concurrency: int = contract.DEFAULT_EMBED_CONCURRENCY,

@@ -135,6 +135,12 @@ def run_cli(main: Callable[[], int], *, region: Callable[[], str | None] = lambd
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`... | head`): stop quietly, and point stdout at /dev/null so that the interpreter's
+        # last flush does not raise again (the Python documentation's recipe for SIGPIPE).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout.fileno())
+        return 141  # what a shell reports for a process ended by SIGPIPE
     except (RagError, BotoCoreError, ClientError) as exc:
         print(f"error: {one_line(explain(exc, region=region()))}", file=sys.stderr)
         return 1

@@ -62,6 +62,7 @@ class IndexerSettings:
     embed_concurrency: int = c.DEFAULT_EMBED_CONCURRENCY
     embed_max_attempts: int = c.DEFAULT_EMBED_MAX_ATTEMPTS
     chunking: ChunkSettings = ChunkSettings()
+    max_ts_skew_seconds: int = c.DEFAULT_MAX_TS_SKEW_SECONDS
 
     @property
     def tombstone_seconds(self) -> int | None:
@@ -87,6 +88,8 @@ class IndexerSettings:
                                    c.MAX_EMBED_CONCURRENCY),
             embed_max_attempts=_int(env, c.ENV_EMBED_MAX_ATTEMPTS, c.DEFAULT_EMBED_MAX_ATTEMPTS,
                                     c.MIN_EMBED_MAX_ATTEMPTS, c.MAX_EMBED_MAX_ATTEMPTS),
+            max_ts_skew_seconds=_int(env, c.ENV_MAX_TS_SKEW_SECONDS, c.DEFAULT_MAX_TS_SKEW_SECONDS,
+                                     c.MIN_MAX_TS_SKEW_SECONDS, c.MAX_MAX_TS_SKEW_SECONDS),
             chunking=ChunkSettings(
                 size_chars=_int(env, c.ENV_CHUNK_SIZE_CHARS, c.DEFAULT_CHUNK_CHARS, 1, 1_000_000),
                 overlap_chars=_int(env, c.ENV_CHUNK_OVERLAP_CHARS, c.DEFAULT_CHUNK_OVERLAP_CHARS, 0, 1_000_000),

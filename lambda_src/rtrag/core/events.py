@@ -247,9 +247,31 @@ def _check_ts(raw: Any, default_ts: int, doc_id: str) -> int:
     if isinstance(raw, float) and not math.isfinite(raw):
         raise InvalidEvent(f"ts must be an integer of epoch seconds, got {raw!r}", doc_id=doc_id)
     if not 0 <= raw <= MAX_TS:
-        hint = "; milliseconds? divide by 1000" if raw > MAX_TS else ""
+        hint = ": it looks like milliseconds: send seconds since the epoch (divide by 1000)" if raw > MAX_TS else ""
         raise InvalidEvent(f"ts={_shown(raw, 40)} is not epoch seconds (0..{MAX_TS}){hint}", doc_id=doc_id)
     return int(raw)
+
+
+def check_not_ahead(event: DocumentEvent, *, arrival: float, max_skew_seconds: int) -> None:
+    """Refuse an event whose ``ts`` is more than ``max_skew_seconds`` after it ``arrival``: the greatest version
+    wins, so a version from the future (a clock set wrong, milliseconds sent as seconds) would freeze its document,
+    no later update or delete could ever win over it. Raises InvalidEvent naming the cause and the fix."""
+    ahead = event.ts - arrival
+    if ahead <= max_skew_seconds:
+        return
+    hint = ("it looks like milliseconds: send seconds since the epoch (divide by 1000)"
+            if abs(event.ts / 1000 - arrival) <= max_skew_seconds
+            else "check the producer's clock, or leave ts out to use the arrival time")
+    raise InvalidEvent(f"ts={event.ts} is {_duration(ahead)} ahead of the record's arrival ({int(arrival)}), more "
+                       f"than the {_duration(max_skew_seconds)} allowed: a version from the future would freeze the "
+                       f"document (no later update or delete could win over it); {hint}", doc_id=event.doc_id)
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("years", 365 * 86_400), ("days", 86_400), ("hours", 3_600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} seconds"
 
 
 def _check_seq(raw: Any, doc_id: str) -> str | None:

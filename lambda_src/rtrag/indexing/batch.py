@@ -31,6 +31,7 @@ from typing import Any
 
 from rtrag.core.chunking import chunk_text
 from rtrag.core.config import ChunkSettings
+from rtrag.core.contract import DEFAULT_MAX_TS_SKEW_SECONDS
 from rtrag.core.deadletters import DeadLetter
 from rtrag.core.errors import (
     InvalidEvent,
@@ -42,6 +43,7 @@ from rtrag.core.errors import (
 from rtrag.core.events import (
     DELETE,
     SOURCE_TEXT_KEY,
+    check_not_ahead,
     could_be_doc_id,
     decode_event,
     filterable_metadata,
@@ -72,7 +74,7 @@ class BatchIndexer:
 
     def __init__(self, *, embedder: Embedder, index: VectorIndex, ledger: VersionLedger,
                  dead_letters: DeadLetterSink, chunking: ChunkSettings, clock: Callable[[], float] = time.time,
-                 tombstone_seconds: int | None = None):
+                 tombstone_seconds: int | None = None, max_ts_skew_seconds: int = DEFAULT_MAX_TS_SKEW_SECONDS):
         self.embedder = embedder
         self.index = index
         self.ledger = ledger
@@ -80,6 +82,7 @@ class BatchIndexer:
         self.chunking = chunking
         self.clock = clock
         self.tombstone_seconds = tombstone_seconds
+        self.max_ts_skew_seconds = max_ts_skew_seconds
         self._io: ThreadPoolExecutor | None = None
         self._side: ThreadPoolExecutor | None = None
         self._started: list[Future[Any]] = []  # every call this batch started on a pool
@@ -129,6 +132,7 @@ class BatchIndexer:
                 except (binascii.Error, ValueError):
                     raise InvalidEvent("record data is not valid base64") from None
                 event = decode_event(data, default_ts=int(record.arrival))
+                check_not_ahead(event, arrival=record.arrival, max_skew_seconds=self.max_ts_skew_seconds)
             except InvalidEvent as exc:
                 self._dead_letter(record, result, reason=exc.reason, kind="invalid-event", doc_id=exc.doc_id)
                 continue

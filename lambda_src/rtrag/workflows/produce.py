@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from rtrag.core.backoff import backoff_delay
+from rtrag.core.contract import DEFAULT_MAX_TS_SKEW_SECONDS
 from rtrag.core.errors import InvalidEvent, TransientError, UserError
 from rtrag.core.events import (
     DELETE,
     UPSERT,
     DocumentEvent,
+    check_not_ahead,
     decode_event,
     validate_event,
 )
@@ -52,7 +54,10 @@ def build_event(*, doc_id: str, text: str | None = None, source: str | None = No
         if metadata:
             payload["metadata"] = metadata
     try:
-        return check_sendable(validate_event(payload, default_ts=int(now())))
+        event = validate_event(payload, default_ts=int(now()))
+        # The indexer refuses a ts too far ahead of the record's arrival; refuse it before it is sent.
+        check_not_ahead(event, arrival=now(), max_skew_seconds=DEFAULT_MAX_TS_SKEW_SECONDS)
+        return check_sendable(event)
     except InvalidEvent as exc:
         raise InvalidInput(f"event for doc_id {doc_id!r} is invalid: {exc.reason}") from None
 
@@ -79,7 +84,9 @@ def read_jsonl(lines: Iterable[str], *, now: Callable[[], float] = time.time) ->
         if not line.strip():
             continue
         try:
-            events.append(check_sendable(decode_event(line.encode("utf-8"), default_ts=default_ts)))
+            event = decode_event(line.encode("utf-8"), default_ts=default_ts)
+            check_not_ahead(event, arrival=default_ts, max_skew_seconds=DEFAULT_MAX_TS_SKEW_SECONDS)
+            events.append(check_sendable(event))
         except InvalidEvent as exc:
             problems.append(f"line {number}: {exc.reason}")
     if problems:
