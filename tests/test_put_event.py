@@ -123,8 +123,10 @@ def test_events_read_back_from_the_stream_are_indexed_by_the_indexer(stream, env
     assert put_event.main(["--file", str(path), "--stream-name", STREAM]) == 0
     on_stream = records_on(stream)
 
+    # Each record as the mapping delivers it, with the arrival time Kinesis gave it.
     response = run({"Records": [
-        record(None, seq=i, raw_data=base64.b64encode(r["Data"]).decode(), partition_key=r["PartitionKey"])
+        record(None, seq=i, raw_data=base64.b64encode(r["Data"]).decode(), partition_key=r["PartitionKey"],
+               arrival=r["ApproximateArrivalTimestamp"].timestamp())
         for i, r in enumerate(on_stream)]})
 
     assert response == {"batchItemFailures": []}
