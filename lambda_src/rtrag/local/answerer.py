@@ -207,8 +207,7 @@ class ExtractiveAnswerer:
         for text in texts:
             for term, word in term_words(text):
                 by_term.setdefault(term, word)
-        idf = self._idf(by_term)
-        known = self._known(by_term)
+        idf, known = self._rarity(by_term)
         # A year anywhere in the question holds for every part ("How many incidents in 2024, and how many were
         # SEV1?"). It is often said once for a whole document ("in October", in the report for 2025): it must be
         # in the sentence's passage, and no other year in the sentence (``_holds_years``).
@@ -247,19 +246,16 @@ class ExtractiveAnswerer:
                             focus=focus))
         return out
 
-    def _known(self, by_term: dict[str, str]) -> set[str]:
-        if self.vocabulary is None:
-            return set(by_term)
-        _, counts = self.vocabulary.document_frequencies(list(by_term.values()))
-        return {term for term, word in by_term.items() if counts.get(word, 0) > 0}
-
-    def _idf(self, by_term: dict[str, str]) -> dict[str, float]:
+    def _rarity(self, by_term: dict[str, str]) -> tuple[dict[str, float], set[str]]:
+        """Each term's weight (inverse document frequency in the index) and the terms the index uses at all,
+        from one lookup of the words' document frequencies."""
         if self.vocabulary is None or not by_term:
-            return {term: 1.0 for term in by_term}
+            return {term: 1.0 for term in by_term}, set(by_term)
         total, counts = self.vocabulary.document_frequencies(list(by_term.values()))
         # A word the index never uses weighs as much as the rarest word it does use.
-        return {term: math.log((total + 1) / (max(counts.get(word, 0), 1) + 0.5)) + 1.0
-                for term, word in by_term.items()}
+        idf = {term: math.log((total + 1) / (max(counts.get(word, 0), 1) + 0.5)) + 1.0
+               for term, word in by_term.items()}
+        return idf, {term for term, word in by_term.items() if counts.get(word, 0) > 0}
 
     # the sentences
     def candidates(self, hits: Sequence[Any]) -> list[_Candidate]:
@@ -358,19 +354,7 @@ class ExtractiveAnswerer:
             min(1.0, len(candidate.main) / 300), 1.0,
         ]
 
-    def score(self, question: str, hits: Sequence[Any]) -> list[Quote]:
-        """Every distinct sentence of the hits that can answer some part of the question, with the model's
-        probability that it answers it, best first."""
-        parts = self.parts(question)
-        candidates = self.candidates(hits)
-        if not candidates:
-            return []
-        self._measure(parts, candidates)
-        quotes = [self._quote(c, p) for c in candidates for p in parts if self.holds(p, c)]
-        return sorted(quotes, key=lambda q: -q.score)
-
-    def _quote(self, candidate: _Candidate, part: Part) -> Quote:
-        f = self.features(part, candidate)
+    def _quote(self, candidate: _Candidate, part: Part, f: list[float]) -> Quote:
         p = candidate.passage
         return Quote(sentence=candidate.sentence, doc_id=p.doc_id, source=p.source, key=p.key,
                      score=_logistic(f, model.ANSWER), similarity=candidate.similarity.get(part.text, 0.0),
@@ -387,11 +371,11 @@ class ExtractiveAnswerer:
         self._measure(parts, candidates)
         chosen: list[Quote] = []
         for part in parts:
-            able = [c for c in candidates if self.holds(part, c)]
+            able = [(c, self.features(part, c)) for c in candidates if self.holds(part, c)]
             if not able:
                 return []
-            best = max(able, key=lambda c: _dot(self.features(part, c), model.SELECT))
-            quote = self._quote(best, part)
+            best, features = max(able, key=lambda pair: _dot(pair[1], model.SELECT))
+            quote = self._quote(best, part, features)
             if quote.score < self.threshold:
                 return []
             if not any(quote.sentence in q.sentence or q.sentence in quote.sentence for q in chosen):

@@ -111,7 +111,13 @@ _ZONE_START = re.compile(r"[A-Z]{2,5}\b")
 
 
 def split_sentences(text: str) -> list[str]:
-    """The sentences of ``text``, in order: split at line breaks, then by pySBD."""
+    """The sentences of ``text``, in order: split at line breaks, then by pySBD. Retrieval and the answerer both
+    split the same chunks; pySBD takes milliseconds per chunk, so each text is split once."""
+    return list(_split_sentences(text))
+
+
+@functools.lru_cache(maxsize=4096)
+def _split_sentences(text: str) -> tuple[str, ...]:
     out = []
     for line in re.split(r"\s*\n\s*", text):
         line = line.strip()
@@ -125,7 +131,7 @@ def split_sentences(text: str) -> list[str]:
             else:
                 pieces.append(piece)
         out.extend(p for p in pieces if re.search(r"[A-Za-z0-9]", p))
-    return out
+    return tuple(out)
 
 
 # Where a question of several parts divides: ", and when ...", "; ...", "compared with ...", "versus ...".
