@@ -9,6 +9,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from rtrag.core import contract as c
 from stacks.dependencies import ARCHITECTURE, PYTHON_RUNTIME_PIN_REASON, RUNTIME, function_code
 from stacks.nag import acknowledge, wildcard_resource
 
@@ -80,6 +81,7 @@ class VectorIndex(Construct):
                     "s3vectors:GetVectorBucket",
                     "s3vectors:DeleteVectorBucket",
                     "s3vectors:ListIndexes",
+                    "s3vectors:TagResource",  # the owner tag, at creation and on what an update keeps
                 ],
                 resources=[self.bucket_arn_pattern],
             )
@@ -87,10 +89,44 @@ class VectorIndex(Construct):
         handler_role.add_to_policy(
             iam.PolicyStatement(
                 sid="ManageVectorIndex",
-                actions=["s3vectors:CreateIndex", "s3vectors:GetIndex", "s3vectors:DeleteIndex"],
+                actions=[
+                    "s3vectors:CreateIndex",
+                    "s3vectors:GetIndex",
+                    "s3vectors:DeleteIndex",
+                    "s3vectors:TagResource",
+                ],
                 resources=[self.index_arn_pattern],
             )
         )
+        # After a rename, CloudFormation's cleanup Delete names the EARLIER bucket and index, outside the patterns
+        # above: the role may delete those only if they carry this stack's owner tag (the handler puts it on
+        # everything it makes or keeps, and may tag only names of the patterns above), so a rename never orphans
+        # the old index and nothing else in the account can be touched.
+        owned_by_this_stack = {"StringEquals": {f"aws:ResourceTag/{c.VECTOR_OWNER_TAG_KEY}": stack.stack_id}}
+        handler_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="CleanUpEarlierVectorBuckets",
+                actions=["s3vectors:ListIndexes", "s3vectors:DeleteVectorBucket"],
+                resources=[arn("*")],
+                conditions=owned_by_this_stack,
+            )
+        )
+        handler_role.add_to_policy(
+            iam.PolicyStatement(
+                sid="CleanUpEarlierVectorIndexes",
+                actions=["s3vectors:DeleteIndex"],
+                resources=[arn("*/index/*")],
+                conditions=owned_by_this_stack,
+            )
+        )
+        for pattern, what in ((arn("*"), "vector buckets"), (arn("*/index/*"), "vector indexes")):
+            acknowledge(
+                handler_role,
+                wildcard_resource(self, pattern),
+                f"Attribute-based cleanup of {what}: only those tagged with this stack's own id (aws:ResourceTag "
+                "condition), a tag the handler alone puts and only on this stack's names; it deletes the earlier "
+                f"{what} after a rename, whose names the stack no longer knows.",
+            )
         if kms_key_arn:
             handler_role.add_to_policy(
                 iam.PolicyStatement(
@@ -146,6 +182,7 @@ class VectorIndex(Construct):
             "NonFilterableMetadataKeys": list(NON_FILTERABLE_METADATA_KEYS),
             "SseType": "aws:kms" if kms_key_arn else "AES256",
             "RetainOnDelete": "true" if retain_on_destroy else "false",
+            "OwnerTagKey": c.VECTOR_OWNER_TAG_KEY,
         }
         if kms_key_arn:
             properties["KmsKeyArn"] = kms_key_arn

@@ -201,6 +201,48 @@ def test_given_the_bucket_of_an_interrupted_create_when_create_is_retried_then_t
     assert response["Data"]["IndexName"] == expected.index_name
 
 
+OWNER_KEY = "rtrag:stack-id"
+
+
+def tags_of(client, arn: str) -> dict:
+    return client.list_tags_for_resource(resourceArn=arn)["tags"]
+
+
+def test_given_an_owner_tag_key_when_create_then_bucket_and_index_carry_the_stack_id(s3v):
+    response = create(props(OwnerTagKey=OWNER_KEY))
+
+    stack_id = event("Create", {})["StackId"]
+    assert tags_of(s3v, response["Data"]["VectorBucketArn"]) == {OWNER_KEY: stack_id}
+    assert tags_of(s3v, response["Data"]["IndexArn"]) == {OWNER_KEY: stack_id}
+
+
+def test_given_an_untagged_bucket_of_an_interrupted_create_when_retried_with_the_owner_tag_then_it_is_tagged(s3v):
+    expected = resource.parse_properties(props())
+    s3v.create_vector_bucket(vectorBucketName=expected.bucket_name, encryptionConfiguration={"sseType": "AES256"})
+
+    response = create(props(OwnerTagKey=OWNER_KEY))
+
+    assert tags_of(s3v, response["Data"]["VectorBucketArn"]) == {OWNER_KEY: event("Create", {})["StackId"]}
+
+
+def test_given_an_owner_tag_key_when_the_event_has_no_stack_id_then_nothing_is_made_and_the_error_says_why(s3v):
+    bare = event("Create", props(OwnerTagKey=OWNER_KEY))
+    del bare["StackId"]
+
+    with pytest.raises(resource.VectorIndexResourceError, match="no StackId to tag"):
+        vector_index_resource.on_event(bare, None)
+    assert bucket_names(s3v) == []
+
+
+@pytest.mark.parametrize("key", ["aws:owner", "", "k" * 129, "bad,key"])
+def test_given_an_invalid_owner_tag_key_when_parsing_then_it_is_refused_or_absent(key):
+    if key == "":
+        assert resource.parse_properties(props(OwnerTagKey=key)).owner_tag_key is None
+        return
+    with pytest.raises(resource.InvalidProperties, match="OwnerTagKey must be a tag key"):
+        resource.parse_properties(props(OwnerTagKey=key))
+
+
 def test_given_an_index_with_the_derived_name_but_other_params_when_create_then_it_fails_and_keeps_it(s3v):
     expected = resource.parse_properties(props())
     s3v.create_vector_bucket(vectorBucketName=expected.bucket_name)

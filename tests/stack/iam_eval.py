@@ -1,7 +1,8 @@
 """A small IAM evaluator for the sufficiency tests: is a recorded AWS call allowed by synthesized statements?
 
 It covers what this stack's identity policies use: Allow statements with Action/Resource lists, "*" and "?"
-wildcards, and Ref/Fn::GetAtt/Fn::Join in resources. A reference it cannot resolve becomes a value that matches
+wildcards, Ref/Fn::GetAtt/Fn::Join in resources, and ``StringEquals`` conditions on ``aws:ResourceTag/KEY`` (the
+resource's tags come with the request). Any other condition makes an Allow cover nothing and a Deny cover all. A reference it cannot resolve becomes a value that matches
 nothing, so an unknown case fails closed (the test reports the call as denied).
 """
 
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 REGION, ACCOUNT, PARTITION = "us-east-1", "123456789012", "aws"
 # The id part of a stack's ARN, for the stacks the tests name: IAM authorizes DescribeStacks on that ARN.
 STACK_UUID = "11111111-2222-3333-4444-555555555555"
-PSEUDO = {"AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+STACK_ID = f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/RealtimeRag/{STACK_UUID}"
+PSEUDO = {"AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackId": STACK_ID}
 _UNRESOLVED = "\x00unresolved\x00"
 
 # Operations whose IAM action is named differently from the operation.
@@ -37,14 +39,24 @@ _S3VECTORS_INDEX_OPERATIONS = {
 class Request:
     action: str
     resource: str
+    resource_tags: Mapping[str, str] = field(default_factory=dict)
 
 
-def request_for(service: str, operation: str, params: Mapping[str, Any]) -> Request:
-    """The IAM action and resource ARN that authorize one API call (service = botocore signing name)."""
+def request_for(service: str, operation: str, params: Mapping[str, Any],
+                tags_by_arn: Mapping[str, Mapping[str, str]] | None = None) -> Request:
+    """The IAM action and resource ARN that authorize one API call (service = botocore signing name), with the
+    resource's tags from ``tags_by_arn`` (what it carried when called; absent: none)."""
+    request = _request_for(service, operation, params)
+    return Request(request.action, request.resource, dict((tags_by_arn or {}).get(request.resource, {})))
+
+
+def _request_for(service: str, operation: str, params: Mapping[str, Any]) -> Request:
     action = _ACTION_FOR.get((service, operation), f"{service}:{operation}")
     if service == "s3vectors":
         if "indexArn" in params:
             resource = params["indexArn"]
+        elif "resourceArn" in params:  # TagResource and the other tagging calls
+            resource = params["resourceArn"]
         else:
             bucket = params.get("vectorBucketArn") or (
                 f"arn:{PARTITION}:s3vectors:{REGION}:{ACCOUNT}:bucket/{params['vectorBucketName']}")
@@ -113,11 +125,24 @@ def allows(statements: list[dict[str, Any]], request: Request, attributes: Mappi
     """True if an Allow statement covers the request and no Deny statement does."""
     refs = refs or {}
 
-    def covers(statement: dict[str, Any]) -> bool:
+    def matches(statement: dict[str, Any]) -> bool:
         return (any(_glob(a, request.action, ignore_case=True) for a in _as_list(statement["Action"]))
                 and any(_glob(resolve(r, attributes, refs), request.resource, ignore_case=False)
                         for r in _as_list(statement["Resource"])))
 
-    if any(s["Effect"] == "Deny" and covers(s) for s in statements):
+    def conditions_hold(statement: dict[str, Any]) -> bool | None:
+        """True/False for the conditions this evaluator knows, None for any other (the caller fails closed)."""
+        for operator, tests in statement.get("Condition", {}).items():
+            if operator != "StringEquals":
+                return None
+            for key, wanted in tests.items():
+                if not key.startswith("aws:ResourceTag/"):
+                    return None
+                actual = request.resource_tags.get(key.removeprefix("aws:ResourceTag/"))
+                if actual not in [resolve(w, attributes, refs) for w in _as_list(wanted)]:
+                    return False
+        return True
+
+    if any(s["Effect"] == "Deny" and matches(s) and conditions_hold(s) is not False for s in statements):
         return False
-    return any(s["Effect"] == "Allow" and covers(s) for s in statements)
+    return any(s["Effect"] == "Allow" and matches(s) and conditions_hold(s) is True for s in statements)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from rtrag.core import contract as c
 from stacks.settings import Settings
 
 from .helpers import (
@@ -135,23 +136,38 @@ SUFFIX = "-????????"
 BUCKET_BASE, INDEX_BASE = Settings().vector_bucket_base_name, Settings().vector_index_base_name
 
 
-def test_custom_resource_handler_is_scoped_to_this_stacks_base_names(resources):
+def test_custom_resource_handler_is_scoped_to_this_stacks_base_names_or_its_owner_tag(resources):
     _, function = function_by_handler(resources, "vector_index_resource.on_event")
     statements = role_statements(resources, role_of(function))
-    by_action = {a: s for s in statements for a in actions(s)}
+    unconditional = [s for s in statements if "Condition" not in s]
+    by_action = {a: s for s in unconditional for a in actions(s)}
 
     def arn_suffix(action: str) -> str:
         return by_action[action]["Resource"]["Fn::Join"][1][-1]
 
-    for action in ("CreateVectorBucket", "GetVectorBucket", "DeleteVectorBucket", "ListIndexes"):
-        assert arn_suffix(f"s3vectors:{action}") == f":bucket/{BUCKET_BASE}{SUFFIX}"
+    for action in ("CreateVectorBucket", "GetVectorBucket", "DeleteVectorBucket", "ListIndexes", "TagResource"):
+        assert f":bucket/{BUCKET_BASE}{SUFFIX}" in {
+            s["Resource"]["Fn::Join"][1][-1] for s in unconditional if f"s3vectors:{action}" in actions(s)}
     for action in ("CreateIndex", "GetIndex", "DeleteIndex"):
         assert arn_suffix(f"s3vectors:{action}") == f":bucket/{BUCKET_BASE}{SUFFIX}/index/{INDEX_BASE}{SUFFIX}"
     assert not [a for a in by_action if a.startswith("kms:")]  # no key configured by default
     assert {a for a in by_action if a.startswith("s3vectors:")} == {
         "s3vectors:CreateVectorBucket", "s3vectors:GetVectorBucket", "s3vectors:DeleteVectorBucket",
         "s3vectors:ListIndexes", "s3vectors:CreateIndex", "s3vectors:GetIndex", "s3vectors:DeleteIndex",
+        "s3vectors:TagResource",
     }
+    # beyond this stack's names: only the cleanup of an earlier bucket and index, and only by the owner tag
+    # (which the handler alone puts, and only on this stack's names), valued with this stack's own id
+    conditional = {s["Sid"]: s for s in statements if "Condition" in s}
+    assert set(conditional) == {"CleanUpEarlierVectorBuckets", "CleanUpEarlierVectorIndexes"}
+    assert actions(conditional["CleanUpEarlierVectorBuckets"]) == {
+        "s3vectors:ListIndexes", "s3vectors:DeleteVectorBucket"}
+    assert actions(conditional["CleanUpEarlierVectorIndexes"]) == {"s3vectors:DeleteIndex"}
+    for statement in conditional.values():
+        assert statement["Condition"] == {
+            "StringEquals": {f"aws:ResourceTag/{c.VECTOR_OWNER_TAG_KEY}": {"Ref": "AWS::StackId"}}}
+    _, resource = one(of_type(resources, "Custom::S3VectorIndex"))
+    assert resource["Properties"]["OwnerTagKey"] == c.VECTOR_OWNER_TAG_KEY
 
 
 def test_producer_policy_puts_records_on_this_stream_only(resources):

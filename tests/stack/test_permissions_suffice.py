@@ -154,3 +154,75 @@ def test_put_event_with_only_the_producer_policy_finds_the_stream_in_the_outputs
     # then it read the outputs and put the record, and the producer policy allows each call
     assert {(s, o) for s, o, _ in calls} >= {("cloudformation", "DescribeStacks"), ("kinesis", "PutRecord")}
     assert _denied(calls, policy["Properties"]["PolicyDocument"]["Statement"], attributes, refs) == []
+
+
+def _tags_by_arn(client, arns) -> dict[str, dict[str, str]]:
+    return {arn: client.list_tags_for_resource(resourceArn=arn)["tags"] for arn in arns}
+
+
+@pytest.mark.parametrize("made_before_the_owner_tag", [False, True])
+def test_a_renamed_index_is_cleaned_up_by_the_role_of_the_new_names(aws, synth, made_before_the_owner_tag):
+    from rtrag.aws import index_lifecycle
+
+    # given the handler's role with the synthesized base names, and a bucket and index this stack made under
+    # EARLIER base names (outside the role's name patterns), with or without the owner tag of older versions
+    resources = synth.template_json["Resources"]
+    _, handler = function_by_handler(resources, "vector_index_resource.on_event")
+    statements = role_statements(resources, role_of(handler))
+    _, resource = one(of_type(resources, "Custom::S3VectorIndex"))
+    properties = {k: v for k, v in resource["Properties"].items() if k != "ServiceToken"}
+    earlier = properties | {"VectorBucketName": "earlier-vectors", "IndexName": "earlier-chunks"}
+    if made_before_the_owner_tag:
+        earlier.pop("OwnerTagKey")
+    client = boto3.client("s3vectors", region_name=REGION)
+    handle = index_lifecycle.handle_event
+    old = handle(client, _event("Create", earlier))["Data"]
+    tags = _tags_by_arn(client, [old["VectorBucketArn"], old["IndexArn"]])  # an update leaves them as they are
+
+    # when the update renames them and CloudFormation's cleanup deletes the earlier physical id
+    start = len(aws.recorder.calls)
+    new = handle(client, _event("Update", properties, old["IndexArn"]))["Data"]
+    handle(client, _event("Delete", earlier, old["IndexArn"]))
+    calls = aws.recorder.calls[start:]
+
+    # then the cleanup removed the earlier bucket and index, and the role allows every call on the way, unless
+    # they predate the owner tag: then exactly the cleanup is denied (its error says how to delete them by hand)
+    assert new["IndexArn"] != old["IndexArn"]
+    assert [b["vectorBucketName"] for b in client.list_vector_buckets()["vectorBuckets"]] == [new["VectorBucketName"]]
+    denied = [f"{r.action} on {r.resource}" for r in (request_for(s, o, p, tags) for s, o, p in calls)
+              if not allows(statements, r, {})]
+    if made_before_the_owner_tag:
+        assert denied == [f"s3vectors:DeleteIndex on {old['IndexArn']}",
+                          f"s3vectors:ListIndexes on {old['VectorBucketArn']}",
+                          f"s3vectors:DeleteVectorBucket on {old['VectorBucketArn']}"]
+    else:
+        assert denied == []
+
+
+def test_an_update_in_place_adopts_a_bucket_and_index_made_before_the_owner_tag(aws, synth):
+    from rtrag.aws import index_lifecycle
+
+    # given a bucket and index made (under this template's names) by a version without the owner tag
+    resources = synth.template_json["Resources"]
+    _, handler = function_by_handler(resources, "vector_index_resource.on_event")
+    statements = role_statements(resources, role_of(handler))
+    _, resource = one(of_type(resources, "Custom::S3VectorIndex"))
+    properties = {k: v for k, v in resource["Properties"].items() if k != "ServiceToken"}
+    untagged = {k: v for k, v in properties.items() if k != "OwnerTagKey"}
+    client = boto3.client("s3vectors", region_name=REGION)
+    handle = index_lifecycle.handle_event
+    made = handle(client, _event("Create", untagged))
+    assert _tags_by_arn(client, [made["Data"]["IndexArn"]]) == {made["Data"]["IndexArn"]: {}}
+
+    # when this version's template updates it in place (the new OwnerTagKey property is the change)
+    start = len(aws.recorder.calls)
+    kept = handle(client, _event("Update", properties, made["PhysicalResourceId"]))
+    calls = aws.recorder.calls[start:]
+
+    # then it kept the same bucket and index, now tagged with the stack's id, and the role allowed the tagging
+    assert kept["PhysicalResourceId"] == made["PhysicalResourceId"]
+    owner = {properties["OwnerTagKey"]: _event("Update", {})["StackId"]}
+    assert _tags_by_arn(client, [made["Data"]["VectorBucketArn"], made["Data"]["IndexArn"]]) == {
+        made["Data"]["VectorBucketArn"]: owner, made["Data"]["IndexArn"]: owner}
+    assert [o for _, o, _ in calls] == ["TagResource", "TagResource"]
+    assert _denied(calls, statements, {}) == []

@@ -22,10 +22,13 @@ from rtrag.aws.index_resource import (
     parse_properties,
     parse_retain_on_delete,
 )
+from rtrag.core import contract
 
 logger = Logger(service="vector-index-resource")
 
 
+# What the cleanup Delete of an earlier (renamed) bucket and index calls: allowed by the owner tag only.
+_CLEANUP_OPERATIONS = frozenset({"DeleteIndex", "ListIndexes", "DeleteVectorBucket"})
 _TRANSIENT_CODES = frozenset(
     {"TooManyRequestsException", "ServiceUnavailableException", "InternalServerException", "RequestTimeoutException"}
 )
@@ -52,7 +55,19 @@ def _as_s3vectors_error(operation: str, params: Mapping[str, Any], err: ClientEr
     code = error.get("Code", "Unknown")
     api_name = err.operation_name or operation
     target = "/".join(str(params[key]) for key in ("vectorBucketName", "indexName") if key in params)
-    if code == "AccessDeniedException":
+    if code == "AccessDeniedException" and api_name in _CLEANUP_OPERATIONS:
+        bucket = params.get("vectorBucketName", "BUCKET")
+        by_hand = f"aws s3vectors delete-vector-bucket --vector-bucket-name {bucket}"
+        if "indexName" in params:
+            by_hand = (f"aws s3vectors delete-index --vector-bucket-name {bucket} --index-name {params['indexName']}"
+                       f", then {by_hand} if it holds no other index")
+        fix = (
+            f"Allow s3vectors:{api_name} on it in the custom resource function's role. If it is an earlier bucket "
+            "or index of this stack (its names changed), the role may delete it only by the stack's owner tag "
+            f"({contract.VECTOR_OWNER_TAG_KEY}), which one made before the tag existed lacks: delete it yourself "
+            f"once you no longer need its vectors: {by_hand}."
+        )
+    elif code == "AccessDeniedException":
         fix = (
             f"Allow s3vectors:{api_name} on this bucket/index in the custom resource function's role "
             "(and, for an aws:kms bucket, let the role and S3 Vectors use the key)."
@@ -73,11 +88,22 @@ def _as_s3vectors_error(operation: str, params: Mapping[str, Any], err: ClientEr
     )
 
 
-def ensure_vector_bucket(client, name: str, encryption: Encryption) -> tuple[dict[str, Any], bool]:
+def _tag(client, arn: str, tags: Mapping[str, str] | None) -> None:
+    """Put ``tags`` on an existing bucket or index (TagResource overwrites a key's value: idempotent)."""
+    if tags:
+        _call(client, "tag_resource", resourceArn=arn, tags=dict(tags))
+
+
+def ensure_vector_bucket(
+    client, name: str, encryption: Encryption, tags: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], bool]:
     """Create the vector bucket unless it exists with this encryption; return (its description, created)."""
     created = True
+    request: dict[str, Any] = {"vectorBucketName": name, "encryptionConfiguration": encryption.canonical()}
+    if tags:
+        request["tags"] = dict(tags)
     try:
-        _call(client, "create_vector_bucket", vectorBucketName=name, encryptionConfiguration=encryption.canonical())
+        _call(client, "create_vector_bucket", **request)
     except S3VectorsError as err:
         # Vector bucket names are unique per account and Region (S3 Vectors naming rules; the model's
         # ConflictException says so too), so a conflict means this account already has it: a retried Create,
@@ -93,6 +119,8 @@ def ensure_vector_bucket(client, name: str, encryption: Encryption) -> tuple[dic
             f"for {encryption.canonical()}. Its name is derived from its encryption, so it was made outside this "
             "resource; delete it or choose another VectorBucketName."
         )
+    if not created:  # kept from a retried create or a retained earlier stack: it is this stack's now
+        _tag(client, bucket["vectorBucketArn"], tags)
     logger.info("vector bucket ready", vector_bucket=name, newly_created=created, encryption=encryption.canonical())
     return bucket, created
 
@@ -106,9 +134,12 @@ def _get_index(client, bucket_name: str, index_name: str) -> dict[str, Any] | No
         raise
 
 
-def ensure_index(client, bucket_name: str, index_name: str, params: IndexParams) -> dict[str, Any]:
+def ensure_index(
+    client, bucket_name: str, index_name: str, params: IndexParams, tags: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Create the index unless it exists with these parameters; return its description."""
     index = _get_index(client, bucket_name, index_name)
+    existed = index is not None
     # Look before creating: a duplicate CreateIndex must not pass unnoticed (AWS answers ConflictException;
     # moto silently replaces the index).
     if index is None:
@@ -123,6 +154,8 @@ def ensure_index(client, bucket_name: str, index_name: str, params: IndexParams)
             request["metadataConfiguration"] = {
                 "nonFilterableMetadataKeys": list(params.non_filterable_metadata_keys)
             }
+        if tags:
+            request["tags"] = dict(tags)
         try:
             _call(client, "create_index", **request)
             logger.info("created vector index", vector_bucket=bucket_name, index=index_name, **params.canonical())
@@ -136,6 +169,8 @@ def ensure_index(client, bucket_name: str, index_name: str, params: IndexParams)
                 "something else is deleting it. Stop that, then deploy again."
             )
     _check_index_params(index, bucket_name, index_name, params)
+    if existed:
+        _tag(client, index["indexArn"], tags)
     return index
 
 
@@ -160,12 +195,26 @@ def _check_index_params(index: Mapping[str, Any], bucket_name: str, index_name: 
         )
 
 
-def create_vector_index(client, props: VectorIndexProperties) -> dict[str, Any]:
+def owner_tags(props: VectorIndexProperties, stack_id: str | None) -> dict[str, str] | None:
+    """``{OwnerTagKey: StackId}``, or None when the properties ask for no owner tag."""
+    if props.owner_tag_key is None:
+        return None
+    if not stack_id:
+        raise VectorIndexResourceError(
+            "The event has no StackId to tag the vector bucket and index with; CloudFormation always sends one, "
+            "so invoke this handler through the stack (or remove OwnerTagKey)."
+        )
+    return {props.owner_tag_key: stack_id}
+
+
+def create_vector_index(
+    client, props: VectorIndexProperties, tags: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Make sure the bucket and index ``props`` describe exist; return the Provider framework response."""
     bucket_name, index_name = props.bucket_name, props.index_name
-    bucket, bucket_created = ensure_vector_bucket(client, bucket_name, props.encryption)
+    bucket, bucket_created = ensure_vector_bucket(client, bucket_name, props.encryption, tags)
     try:
-        index = ensure_index(client, bucket_name, index_name, props.index)
+        index = ensure_index(client, bucket_name, index_name, props.index, tags)
     except VectorIndexResourceError:
         if bucket_created:
             _discard_new_bucket(client, bucket_name)
@@ -190,15 +239,22 @@ def _discard_new_bucket(client, bucket_name: str) -> None:
         )
 
 
-def update_vector_index(client, props: VectorIndexProperties, physical_id: str) -> dict[str, Any]:
+def update_vector_index(
+    client, props: VectorIndexProperties, physical_id: str, tags: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Keep the resource when no immutable parameter changed, else create the new bucket/index.
 
-    A new physical id tells CloudFormation this was a replacement: once the whole stack update succeeds it sends
-    a Delete with the OLD physical id, and the old index goes then (not now, so a rollback still finds it).
+    A new physical id tells CloudFormation this was a replacement (a changed parameter or a rename): once the whole
+    stack update succeeds it sends a Delete with the OLD physical id, and the old index goes then (not now, so a
+    rollback still finds it). The owner tag is what lets the role delete an old index of another name.
     """
     current = parse_index_arn(physical_id)
     if current and (current.bucket_name, current.index_name) == (props.bucket_name, props.index_name):
-        logger.info("no immutable parameter changed; nothing to do", index_arn=physical_id)
+        # Tag what exists (idempotent): a bucket and index made before the owner tag are adopted here, so a
+        # later rename can still clean them up.
+        _tag(client, current.bucket_arn, tags)
+        _tag(client, current.arn, tags)
+        logger.info("no immutable parameter changed; kept", index_arn=physical_id, owner_tagged=bool(tags))
         return {"PhysicalResourceId": physical_id, "Data": current.data()}
     logger.info(
         "immutable parameters changed; creating the replacement",
@@ -206,7 +262,7 @@ def update_vector_index(client, props: VectorIndexProperties, physical_id: str) 
         vector_bucket=props.bucket_name,
         index=props.index_name,
     )
-    return create_vector_index(client, props)
+    return create_vector_index(client, props, tags)
 
 
 def _index_names(client, bucket_name: str) -> list[str]:
@@ -276,9 +332,13 @@ def handle_event(client, event: Mapping[str, Any]) -> dict[str, Any]:
     request_type = event.get("RequestType")
     props = event.get("ResourceProperties") or {}
     if request_type == "Create":
-        return create_vector_index(client, parse_properties(props))
+        properties = parse_properties(props)
+        return create_vector_index(client, properties, owner_tags(properties, event.get("StackId")))
     if request_type == "Update":
-        return update_vector_index(client, parse_properties(props), event.get("PhysicalResourceId", ""))
+        properties = parse_properties(props)
+        return update_vector_index(
+            client, properties, event.get("PhysicalResourceId", ""), owner_tags(properties, event.get("StackId"))
+        )
     if request_type == "Delete":
         return delete_vector_index(client, event.get("PhysicalResourceId", ""), retain=parse_retain_on_delete(props))
     raise VectorIndexResourceError(

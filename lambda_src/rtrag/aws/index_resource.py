@@ -1,10 +1,10 @@
 """The custom resource that owns one Amazon S3 Vectors vector bucket and one index in it: its properties and the
 names it derives (its create, update and delete are in ``rtrag.aws.index_lifecycle``).
 
-``rtrag.functions.vector_index_resource.on_event`` is the ``onEvent`` handler of a CDK Provider framework (no ``isComplete``: every S3 Vectors call
-here completes synchronously). It returns ``{"PhysicalResourceId": <index ARN>, "Data": {...}}``; raising fails
-the CloudFormation operation and the framework shows the exception's message as the status reason, so every
-error names its cause and its fix.
+``rtrag.functions.vector_index_resource.on_event`` is the ``onEvent`` handler of a CDK Provider framework (no
+``isComplete``: every S3 Vectors call here completes synchronously). It returns
+``{"PhysicalResourceId": <index ARN>, "Data": {...}}``; raising fails the CloudFormation operation and the
+framework shows the exception's message as the status reason, so every error names its cause and its fix.
 
 ResourceProperties (CloudFormation passes scalars as strings):
 
@@ -20,6 +20,7 @@ property                        default   rule
 ``SseType``                     AES256    ``AES256`` or ``aws:kms``
 ``KmsKeyArn``                   (none)    required with ``aws:kms`` (a full KMS key ARN), else absent
 ``RetainOnDelete``              false     ``true`` or ``false``
+``OwnerTagKey``                 (none)    a tag key (1..128 chars, not ``aws:*``), see "Ownership"
 ==============================  ========  ===============================================================
 
 Data: ``VectorBucketName``, ``VectorBucketArn``, ``IndexName``, ``IndexArn`` -- the actual names and ARNs,
@@ -32,6 +33,12 @@ first 8 hex digits of the SHA-256 of the resource's immutable parameters in cano
 type, dimension, distance metric and sorted non-filterable keys; the bucket's sseType (and kmsKeyArn). A base
 name may thus be at most ``MAX_BUCKET_BASE_NAME_CHARS`` / ``MAX_INDEX_BASE_NAME_CHARS`` (54) characters.
 A replacement starts with an EMPTY index: the vectors of the old one are deleted with it.
+
+Ownership. With ``OwnerTagKey`` set, every bucket and index the resource makes or keeps carries the tag
+``OwnerTagKey = <the event's StackId>``. After a rename (another base name), CloudFormation's cleanup Delete names
+the EARLIER bucket and index, which the role's name patterns no longer cover; the role may delete them by this tag
+instead (stacks/vector_index.py), so a rename never orphans the old index. An Update that keeps the names tags
+what exists, so resources made before the tag was introduced are adopted on the next deploy.
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ _PROPERTY_NAMES = (
     "SseType",
     "KmsKeyArn",
     "RetainOnDelete",
+    "OwnerTagKey",
 )
 _FRAMEWORK_PROPERTIES = ("ServiceToken",)  # CloudFormation adds it to every custom resource's properties
 
@@ -151,6 +159,7 @@ class VectorIndexProperties:
     index: IndexParams
     encryption: Encryption
     retain_on_delete: bool
+    owner_tag_key: str | None = None
 
     @property
     def bucket_name(self) -> str:
@@ -241,6 +250,8 @@ def parse_properties(props: Mapping[str, Any] | None) -> VectorIndexProperties:
         problems.append(str(err))
         retain = False
 
+    owner_tag_key = _owner_tag_key(props.get("OwnerTagKey"), problems)
+
     if problems:
         raise InvalidProperties("Invalid vector index properties: " + "; ".join(problems))
     return VectorIndexProperties(
@@ -249,7 +260,23 @@ def parse_properties(props: Mapping[str, Any] | None) -> VectorIndexProperties:
         index=IndexParams(data_type, dimension, distance_metric, keys),
         encryption=encryption,
         retain_on_delete=retain,
+        owner_tag_key=owner_tag_key,
     )
+
+
+_TAG_KEY_RE = re.compile(r"^[\w .:/=+\-@]{1,128}$")
+
+
+def _owner_tag_key(value: Any, problems: list[str]) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _TAG_KEY_RE.match(value) or value.lower().startswith("aws:"):
+        problems.append(
+            "OwnerTagKey must be a tag key of 1..128 letters, digits, spaces or _ . : / = + - @, not starting "
+            f"with 'aws:', got {value!r}"
+        )
+        return None
+    return value
 
 
 def _base_name(props, key, validate, max_chars, problems) -> str:

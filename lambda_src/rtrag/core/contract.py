@@ -117,3 +117,8 @@ KMS_KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[
 # The version ledger's table (stacks/version_table.py defines it, rtrag.aws.ledger reads and writes it).
 LEDGER_PARTITION_KEY = "pk"
 LEDGER_TTL_ATTRIBUTE = "expires_at"
+
+# The tag the vector index custom resource puts on every vector bucket and index it makes, valued with the
+# CloudFormation stack id (stacks/vector_index.py, rtrag.aws.index_lifecycle): the handler's role may delete an
+# EARLIER bucket or index of this stack (after a rename) by this tag, since its names are no longer the stack's.
+VECTOR_OWNER_TAG_KEY = "rtrag:stack-id"
