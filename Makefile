@@ -1,26 +1,43 @@
-# Every target runs inside .venv, created on first use from the pinned requirements.
+# Every target runs inside .venv, created on first use from the pinned requirements: `make demo` installs local
+# mode's only (requirements-local.txt, about 200 MB), `make test` and the CDK targets everything.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCAL_STAMP := $(VENV)/.installed-local
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean check-node
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements-local.txt requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
-	touch $(STAMP)
+	touch $(STAMP) $(LOCAL_STAMP)
 
-## make demo: the whole pipeline on this machine (local mode, no AWS account): the README's first command
-demo: $(STAMP)
+$(LOCAL_STAMP): requirements-local.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-local.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(LOCAL_STAMP)
+
+## make demo: the whole pipeline on this machine (local mode, no AWS account, no Node.js): the README's first command
+demo: $(LOCAL_STAMP)
 	$(PY) scripts/demo.py
 
+# The CDK libraries (jsii) run on Node.js: say so in one line, not in a jsii traceback.
+NODE_MAJOR_MIN := 22
+check-node:
+	@command -v node >/dev/null 2>&1 || { echo "error: node (Node.js) not found; make test, synth and deploy need \
+Node.js $(NODE_MAJOR_MIN) or later for the CDK libraries: install it (https://nodejs.org/en/download), then run \
+the same command again. make demo needs no Node.js." >&2; exit 2; }
+	@major=$$(node -p 'process.versions.node.split(".")[0]'); [ "$$major" -ge $(NODE_MAJOR_MIN) ] || echo \
+"note: Node.js $$major is end-of-life; the CDK supports it for now, but use $(NODE_MAJOR_MIN) or later." >&2
+
 ## make test: the architecture's import contracts (pyproject.toml), then the whole test suite (no network, no AWS)
-test: $(STAMP)
+test: check-node $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
@@ -36,16 +53,16 @@ CDK_FLAGS ?=
 .PHONY: synth deploy destroy lint
 
 ## make synth: full synth with local bundling (pip fetches the layer's wheels), then checks the bundled boto3
-synth: $(STAMP)
+synth: check-node $(STAMP)
 	$(CDK) synth $(CDK_APP) --quiet $(CDK_FLAGS)
 	$(PY) tests/stack/check_bundle.py cdk.out
 
 ## make deploy: deploy to the account and Region of your AWS CLI credentials (bootstrap once: cdk bootstrap)
-deploy: $(STAMP)
+deploy: check-node $(STAMP)
 	$(CDK) deploy $(CDK_APP) --require-approval broadening $(CDK_FLAGS)
 
 ## make destroy: delete the stack (asks first); retain_data_on_destroy=true keeps the data resources
-destroy: $(STAMP)
+destroy: check-node $(STAMP)
 	$(CDK) destroy $(CDK_APP) $(CDK_FLAGS)
 
 ## make lint: cfn-lint over the templates of the last synth (W3005 is how CDK writes DependsOn)

@@ -4,13 +4,12 @@ entry points import, and build their clients, with nothing on the path but the a
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging_helpers import distributions, link_distributions  # tests/packaging_helpers.py
 
 from stacks.dependencies import FUNCTION_ENTRY_MODULES, REQUIREMENTS, stage_function_code
 
@@ -21,37 +20,10 @@ NEVER_DEPLOYED = ("rtrag.local", "rtrag.cli", "numpy", "wordllama", "tokenizers"
 NOT_LOADED_BY_THE_INDEXER = ("rtrag.workflows", "rtrag.aws.archive", "rtrag.aws.kinesis", "rtrag.aws.nova")
 
 
-def _distributions(requirements: Path) -> set[str]:
-    """The pinned distributions and everything they require (what pip puts in the layer)."""
-    todo = [re.split(r"[=<>~! ;\[]", line.strip())[0] for line in requirements.read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
-    seen: set[str] = set()
-    while todo:
-        name = todo.pop().lower().replace("_", "-")
-        if name in seen:
-            continue
-        try:
-            requirements = metadata.requires(name) or []
-        except metadata.PackageNotFoundError:
-            continue  # a requirement for other Pythons or platforms, not installed here
-        seen.add(name)
-        todo += [re.split(r"[=<>~! ;(\[]", r.strip())[0] for r in requirements if "extra ==" not in r]
-    return seen
-
-
 @pytest.fixture(scope="module")
 def layer(tmp_path_factory) -> Path:
     """The layer's packages, taken from this venv (the same pinned versions): one link per top-level name."""
-    root = tmp_path_factory.mktemp("layer")
-    for name in _distributions(REQUIREMENTS):
-        for file in metadata.distribution(name).files or []:
-            top = file.parts[0]
-            if top.endswith((".dist-info", ".pth")) or top == ".." or top.startswith("_") and top.endswith(".py"):
-                continue
-            source = Path(file.locate()).parents[len(file.parts) - 1] / top
-            if not (root / top).exists() and source.exists():
-                (root / top).symlink_to(source)
-    return root
+    return link_distributions(distributions(REQUIREMENTS), tmp_path_factory.mktemp("layer"))
 
 
 @pytest.fixture(scope="module")
