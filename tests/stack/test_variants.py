@@ -58,14 +58,18 @@ def test_two_stacks_with_different_names_share_no_physical_name(variants):
     assert "Export" not in str(a["Outputs"]) + str(b["Outputs"])
 
 
-def test_each_stack_manages_only_vector_buckets_of_its_own_base_name(variants):
+def test_each_stack_manages_only_vector_buckets_of_its_own_base_name_or_its_own_tag(variants):
     for stack in ("RagA", "RagB"):
         base, index_base = derive_base_name(stack, "vectors"), derive_base_name(stack, "chunks")
         resources = variants.templates[stack]["Resources"]
         _, handler = function_by_handler(resources, "vector_index_resource.on_event")
-        suffixes = {s["Resource"]["Fn::Join"][1][-1] for s in role_statements(resources, role_of(handler))
-                    if isinstance(s["Resource"], dict) and "Fn::Join" in s["Resource"]}
-        assert suffixes == {f":bucket/{base}-????????", f":bucket/{base}-????????/index/{index_base}-????????"}
+        statements = [s for s in role_statements(resources, role_of(handler))
+                      if isinstance(s["Resource"], dict) and "Fn::Join" in s["Resource"]]
+        by_name = {s["Resource"]["Fn::Join"][1][-1] for s in statements if "Condition" not in s}
+        assert by_name == {f":bucket/{base}-????????", f":bucket/{base}-????????/index/{index_base}-????????"}
+        # beyond its names, each stack reaches only what carries its own stack id (earlier names, after a rename)
+        by_tag = [s["Condition"]["StringEquals"] for s in statements if "Condition" in s]
+        assert by_tag and all(c == {"aws:ResourceTag/rtrag:stack-id": {"Ref": "AWS::StackId"}} for c in by_tag)
 
 
 @pytest.fixture
