@@ -19,10 +19,10 @@ def main() -> int:
     app = cdk.App()
     try:
         settings = Settings.from_context(app.node.get_all_context())
+        add_stack(app, settings)  # a stack pinned to a Region Nova Lite cannot be called from: SettingsError
     except SettingsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    add_stack(app, settings)
     add_checks(app)
     app.synth()
     return 0

@@ -22,7 +22,7 @@ from stacks.dead_letters import (
 from stacks.dependencies import DependencyLayer
 from stacks.indexer import SERVICE_NAME, EmbeddingOptions, FunctionSizing, StreamBatching, StreamIndexer
 from stacks.ingest_stream import IngestStream
-from stacks.models import ANSWER_MODEL_ID, GeoInferenceProfile, foundation_model_arn
+from stacks.models import GeoInferenceProfile, foundation_model_arn
 from stacks.monitoring import AlarmThresholds, PipelineMonitoring
 from stacks.nag import acknowledge, wildcard_resource
 from stacks.operator_access import OperatorPolicy
@@ -148,7 +148,7 @@ class RealtimeRagStack(Stack):
             "that prefix of this stack's dead-letter bucket.",
         )
 
-        answer_profile = GeoInferenceProfile(self, "AnswerModel", model_id=ANSWER_MODEL_ID)
+        answer_profile = GeoInferenceProfile(self, "AnswerModel")
         policies = AccessPolicies(
             self,
             "Access",

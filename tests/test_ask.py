@@ -13,6 +13,7 @@ from kinesis import batch
 from rtrag.workflows.answering import NOT_FOUND
 from rtrag.workflows.retrieval import DEFAULT_CANDIDATES, Hit
 from rtrag.aws.nova import NovaAnswerer, default_answer_model
+from rtrag.core.regions import NOVA_LITE_PROFILES, UnsupportedRegion
 from scripts import ask
 
 NIMBUS = "Project Nimbus ships its v3 release on 2026-08-14 and drops Python 3.9 support."
@@ -115,13 +116,80 @@ def test_model_id_flag_overrides_the_inference_profile(indexed, capsys):
     assert indexed.aws.nova.requests[0]["modelId"] == "eu.amazon.nova-lite-v1:0"
 
 
-@pytest.mark.parametrize("region, profile", [
-    ("us-east-1", "us.amazon.nova-lite-v1:0"), ("us-west-2", "us.amazon.nova-lite-v1:0"),
-    ("eu-west-1", "eu.amazon.nova-lite-v1:0"), ("eu-central-1", "eu.amazon.nova-lite-v1:0"),
-    ("ap-northeast-1", "apac.amazon.nova-lite-v1:0"), ("ca-central-1", "us.amazon.nova-lite-v1:0"),
-])
-def test_default_answer_model_is_the_geographic_inference_profile(region, profile):
-    assert default_answer_model(region) == profile
+# Source Regions of Nova Lite's inference profiles, by geography (Amazon Bedrock User Guide, consulted 2026-11-30;
+# the pages are named in rtrag.core.regions).
+PROFILE_SOURCE_REGIONS = {
+    "us.amazon.nova-lite-v1:0": ["us-east-1", "us-east-2", "us-west-2"],
+    "eu.amazon.nova-lite-v1:0": ["eu-central-1", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-3"],
+    "apac.amazon.nova-lite-v1:0": ["ap-northeast-1", "ap-northeast-2", "ap-south-1", "ap-southeast-1",
+                                   "ap-southeast-2"],
+}
+# Regions none of them serves, among them the two the audit named.
+WITHOUT_NOVA_LITE = ["eu-west-2", "ca-central-1", "ap-southeast-3", "ap-east-1", "sa-east-1", "us-west-1"]
+# A model a user names in such a Region instead (any model id: --model-id and ANSWER_MODEL_ID are passed as given).
+OTHER_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+
+
+@pytest.mark.parametrize("profile, regions", PROFILE_SOURCE_REGIONS.items())
+def test_default_answer_model_is_the_inference_profile_that_serves_the_region(profile, regions):
+    assert {region: default_answer_model(region) for region in regions} == dict.fromkeys(regions, profile)
+
+
+def test_the_region_map_holds_exactly_the_documented_source_regions():
+    assert dict(NOVA_LITE_PROFILES) == {r: p for p, regions in PROFILE_SOURCE_REGIONS.items() for r in regions}
+
+
+@pytest.mark.parametrize("region", WITHOUT_NOVA_LITE)
+def test_default_answer_model_refuses_a_region_no_profile_serves_naming_the_regions_that_work(region):
+    with pytest.raises(UnsupportedRegion) as raised:
+        default_answer_model(region)
+
+    message = str(raised.value)
+    assert f"cannot be called from {region}:" in message and "\n" not in message
+    assert all(name in message for regions in PROFILE_SOURCE_REGIONS.values() for name in regions)
+
+
+def _bedrock_calls(aws) -> list[str]:
+    return [operation for service, operation, _ in aws.recorder.calls if service == "bedrock"]
+
+
+@pytest.mark.parametrize("region", ["eu-west-2", "ca-central-1"])
+def test_ask_in_a_region_without_nova_lite_prints_one_line_and_calls_no_bedrock(indexed, monkeypatch, capsys,
+                                                                                 region):
+    # given the index, asked from a Region that S3 Vectors and Titan may serve but no Nova Lite profile does
+    monkeypatch.setenv("AWS_REGION", region)
+    indexed.aws.recorder.calls.clear()
+
+    # when a question is asked without naming a model
+    code = ask.main([QUESTION])
+
+    # then one line names the cause, the Regions that work and the flag that overrides, before any Bedrock call
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"Amazon Nova Lite (the answering model) cannot be called from {region}:" in err
+    assert "us-east-1" in err and "eu-west-1" in err and "--model-id" in err and "ANSWER_MODEL_ID" in err
+    assert _bedrock_calls(indexed.aws) == [] and indexed.aws.nova.requests == []
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_a_named_model_still_answers_in_a_region_without_nova_lite(indexed, monkeypatch, capsys, how):
+    monkeypatch.setenv("AWS_REGION", "eu-west-2")
+    if how == "environment":
+        monkeypatch.setenv("ANSWER_MODEL_ID", OTHER_MODEL)
+
+    code = ask.main(["--model-id", OTHER_MODEL, QUESTION] if how == "flag" else [QUESTION])
+
+    assert code == 0 and capsys.readouterr().out.startswith(NIMBUS)
+    assert [r["modelId"] for r in indexed.aws.nova.requests] == [OTHER_MODEL]
+
+
+def test_retrieval_only_needs_no_answering_model_in_a_region_without_nova_lite(indexed, monkeypatch, capsys):
+    monkeypatch.setenv("AWS_REGION", "eu-west-2")
+
+    code = ask.main(["--no-generate", QUESTION])
+
+    assert code == 0 and capsys.readouterr().out.startswith("[nimbus-v3#0] distance=")
+    assert indexed.aws.nova.requests == []
 
 
 MODEL_ACCESS = (403, "AccessDeniedException", "You don't have access to the model with the specified model ID.")
@@ -161,7 +229,7 @@ def test_stack_not_deployed_is_explained(aws, capsys):
     assert "stack RealtimeRag is not deployed in us-east-1: run `make deploy`" in capsys.readouterr().err
 
 
-def test_region_without_s3_vectors_is_explained(indexed, capsys):
+def test_an_unreachable_s3_vectors_endpoint_is_named_with_the_network_proxy_and_region_to_check(indexed, capsys):
     import boto3
 
     def no_endpoint(**kwargs):
@@ -176,8 +244,13 @@ def test_region_without_s3_vectors_is_explained(indexed, capsys):
     finally:
         BUILTIN_HANDLERS.remove(("before-call.s3vectors.GetIndex", no_endpoint))
 
+    err = capsys.readouterr().err
     assert code == 1
-    assert "S3 Vectors is not available in us-east-1" in capsys.readouterr().err
+    # No network and a Region without S3 Vectors look the same from here: the line says what to check, and does not
+    # claim that the service is missing.
+    assert err.startswith("error: cannot reach https://s3vectors.us-east-1.api.aws: check the network connection")
+    assert all(check in err for check in ("HTTPS_PROXY", "us-east-1 is the Region you mean", "--region"))
+    assert "not available" not in err and len(err.splitlines()) == 1
 
 
 def test_bad_filter_is_explained(indexed, capsys):

@@ -120,3 +120,59 @@ def dashboard_body(resources: Resources) -> dict[str, Any]:
 def alarms_by_name(resources: Resources) -> dict[str, dict[str, Any]]:
     alarms = of_type(resources, "AWS::CloudWatch::Alarm").values()
     return {alarm["Properties"]["AlarmName"]: alarm["Properties"] for alarm in alarms}
+
+
+
+class _InRegion:
+    """A template's values as CloudFormation resolves them for a deployment to one Region: the pseudo
+    parameters, ``Fn::If`` on the template's conditions (``Fn::Equals``, ``Fn::Or``, ``Fn::And``, ``Fn::Not``,
+    ``Condition``), ``Fn::Contains`` (a rule's assertion) and ``Fn::Join``. Anything else is refused, so that a test
+    cannot pass on a value it did not understand."""
+
+    def __init__(self, template: dict[str, Any], region: str, account: str):
+        self.conditions = template.get("Conditions", {})
+        self.pseudo = {"AWS::Region": region, "AWS::Partition": "aws", "AWS::AccountId": account}
+
+    def holds(self, expression: dict[str, Any]) -> bool:
+        (name, args), = expression.items()
+        if name == "Condition":
+            return self.holds(self.conditions[args])
+        if name == "Fn::Equals":
+            left, right = (self.value(a) for a in args)
+            return left == right
+        if name == "Fn::Or":
+            return any(self.holds(a) for a in args)
+        if name == "Fn::And":
+            return all(self.holds(a) for a in args)
+        if name == "Fn::Not":
+            return not self.holds(args[0])
+        if name == "Fn::Contains":
+            choices, item = args
+            return self.value(item) in [self.value(c) for c in choices]
+        raise AssertionError(f"cannot evaluate the condition {expression}")
+
+    def value(self, node: Any) -> Any:
+        if isinstance(node, str):
+            return node
+        if isinstance(node, dict) and set(node) == {"Ref"} and node["Ref"] in self.pseudo:
+            return self.pseudo[node["Ref"]]
+        if isinstance(node, dict) and set(node) == {"Fn::If"}:
+            name, if_true, if_false = node["Fn::If"]
+            return self.value(if_true if self.holds(self.conditions[name]) else if_false)
+        if isinstance(node, dict) and set(node) == {"Fn::Join"}:
+            delimiter, parts = node["Fn::Join"]
+            return delimiter.join(self.value(part) for part in parts)
+        raise AssertionError(f"cannot resolve {node}")
+
+
+ACCOUNT = "123456789012"
+
+
+def in_region(template: dict[str, Any], value: Any, region: str) -> Any:
+    """``value`` (from ``template``) as CloudFormation resolves it when the stack is deployed to ``region``."""
+    return _InRegion(template, region, ACCOUNT).value(value)
+
+
+def holds_in_region(template: dict[str, Any], expression: dict[str, Any], region: str) -> bool:
+    """Whether a condition or a rule's assertion (from ``template``) is true for a deployment to ``region``."""
+    return _InRegion(template, region, ACCOUNT).holds(expression)

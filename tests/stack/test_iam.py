@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from rtrag.aws.nova import default_answer_model
 from rtrag.core import contract as c
+from rtrag.core.regions import NOVA_LITE_PROFILES
 from stacks.settings import Settings
 
 from .helpers import (
+    ACCOUNT,
     actions,
     all_policy_statements,
     as_list,
@@ -15,6 +20,7 @@ from .helpers import (
     dead_letter_bucket,
     function_by_handler,
     getatt,
+    in_region,
     managed_policy,
     of_type,
     one,
@@ -194,9 +200,10 @@ def test_asker_policy_embeds_queries_converses_and_reads_outputs(resources):
     nova = statements["AnswerWithNova"]
     assert actions(nova) == {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
     profile, model = nova["Resource"]
-    profile_parts = profile["Fn::Join"][1]
-    assert profile_parts[-3] == ":inference-profile/"
-    assert profile_parts[-1] == ".amazon.nova-lite-v1:0"
+    # this Region's inference profile (which one: test_asker_policy_allows_the_profile_ask_py_calls_in_each_region)
+    assert profile["Fn::Join"][1][:-1] == [
+        "arn:", {"Ref": "AWS::Partition"}, ":bedrock:", {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"},
+        ":inference-profile/"]
     nova_models = ":bedrock:*::foundation-model/amazon.nova-lite-v1:0"
     assert model == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, nova_models]]}
 
@@ -209,29 +216,16 @@ def test_asker_policy_embeds_queries_converses_and_reads_outputs(resources):
     assert set(statements) == {"EmbedQuestion", "AnswerWithNova", "QueryVectorIndex", "ReadStackOutputs"}
 
 
-def test_nova_geography_follows_the_region(synth):
-    # given the conditions that pick the inference profile's prefix (the Region is unknown until deploy)
+@pytest.mark.parametrize("region", sorted(NOVA_LITE_PROFILES))
+def test_asker_policy_allows_the_profile_ask_py_calls_in_each_region(synth, region):
+    # given the asker policy's Nova statement (the Region is unknown until deploy)
     template = synth.template_json
-    conditions = template["Conditions"]
-    profile = managed_policy(template["Resources"], "Ask the real-time RAG index")
-    statement = next(s for s in profile["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "AnswerWithNova")
-    choice = statement["Resource"][0]["Fn::Join"][1][-2]
+    policy = managed_policy(template["Resources"], "Ask the real-time RAG index")
+    nova = next(s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Sid"] == "AnswerWithNova")
+    profile, model = nova["Resource"]
 
-    def prefix_for(region: str) -> str:
-        def holds(name: str) -> bool:
-            left, right = conditions[name]["Fn::Equals"]
-            assert left == {"Fn::Select": [0, {"Fn::Split": ["-", {"Ref": "AWS::Region"}]}]}
-            return region.split("-")[0] == right
-
-        node = choice
-        while isinstance(node, dict):
-            condition, if_true, if_false = node["Fn::If"]
-            node = if_true if holds(condition) else if_false
-        return node
-
-    # then each Region gets its geography's profile
-    assert {r: prefix_for(r) for r in ("us-east-1", "us-west-2", "eu-central-1", "eu-west-1", "ap-southeast-2",
-                                       "ap-northeast-1", "ca-central-1")} == {
-        "us-east-1": "us", "us-west-2": "us", "eu-central-1": "eu", "eu-west-1": "eu",
-        "ap-southeast-2": "apac", "ap-northeast-1": "apac", "ca-central-1": "us",
-    }
+    # when the stack is deployed to a Region of the map, then the policy allows exactly the inference profile that
+    # ask.py calls there by default, plus Nova Lite in whichever Region of its geography the profile routes to
+    assert in_region(template, profile, region) == (
+        f"arn:aws:bedrock:{region}:{ACCOUNT}:inference-profile/{default_answer_model(region)}")
+    assert in_region(template, model, region) == "arn:aws:bedrock:*::foundation-model/amazon.nova-lite-v1:0"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .helpers import custom_resource, dead_letter_bucket, function_by_handler, getatt, of_type, one
+from .helpers import custom_resource, dead_letter_bucket, function_by_handler, getatt, managed_policy, of_type, one
 
 # The output keys are the contract with scripts/ (they resolve names from the deployed stack's outputs).
 EXPECTED_OUTPUTS = {
@@ -42,4 +42,6 @@ def test_outputs_point_at_the_resources(synth, resources):
     assert outputs["EmbedModelId"] == "amazon.titan-embed-text-v2:0"
     assert outputs["EmbedDimensions"] == "1024"
     assert outputs["Region"] == {"Ref": "AWS::Region"}
-    assert outputs["AnswerModelId"]["Fn::Join"][1][-1] == ".amazon.nova-lite-v1:0"
+    asker = managed_policy(resources, "Ask the real-time RAG index")["Properties"]["PolicyDocument"]["Statement"]
+    profile_arn = next(s for s in asker if s["Sid"] == "AnswerWithNova")["Resource"][0]
+    assert outputs["AnswerModelId"] == profile_arn["Fn::Join"][1][-1]  # the very profile the asker policy allows

@@ -78,7 +78,7 @@ def _local(args: argparse.Namespace) -> Iterator[Asker]:
         raise UserError("--model-id picks the Bedrock model that answers: add --local-generator bedrock")
     backend = LocalBackend()
     try:
-        index = backend.named_index(args.vector_index) if args.vector_index else backend.index
+        index = backend.index_to_ask(args.vector_index)
         answerer = None
         if args.local_generator == "bedrock":
             from rtrag.aws.compose import AwsBackend
@@ -86,7 +86,7 @@ def _local(args: argparse.Namespace) -> Iterator[Asker]:
 
             aws = AwsBackend(make_session(args))
             model_id = (args.model_id or os.environ.get(contract.ANSWER_MODEL.env)
-                        or default_answer_model(aws.region or "us-east-1"))
+                        or default_answer_model(aws.region))
             answerer = aws.answerer(model_id)
         yield backend.asker(index, answerer=answerer)
     finally:
@@ -96,9 +96,17 @@ def _local(args: argparse.Namespace) -> Iterator[Asker]:
 def _aws(args: argparse.Namespace) -> Asker:
     if args.local_generator != "extractive":
         raise UserError("--local-generator goes with --local (on AWS, Nova answers)")
+    from rtrag.aws.nova import default_answer_model
+
     res = AwsResources(args)
+    generate = not getattr(args, "no_generate", False)  # evaluate.py always generates
+    # The answering model first: in a Region no Nova Lite profile serves, that is the one line to print (a stack
+    # cannot be deployed there either, so "not deployed" would be the wrong fix), before any Bedrock call.
+    answer_model = res.optional(contract.ANSWER_MODEL)
+    if answer_model is None and generate:
+        answer_model = default_answer_model(res.backend.region)
     wanted = res.optional(contract.EMBED_DIMENSIONS)
     return res.backend.asker(res.name(contract.VECTOR_BUCKET), res.name(contract.VECTOR_INDEX),
                              embed_model_id=res.optional(contract.EMBED_MODEL),
                              wanted_dimensions=int(wanted) if wanted else None,
-                             answer_model_id=res.optional(contract.ANSWER_MODEL))
+                             answer_model_id=answer_model, generate=generate)

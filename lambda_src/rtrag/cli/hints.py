@@ -1,10 +1,12 @@
 """The workflows' typed errors and fixes in the scripts' own terms: a workflow names the cause and, as a type or a
-``Fix``, the remedy; only this module names the command-line flags that apply it."""
+``Fix``, the remedy; only this module names the command-line flags that apply it. ``MESSAGES`` holds every message
+the command line words itself (README's Troubleshooting table lists each)."""
 
 from __future__ import annotations
 
+from rtrag.core import contract
 from rtrag.core.errors import UserError
-from rtrag.local.compose import LocalIndexMissing
+from rtrag.core.regions import UnsupportedRegion
 from rtrag.workflows.checkpoint import CheckpointConflict, CheckpointUnreadable
 from rtrag.workflows.redrive import Fix
 from rtrag.workflows.sources import InvalidWindow, SourceNotFound
@@ -23,6 +25,10 @@ def with_fix(message: str, fix: Fix | None) -> str:
 
 
 def workflow_hint(exc: UserError) -> str | None:
+    # Local mode's errors are imported here: every command wording its errors loads this module, and local mode
+    # (numpy with it) only matters to the commands that use it.
+    from rtrag.local.compose import LocalIndexEmpty, LocalIndexMissing
+
     text = str(exc)
     if isinstance(exc, InvalidWindow):
         return f"--{exc.bound} {text}" if exc.bound else f"{text}: --since must not be after --until"
@@ -32,6 +38,68 @@ def workflow_hint(exc: UserError) -> str | None:
         return f"{text}: pass --restart to replay from the start (it is overwritten)"
     if isinstance(exc, CheckpointConflict):
         return f"{text}: pass another --checkpoint, or --restart to overwrite it"
+    if isinstance(exc, UnsupportedRegion):
+        return (f"{text} (pass --region with one of them), or name another answering model with "
+                f"{contract.ANSWER_MODEL.flag} or {contract.ANSWER_MODEL.env}")
     if isinstance(exc, LocalIndexMissing):
         return f"{text}: build it with `reindex.py --local --to-index --vector-index {exc.name}`"
+    if isinstance(exc, LocalIndexEmpty):
+        if exc.name:
+            return f"{text}: fill it with `python scripts/reindex.py --local --to-index --vector-index {exc.name}`"
+        return (f"{text}: put documents first, e.g. the sample corpus with `python scripts/put_event.py --local "
+                "--file scripts/sample_corpus.jsonl` (or run `make demo`)")
     return None
+
+
+# Every message the command line words itself about the environment a command runs in (profile, Region,
+# credentials, network, the deployed stack and its resources, AWS's answers), as a template: the cause, then after
+# the first ": " the fix. ``message`` is the one way ``rtrag.cli`` words them, so README's Troubleshooting table can
+# list each (tests/test_error_messages.py holds the two to each other). Fields are filled by ``str.format``.
+MESSAGES = {
+    "profile_not_found": ("AWS profile {profile!r} (from {source}) was not found: check its name "
+                          "(`aws configure list-profiles`), or pass another --profile / AWS_PROFILE"),
+    "no_region": "no AWS Region: pass --region or set AWS_REGION (the Region the stack is deployed in)",
+    "no_credentials": ("no AWS credentials found: run `aws configure` (or `aws sso login`), set AWS_PROFILE, or "
+                       "pass --profile"),
+    "no_region_no_credentials": ("no AWS Region and no AWS credentials found: pass --region or set AWS_REGION (the "
+                                 "Region the stack is deployed in), and run `aws configure` (or `aws sso login`), "
+                                 "set AWS_PROFILE, or pass --profile"),
+    "partial_credentials": ("incomplete AWS credentials in {provider} ({missing} is missing): set both "
+                            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or unset them and use --profile"),
+    "expired_credentials": "AWS credentials are expired or invalid: refresh them (`aws sso login`, new keys) and retry",
+    "cannot_reach": ("cannot reach {endpoint}: check the network connection and proxy settings (HTTPS_PROXY), and "
+                     "that {region} is the Region you mean (--region / AWS_REGION) and offers {service}"),
+    "proxy_failed": "cannot connect to the proxy {proxy}: check HTTPS_PROXY / HTTP_PROXY, or unset them",
+    "tls_failed": ("TLS certificate check failed for {endpoint}: behind a TLS-inspecting proxy, point AWS_CA_BUNDLE "
+                   "at its CA certificate"),
+    "invalid_parameter": ("invalid AWS request parameter ({call}): {report}: correct the value given by its flag or "
+                          "environment variable"),
+    "invalid_name": ("{source}={value} is not a valid name for {what} ({reason}): correct it, or leave it out to use "
+                     "the stack's {output} output"),
+    "no_s3vectors_client": ("this boto3 has no S3 Vectors client: run `pip install -r requirements.txt` (boto3 1.39.5 "
+                            "or newer)"),
+    "stack_not_deployed": ("stack {stack} is not deployed in {region}: run `make deploy`, pass --stack-name or "
+                           "--region, or name the resources with flags / environment variables"),
+    "stack_output_missing": "stack {stack} has no output {key}: redeploy it with `make deploy`",
+    "resource_missing": ("{missing}{where}: check --region, or name {what} with {flag} or {env} (the stack's "
+                         "{output} output names the deployed one; `make deploy` creates it)"),
+    "stream_not_found": ("Kinesis stream not found{where} ({detail}): check --region, and name the stream with "
+                         "--stream-name or STREAM_NAME (the stack's StreamName output)"),
+    "vectors_not_found": ("vector bucket or index not found{where} ({detail}): check --region, --vector-bucket / "
+                          "VECTOR_BUCKET and --vector-index / VECTOR_INDEX (the stack's VectorBucketName and "
+                          "VectorIndexName outputs)"),
+    "inference_profile": ("this model must be called through an inference profile{where}: pass --model-id "
+                          "us.amazon.nova-lite-v1:0 (or eu./apac. for those geographies)"),
+    "model_access": ("model access is not enabled{where}: open the Bedrock console, Model access, and enable Amazon "
+                     "Titan Text Embeddings V2 and Amazon Nova Lite"),
+    "not_authorized": ("not authorized ({detail}): attach the stack's ProducerPolicyArn, AskerPolicyArn or (for "
+                       "reindex.py and redrive.py) OperatorPolicyArn managed policy to your user or role"),
+    "throttled": ("throttled by AWS even after retries: wait a minute and retry, or ask for a higher quota (Service "
+                  "Quotas, Amazon Bedrock)"),
+    "also_name_it": "{message} (or name {what} with {flag} or {env}){hint}",
+}
+
+
+def message(key: str, **fields: object) -> str:
+    """The command line's message ``key`` of ``MESSAGES``, with ``fields`` filled in."""
+    return MESSAGES[key].format(**fields)

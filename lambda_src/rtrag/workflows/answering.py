@@ -22,7 +22,6 @@ from rtrag.workflows.retrieval import (
     retrieve,
 )
 
-ANSWER_MODEL = "amazon.nova-lite-v1:0"
 NOT_FOUND = "The answer is not in the indexed documents."
 
 SYSTEM_PROMPT = f"""You answer questions using ONLY the documents in the user's message.
