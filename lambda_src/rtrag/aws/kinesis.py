@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rtrag.aws.errors import AWS_ERRORS, classify, error_code
+from rtrag.core import contract
+from rtrag.core.errors import ResourceMissing
 from rtrag.core.events import DocumentEvent
 from rtrag.workflows.produce import Receipt
 from rtrag.workflows.redrive import (
@@ -29,7 +31,7 @@ class KinesisStream:
         try:
             r = self.client.put_record(StreamName=self.stream_name, Data=event.to_bytes(), PartitionKey=event.doc_id)
         except AWS_ERRORS as exc:
-            raise classify(exc, action=f"Kinesis PutRecord on {self.stream_name}") from exc
+            raise self._error(exc, "PutRecord") from exc
         return Receipt(event.doc_id, r["ShardId"], r["SequenceNumber"])
 
     def put_batch(self, events: Sequence[DocumentEvent]) -> list[Receipt | str]:
@@ -38,9 +40,15 @@ class KinesisStream:
         try:
             response = self.client.put_records(StreamName=self.stream_name, Records=entries)
         except AWS_ERRORS as exc:
-            raise classify(exc, action=f"Kinesis PutRecords on {self.stream_name}") from exc
+            raise self._error(exc, "PutRecords") from exc
         return [Receipt(e.doc_id, r["ShardId"], r["SequenceNumber"]) if "SequenceNumber" in r
                 else r.get("ErrorCode", "Failed") for e, r in zip(events, response["Records"])]
+
+    def _error(self, exc: Exception, action: str) -> Exception:
+        # A stream that does not exist is a wrong name or Region, never worth a retry: say which stream.
+        if error_code(exc) == "ResourceNotFoundException":
+            return ResourceMissing(f"Kinesis stream {self.stream_name} was not found", resource=contract.STREAM)
+        return classify(exc, action=f"Kinesis {action} on {self.stream_name}")
 
 
 class KinesisRangeReader:

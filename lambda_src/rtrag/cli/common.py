@@ -10,12 +10,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from rtrag.cli.safe import SafeStream, one_line
 from rtrag.core.errors import ConfigError, RagError, ResourceMissing, UserError
+from rtrag.core.shown import clipped
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_STACK_NAME = "RealtimeRag"
+ERROR_TEXT_CHARS = 600  # an AWS error report quoted in a one-line message
 
 
 def default_stack_name() -> str:
@@ -44,36 +47,59 @@ def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def make_session(args: argparse.Namespace) -> Any:
+    """The boto3 session of ``--profile`` / ``--region`` (else AWS_PROFILE, AWS_REGION, the profile's Region).
+    Checks, before any call, that it has a Region and credentials, and names every one that is missing at once."""
     import boto3
-    from botocore.exceptions import ProfileNotFound
+    from botocore.exceptions import PartialCredentialsError, ProfileNotFound
+
+    from rtrag.cli.hints import message
 
     try:
         # botocore reads AWS_DEFAULT_REGION; AWS_REGION is what the seed's scripts and the AWS SDKs use.
         session = boto3.Session(profile_name=args.profile, region_name=args.region or os.environ.get("AWS_REGION"))
-    except ProfileNotFound:
-        raise UserError(f"AWS profile {args.profile!r} not found: check --profile / AWS_PROFILE and ~/.aws/config")
-    if not session.region_name:
-        raise UserError("no AWS Region: pass --region or set AWS_REGION (the Region the stack is deployed in)")
+        region = session.region_name
+        # Found as the first call would find them (environment, AWS files, else an EC2 or container metadata
+        # endpoint); a profile that assumes a role or uses SSO is only refreshed on its first call.
+        credentials = session.get_credentials()
+    except ProfileNotFound as exc:
+        raise UserError(message("profile_not_found", profile=exc.kwargs.get("profile") or args.profile,
+                                source="--profile" if args.profile else "AWS_PROFILE")) from None
+    except PartialCredentialsError as exc:
+        raise UserError(message("partial_credentials", provider=_provider(exc.kwargs.get("provider")),
+                                missing=exc.kwargs.get("cred_var"))) from None
+    if not region and credentials is None:
+        raise UserError(message("no_region_no_credentials"))
+    if not region:
+        raise UserError(message("no_region"))
+    if credentials is None:
+        raise UserError(message("no_credentials"))
     return session
 
 
 def explain(exc: BaseException, *, region: str | None = None) -> str:
-    """One line that names the cause of ``exc`` and the fix."""
+    """One line that names the cause of ``exc`` and the fix (``hints.MESSAGES``, or the message of a typed error,
+    whose text names both); AWS's own report is kept whole, on one line, bounded."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError
     from botocore.exceptions import (
-        EndpointConnectionError,
         NoCredentialsError,
         NoRegionError,
+        ParamValidationError,
         PartialCredentialsError,
+        ProfileNotFound,
+        ProxyConnectionError,
+        SSLError,
         UnknownServiceError,
     )
+
+    from rtrag.cli.hints import message
 
     where = f" in {region}" if region else ""
     original = exc
     text = str(exc)
     if isinstance(exc, ResourceMissing):
         resource = exc.resource
-        return (f"{text}{where}: deploy the stack (`make deploy`), or name {resource.what} with {resource.flag} "
-                f"or {resource.env}")
+        return message("resource_missing", missing=text, where=where, what=resource.what, flag=resource.flag,
+                       env=resource.env, output=resource.output)
     if isinstance(exc, UserError):
         from rtrag.cli.hints import workflow_hint  # loads the workflows only when one of their errors is shown
 
@@ -83,44 +109,86 @@ def explain(exc: BaseException, *, region: str | None = None) -> str:
     if isinstance(exc, RagError) and isinstance(exc.__cause__, Exception):
         text = f"{text} {exc.__cause__}"
         exc = exc.__cause__
-    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return "no AWS credentials found: run `aws configure` (or `aws sso login`), set AWS_PROFILE, or pass --profile"
+    if isinstance(exc, ProfileNotFound):
+        return message("profile_not_found", profile=exc.kwargs.get("profile"), source="--profile or AWS_PROFILE")
+    if isinstance(exc, PartialCredentialsError):
+        return message("partial_credentials", provider=_provider(exc.kwargs.get("provider")),
+                       missing=exc.kwargs.get("cred_var"))
+    if isinstance(exc, NoCredentialsError):
+        return message("no_credentials")
     if isinstance(exc, NoRegionError):
-        return "no AWS Region: pass --region or set AWS_REGION"
+        return message("no_region")
     if isinstance(exc, UnknownServiceError):
-        return "this boto3 has no S3 Vectors client: run `pip install -r requirements.txt` (boto3 1.39.5 or newer)"
-    if isinstance(exc, EndpointConnectionError):
-        if "s3vectors" in text:
-            return f"S3 Vectors is not available{where}: deploy to and use a Region that offers it (e.g. us-east-1)"
-        return f"cannot reach AWS ({exc}): check the network, --region and AWS_ENDPOINT_URL"
+        return message("no_s3vectors_client")
+    if isinstance(exc, ParamValidationError):
+        # botocore refused the request before sending it; its report says which parameter and why.
+        call = str(original).split(" failed: ", 1)[0] if original is not exc else "request not sent"
+        return message("invalid_parameter", call=call, report=_joined(exc.kwargs.get("report", "")))
+    if isinstance(exc, ProxyConnectionError):
+        return message("proxy_failed", proxy=_endpoint(exc.kwargs.get("proxy_url")))
+    if isinstance(exc, SSLError):
+        return message("tls_failed", endpoint=_endpoint(exc.kwargs.get("endpoint_url")))
+    if isinstance(exc, BotoConnectionError):  # no route to the endpoint: no network, a proxy, a wrong Region
+        endpoint = exc.kwargs.get("endpoint_url")
+        return message("cannot_reach", endpoint=_endpoint(endpoint), region=region or "the Region",
+                       service=_service(endpoint))
     if "ExpiredToken" in text or "InvalidClientTokenId" in text or "UnrecognizedClientException" in text:
-        return "AWS credentials are expired or invalid: refresh them (`aws sso login`, new keys) and retry"
+        return message("expired_credentials")
     if "inference profile" in text:
-        return ("this model must be called through an inference profile" + where +
-                ": pass --model-id us.amazon.nova-lite-v1:0 (or eu./apac. for those geographies)")
+        return message("inference_profile", where=where)
     if "AccessDenied" in text and ("don't have access to the model" in text or "model access" in text.lower()):
-        return ("model access is not enabled" + where + ": open the Bedrock console, Model access, and enable "
-                "Amazon Titan Text Embeddings V2 and Amazon Nova Lite")
+        return message("model_access", where=where)
     if "AccessDenied" in text:
-        return (f"not authorized ({_first_line(text)}): attach the stack's ProducerPolicyArn, AskerPolicyArn or "
-                "(for reindex.py and redrive.py) OperatorPolicyArn managed policy to your user or role")
+        return message("not_authorized", detail=_joined(str(original)))
     if "Throttling" in text or "TooManyRequests" in text:
-        return ("throttled by AWS even after retries: wait a minute and retry, or ask for a higher quota "
-                "(Service Quotas, Amazon Bedrock)")
+        return message("throttled")
     if "Kinesis" in text and "ResourceNotFound" in text:
-        return f"the Kinesis stream was not found{where}: deploy the stack (`make deploy`) or pass --stream-name"
+        return message("stream_not_found", where=where, detail=_joined(str(original)))
     if "S3 Vectors" in text and "NotFound" in text:
-        return (f"the vector bucket or index was not found{where}: deploy the stack (`make deploy`) or pass "
-                "--vector-bucket / --vector-index")
-    return _first_line(str(original))
+        return message("vectors_not_found", where=where, detail=_joined(str(original)))
+    return _joined(str(original))
 
 
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text
+def _joined(text: str) -> str:
+    """``text`` on one line (its lines joined with "; "), bounded: an AWS report is kept whole unless huge."""
+    return clipped("; ".join(line.strip() for line in text.strip().splitlines() if line.strip()),
+                   ERROR_TEXT_CHARS) or ""
+
+
+def _provider(name: str | None) -> str:
+    """Where botocore found credentials, in a user's words."""
+    return {"env": "the environment", "shared-credentials-file": "the shared credentials file",
+            "config-file": "the AWS config file"}.get(name or "", name or "the credential chain")
+
+
+def _endpoint(url: str | None) -> str:
+    """An endpoint URL without its path and query (which may carry a bucket or key), for a message."""
+    if not url:
+        return "the AWS endpoint"
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else url
+
+
+def _service(url: str | None) -> str:
+    """The AWS service an endpoint URL belongs to (``https://kinesis.us-east-1.amazonaws.com`` -> kinesis)."""
+    host = urlsplit(url or "").hostname or ""
+    if host.endswith((".amazonaws.com", ".api.aws", ".amazonaws.com.cn")):
+        return f"the {host.split('.')[0]} service"
+    return "the service"
 
 
 def current_region(args: argparse.Namespace) -> str | None:
-    return args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    """The Region a command runs in, for its messages: ``--region``, the environment, else the profile's."""
+    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        return region
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return boto3.Session(profile_name=getattr(args, "profile", None)).region_name
+    except BotoCoreError:
+        return None
 
 
 def run_cli(main: Callable[[], int], *, region: Callable[[], str | None] = lambda: None) -> int:

@@ -10,9 +10,15 @@ from typing import Any
 
 from rtrag.aws.compose import AwsBackend
 from rtrag.cli.common import default_stack_name, make_session
-from rtrag.core import contract
+from rtrag.cli.hints import message
+from rtrag.core import contract, names
 from rtrag.core.contract import Resource
 from rtrag.core.errors import UserError
+from rtrag.core.shown import clipped, shown
+
+# The names S3 Vectors' rules govern: checked as they are given, so a bad one is named with where it came from
+# instead of failing later as an invalid request parameter.
+NAME_RULES = {contract.VECTOR_BUCKET: names.validate_bucket_name, contract.VECTOR_INDEX: names.validate_index_name}
 
 
 class StackOutputs:
@@ -27,7 +33,7 @@ class StackOutputs:
         if self._outputs is None:
             self._outputs = self._read()
         if key not in self._outputs:
-            raise UserError(f"stack {self.stack_name} has no output {key}: redeploy it with `make deploy`")
+            raise UserError(message("stack_output_missing", stack=self.stack_name, key=key))
         return self._outputs[key]
 
     def _read(self) -> dict[str, str]:
@@ -37,10 +43,8 @@ class StackOutputs:
             stacks = self.backend.client("cloudformation").describe_stacks(StackName=self.stack_name)["Stacks"]
         except ClientError as exc:
             if "does not exist" in str(exc):
-                raise UserError(
-                    f"stack {self.stack_name} is not deployed in {self.backend.region}: run `make deploy`, "
-                    "pass --stack-name or --region, or name the resources with flags / environment variables"
-                ) from None
+                raise UserError(message("stack_not_deployed", stack=self.stack_name,
+                                        region=self.backend.region)) from None
             raise
         return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
@@ -58,21 +62,30 @@ class AwsResources:
         self.backend = AwsBackend(make_session(args))
         self.outputs = StackOutputs(self.backend, args.stack_name)
 
+    def given(self, resource: Resource) -> str | None:
+        """The flag, else ``$env`` (refused in one line if it breaks the resource's naming rules), else None."""
+        flag = flag_value(self.args, resource)
+        value = flag or os.environ.get(resource.env)
+        return checked_name(resource, value, source=resource.flag if flag else resource.env) if value else None
+
     def name(self, resource: Resource, *, hint: str = "") -> str:
         """The flag, else ``$env``, else the stack output; ``hint`` is added when none names it."""
-        given = flag_value(self.args, resource) or os.environ.get(resource.env)
+        given = self.given(resource)
         if given:
             return given
         try:
             return self.outputs.get(resource.output)
         except UserError as exc:
-            extra = f"; {hint}" if hint else ""
-            raise UserError(f"{exc} (or name {resource.what} with {resource.flag} or {resource.env}){extra}") from None
+            raise UserError(message("also_name_it", message=exc, what=resource.what, flag=resource.flag,
+                                    env=resource.env, hint=f"; {hint}" if hint else "")) from None
 
     def optional(self, resource: Resource) -> str | None:
         """The flag, ``$env``, else the stack output, else None (for things that have a default)."""
+        given = self.given(resource)
+        if given:
+            return given
         try:
-            return self.name(resource)
+            return self.outputs.get(resource.output)
         except UserError:
             return None
 
@@ -90,6 +103,18 @@ class AwsResources:
 
     def dead_letters(self) -> Any:
         return self.backend.dead_letters(self.name(contract.DEAD_LETTER_BUCKET))
+
+
+def checked_name(resource: Resource, name: str, *, source: str) -> str:
+    """``name`` as ``source`` (a flag or an environment variable) gave it, if it is a valid name for ``resource``."""
+    rule = NAME_RULES.get(resource)
+    if rule is not None:
+        try:
+            rule(name)
+        except names.InvalidName as exc:
+            raise UserError(message("invalid_name", source=source, value=shown(name), what=resource.what,
+                                    reason=clipped(exc), output=resource.output)) from None
+    return name
 
 
 def add_resource_arguments(parser: argparse.ArgumentParser, *resources: Resource) -> None:

@@ -18,6 +18,7 @@ from rtrag.core.limits import (
     MAX_METADATA_KEYS,
     MAX_SEQUENCE_NUMBER_DIGITS,
 )
+from rtrag.core.shown import shown
 
 UPSERT = "upsert"
 DELETE = "delete"
@@ -170,15 +171,15 @@ def _validate(obj: Any, *, default_ts: int) -> DocumentEvent:
     doc_id = raw_id if isinstance(raw_id, str) and _printable_id(raw_id) else None
     unknown = sorted(set(obj) - set(EVENT_FIELDS))
     if unknown:
-        shown = ", ".join(_shown(name) for name in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-        raise InvalidEvent(f"unknown field(s) {shown}; allowed fields are {', '.join(EVENT_FIELDS)}", doc_id=doc_id)
+        names = ", ".join(shown(name) for name in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise InvalidEvent(f"unknown field(s) {names}; allowed fields are {', '.join(EVENT_FIELDS)}", doc_id=doc_id)
     _check_doc_id(raw_id)
     assert isinstance(raw_id, str)
     doc_id = raw_id
 
     op = obj.get("op", UPSERT)
     if op not in OPS:
-        raise InvalidEvent(f"op must be 'upsert' or 'delete', got {_shown(op, 40)}", doc_id=doc_id)
+        raise InvalidEvent(f"op must be 'upsert' or 'delete', got {shown(op, 40)}", doc_id=doc_id)
 
     source = obj.get("source", DEFAULT_SOURCE)
     if not isinstance(source, str) or not source:
@@ -201,12 +202,6 @@ def _validate(obj: Any, *, default_ts: int) -> DocumentEvent:
     if op == UPSERT:
         check_metadata_budget(event)
     return event
-
-
-def _shown(value: Any, limit: int = 80) -> str:
-    """``value`` for an error message: repr (so control characters show as escapes), cut to ``limit``."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _check_unicode(name: str, value: str, doc_id: str | None) -> None:
@@ -242,13 +237,13 @@ def _check_ts(raw: Any, default_ts: int, doc_id: str) -> int:
     if raw is None:
         return int(default_ts)
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        raise InvalidEvent(f"ts must be an integer of epoch seconds, got {_shown(raw)}", doc_id=doc_id)
+        raise InvalidEvent(f"ts must be an integer of epoch seconds, got {shown(raw)}", doc_id=doc_id)
     # An int is range-checked as it is: a 400-digit integer has no float (math.isfinite would raise).
     if isinstance(raw, float) and not math.isfinite(raw):
         raise InvalidEvent(f"ts must be an integer of epoch seconds, got {raw!r}", doc_id=doc_id)
     if not 0 <= raw <= MAX_TS:
         hint = ": it looks like milliseconds: send seconds since the epoch (divide by 1000)" if raw > MAX_TS else ""
-        raise InvalidEvent(f"ts={_shown(raw, 40)} is not epoch seconds (0..{MAX_TS}){hint}", doc_id=doc_id)
+        raise InvalidEvent(f"ts={shown(raw, 40)} is not epoch seconds (0..{MAX_TS}){hint}", doc_id=doc_id)
     return int(raw)
 
 
@@ -279,7 +274,7 @@ def _check_seq(raw: Any, doc_id: str) -> str | None:
         return None
     if not isinstance(raw, str) or not _SEQUENCE_RE.fullmatch(raw):
         raise InvalidEvent(f"seq must be a string of at most {MAX_SEQUENCE_NUMBER_DIGITS} decimal digits without "
-                           f"leading zeros (a Kinesis sequence number), got {_shown(raw, 60)}; producers leave it "
+                           f"leading zeros (a Kinesis sequence number), got {shown(raw, 60)}; producers leave it "
                            "out (redrive and replay set it)", doc_id=doc_id)
     return raw
 
@@ -299,29 +294,28 @@ def _check_metadata(raw: Any, doc_id: str) -> dict[str, MetadataValue]:
             raise InvalidEvent("metadata keys must be non-empty", doc_id=doc_id)
         _check_identifier("a metadata key", key, doc_id)
         if key in RESERVED_KEYS:
-            raise InvalidEvent(f"metadata key {key!r} is reserved for the indexer; rename it", doc_id=doc_id)
+            raise InvalidEvent(f"metadata key {shown(key)} is reserved for the indexer; rename it", doc_id=doc_id)
         if isinstance(value, bool):
             out[key] = value
         elif isinstance(value, str):
-            _check_unicode(f"metadata {key!r}", value, doc_id)
+            _check_unicode(f"metadata {shown(key)}", value, doc_id)
             out[key] = value
         elif isinstance(value, int):
             if not -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
-                raise InvalidEvent(f"metadata {key!r} is an integer beyond 2**53 ({_shown(value, 40)}), which filters "
-                                   "compare as a rounded double: send it as a string", doc_id=doc_id)
+                raise InvalidEvent(f"metadata {shown(key)} is an integer beyond 2**53 ({shown(value, 40)}), which "
+                                   "filters compare as a rounded double: send it as a string", doc_id=doc_id)
             out[key] = value
         elif isinstance(value, float):
             if not math.isfinite(value):
-                raise InvalidEvent(f"metadata {key!r} must be a finite number", doc_id=doc_id)
+                raise InvalidEvent(f"metadata {shown(key)} must be a finite number", doc_id=doc_id)
             out[key] = value
         elif isinstance(value, list) and all(isinstance(v, str) for v in value):
             for item in value:
-                _check_unicode(f"metadata {key!r}", item, doc_id)
+                _check_unicode(f"metadata {shown(key)}", item, doc_id)
             out[key] = list(value)
         else:
-            raise InvalidEvent(
-                f"metadata {key!r} must be a string, number, boolean or list of strings, got {type(value).__name__}",
-                doc_id=doc_id)
+            raise InvalidEvent(f"metadata {shown(key)} must be a string, number, boolean or list of strings, got "
+                               f"{type(value).__name__}", doc_id=doc_id)
     return out
 
 

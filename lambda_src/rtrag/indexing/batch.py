@@ -50,6 +50,7 @@ from rtrag.core.events import (
 )
 from rtrag.core.kinesis import KinesisRecord
 from rtrag.core.limits import MAX_KEYS_PER_GET
+from rtrag.core.shown import clipped
 from rtrag.core.vectors import Vector, batched, check_data, check_metadata, check_vector
 from rtrag.core.versions import VersionEntry, event_version, vector_key
 from rtrag.indexing.plan import Action, plan
@@ -158,12 +159,14 @@ class BatchIndexer:
         except RagError as exc:
             # The letter could not be kept: retry the record rather than lose it.
             log.error("dead letter not written; record will be retried",
-                      extra={"sequence_number": record.sequence_number, "error": str(exc)[:500]})
+                      extra={"sequence_number": record.sequence_number, "error": clipped(exc)})
             result.failures.add(record.sequence_number)
             return
         result.dead_letters += 1
-        log.warning("record dead-lettered", extra={"sequence_number": record.sequence_number, "doc_id": doc_id,
-                                                   "reason": reason[:500], "kind": kind, "dead_letter_key": key})
+        # The doc id of an invalid event is whatever the producer sent (a 100 KB one is invalid): bounded.
+        log.warning("record dead-lettered", extra={"sequence_number": record.sequence_number,
+                                                   "doc_id": clipped(doc_id), "reason": clipped(reason),
+                                                   "kind": kind, "dead_letter_key": key})
 
     def _fail(self, doc: Document, result: BatchResult, exc: RagError) -> None:
         if isinstance(exc, (UnindexableDocument, LimitExceeded)):
@@ -174,7 +177,7 @@ class BatchIndexer:
             result.failed_documents += 1
             log.warning("document not written; batch item failure reported",
                         extra={"doc_id": doc.doc_id, "sequence_number": doc.record.sequence_number,
-                               "error": str(exc)[:500]})
+                               "error": clipped(exc)})
         doc.done = True
 
     # the ledger -> a plan per document

@@ -43,6 +43,7 @@ from typing import Any
 from rtrag.core.backoff import backoff_delay
 from rtrag.core.errors import ConfigError, RagError
 from rtrag.core.kinesis import kinesis_event_record
+from rtrag.core.shown import clipped
 from rtrag.local.deadletters import LocalDeadLetters
 from rtrag.local.stream import LOCAL_ACCOUNT, LOCAL_REGION, LocalStream, StreamRecord
 
@@ -123,6 +124,17 @@ class _Outcome:
 
 def _iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}Z"
+
+
+def _raised_at(exc: BaseException) -> str:
+    """Where ``exc`` was raised (``file:line in function``), for a log line that leaves its message out."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "unknown"
+    code = tb.tb_frame.f_code
+    return f"{Path(code.co_filename).name}:{tb.tb_lineno} in {code.co_name}"
 
 
 def _check_int(name: str, value: int, low: int, high: int) -> int:
@@ -276,7 +288,7 @@ class LocalEventSourceMapping:
             failed_at = outcome.lowest_failed
             first_failed = batch[failed_at].sequence_number
             log.warning("batch failed", extra={"shard_id": shard_id, "sequence_number": first_failed,
-                                               "records": len(batch), "error": (outcome.error or "")[:500]})
+                                               "records": len(batch), "error": clipped(outcome.error)})
             if failed_at > 0:
                 position = self._advance(shard_id, batch[:failed_at], summary)
                 pending.append(batch[failed_at:])
@@ -351,8 +363,11 @@ class LocalEventSourceMapping:
         try:
             response = self.handler(event, context)
         except Exception as exc:  # a function error: the ESM splits the batch and retries the halves
-            log.exception("handler raised; the whole batch will be retried")
-            return _Outcome(lowest_failed=0, error=f"{type(exc).__name__}: {exc}", function_error=True)
+            error = f"{type(exc).__name__}: {exc}"
+            # The message may quote a record's content: bounded, and the traceback reduced to where it was raised.
+            log.error("handler raised; the whole batch will be retried",
+                      extra={"error": clipped(error), "raised_at": _raised_at(exc)})
+            return _Outcome(lowest_failed=0, error=error, function_error=True)
         return _parse_response(response, [r["kinesis"]["sequenceNumber"] for r in event["Records"]])
 
     def _checkpoint(self, shard_id: str, sequence_number: str) -> None:
