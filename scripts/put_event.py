@@ -7,20 +7,35 @@ examples:
       "Rotate the signing keys every 90 days."
   python scripts/put_event.py --delete nimbus-v3
   python scripts/put_event.py --file events.jsonl          # JSON Lines of document events; '-' reads stdin
+  python scripts/put_event.py --file events.jsonl --from-line 2501   # resume an interrupted send at line 2501
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import uuid
+from typing import Any
 
 from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser
 from rtrag.cli.resources import AwsResources, add_resource_arguments
 from rtrag.core import contract
 from rtrag.core.errors import UserError
-from rtrag.workflows.produce import InvalidInput, Stream, build_event, parse_pairs, read_jsonl, send_all
+from rtrag.core.events import DocumentEvent
+from rtrag.workflows.produce import (
+    InvalidInput,
+    Receipt,
+    SendInterrupted,
+    Stream,
+    build_event,
+    parse_pairs,
+    read_jsonl_lines,
+    send_all,
+)
+
+FROM_LINE = "--from-line"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,6 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--ts", type=int, help="document version in epoch seconds (default: now)")
     parser.add_argument("--delete", metavar="DOC_ID", help="put a delete event for DOC_ID instead")
     parser.add_argument("--file", metavar="PATH", help="JSON Lines of document events to send in bulk ('-' = stdin)")
+    parser.add_argument(FROM_LINE, type=int, metavar="N", help="with --file: start at line N of the file (the "
+                        "lines before it are not read); an interrupted send prints the N to resume from")
     add_resource_arguments(parser, contract.STREAM)
     parser.add_argument("--json", action="store_true", help="print machine-readable results")
     parser.add_argument("--local", action="store_true", help="use the local pipeline under .rag-local/ (or "
@@ -45,24 +62,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("give exactly one of: TEXT, --delete DOC_ID, --file PATH")
     if args.doc_id and args.doc_id_pos and args.doc_id != args.doc_id_pos:
         parser.error("the document id is given twice with different values")
+    if args.from_line is not None and (args.file is None or args.from_line < 1):
+        parser.error(f"{FROM_LINE} N goes with --file, and N is a line number (1 or more)")
     return args
 
 
-def load_events(args: argparse.Namespace) -> list:
+def load_numbered(args: argparse.Namespace) -> list[tuple[int | None, DocumentEvent]]:
+    """The events to send, each with its line number in --file (None for an event built from the arguments)."""
     if args.file is not None:
+        first = args.from_line or 1
         if args.file == "-":
-            return read_jsonl(sys.stdin)
-        try:
-            with open(args.file, encoding="utf-8") as lines:
-                return read_jsonl(lines)
-        except OSError as exc:
-            raise UserError(f"cannot read {args.file}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise InvalidInput(f"{args.file} is not UTF-8 text") from None
+            numbered = read_jsonl_lines(sys.stdin, first_line=first)
+        else:
+            try:
+                with open(args.file, encoding="utf-8") as lines:
+                    numbered = read_jsonl_lines(lines, first_line=first)
+            except OSError as exc:
+                raise UserError(f"cannot read {args.file}: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                raise InvalidInput(f"{args.file} is not UTF-8 text") from None
+        if not numbered and first > 1:
+            raise UserError(f"{args.file} has no event from line {first} on: nothing to send")
+        return numbered  # type: ignore[return-value]  # (int, event) pairs
     if args.delete is not None:
-        return [build_event(doc_id=args.delete, ts=args.ts, delete=True)]
-    return [build_event(doc_id=args.doc_id or args.doc_id_pos or str(uuid.uuid4()), text=args.text,
-                        source=args.source, ts=args.ts, metadata=parse_pairs(args.metadata, option="--metadata"))]
+        return [(None, build_event(doc_id=args.delete, ts=args.ts, delete=True))]
+    return [(None, build_event(doc_id=args.doc_id or args.doc_id_pos or str(uuid.uuid4()), text=args.text,
+                               source=args.source, ts=args.ts,
+                               metadata=parse_pairs(args.metadata, option="--metadata")))]
 
 
 def open_stream(args: argparse.Namespace) -> Stream:
@@ -71,28 +97,60 @@ def open_stream(args: argparse.Namespace) -> Stream:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
 
     def body() -> int:
-        events = load_events(args)  # validated before anything is sent
-        if args.local:
-            return send_local(args, events)
-        code, _ = send(args, open_stream(args), events)
-        return code
+        numbered = load_numbered(args)  # validated before anything is sent
+        events = [event for _, event in numbered]
+        try:
+            if args.local:
+                return send_local(args, events)
+            code, _ = send(args, open_stream(args), events)
+            return code
+        except SendInterrupted as stop:
+            return report_interrupted(args, given, stop, [line for line, _ in numbered])
 
     return run_cli(body, region=lambda: current_region(args))
 
 
-def send(args: argparse.Namespace, stream: Stream, events: list) -> tuple[int, list]:
-    """Put the events and print where they landed; 1 if any could not be sent. Also returns (receipt, event) for
-    each event sent."""
+def report_interrupted(args: argparse.Namespace, given: list[str], stop: SendInterrupted,
+                       lines: list[int | None]) -> int:
+    """What an interrupted --file send had sent, the first line it had not, and the command that sends the rest."""
+    report, total = stop.report, stop.total
+    first = report.first_unacknowledged(total)
+    where = "standard input" if args.file == "-" else args.file
+    if first is None:
+        print(f"interrupted: all {total} event(s) of {where} were sent", file=sys.stderr)
+        resume = None
+    else:
+        line = lines[first]
+        resume = line
+        after = sum(1 for i in report.acknowledged if i > first)
+        also = (f"; {after} event(s) after it were sent too and will be sent again (harmless: the greatest version "
+                "of a document wins)") if after else ""
+        print(f"interrupted: {len(report.sent)} of {total} event(s) were sent (acknowledged by the stream); "
+              f"line {line} of {where} is the first not sent{also}", file=sys.stderr)
+        again = [a for i, a in enumerate(given) if not _is_from_line(given, i)] + [FROM_LINE, str(line)]
+        feed = " (with the same standard input)" if args.file == "-" else ""
+        print(f"to send the rest{feed}: python scripts/put_event.py {shlex.join(again)}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"interrupted": True, "sent": len(report.sent), "total": total, "resume_from_line": resume}))
+    return 130
+
+
+def _is_from_line(argv: list[str], i: int) -> bool:
+    """Whether ``argv[i]`` is part of a --from-line option (its flag, its value, or both in one)."""
+    arg = argv[i]
+    return arg == FROM_LINE or arg.startswith(FROM_LINE + "=") or (i > 0 and argv[i - 1] == FROM_LINE)
+
+
+def send(args: argparse.Namespace, stream: Stream, events: list, *, announce: bool = True) -> tuple[int, list]:
+    """Put the events and print where they landed (for one event, only if ``announce``); 1 if any could not be
+    sent. Also returns (receipt, event) for each event sent."""
     if args.file is None:
         receipt = stream.put(events[0])
-        if args.json:
-            print(json.dumps({"doc_id": receipt.doc_id, "op": events[0].op, "shard_id": receipt.shard_id,
-                              "sequence_number": receipt.sequence_number}))
-        else:
-            print(f"put {events[0].op} doc_id={receipt.doc_id} shard={receipt.shard_id} "
-                  f"sequence={receipt.sequence_number}")
+        if announce:
+            print_receipt(args, receipt, events[0])
         return 0, [(receipt, events[0])]
     report = send_all(stream, events, progress=progress_printer("sending"))
     for event, code in report.failed:
@@ -104,6 +162,21 @@ def send(args: argparse.Namespace, stream: Stream, events: list) -> tuple[int, l
     return (1 if report.failed else 0), report.delivered
 
 
+def print_receipt(args: argparse.Namespace, receipt: Receipt, event: DocumentEvent, outcome: Any = None) -> None:
+    """Where one event landed, and in local mode what became of it when it was not indexed (ignored as older than
+    the stored version, dead-lettered or failed; the reason follows on stderr)."""
+    if args.json:
+        out = {"doc_id": receipt.doc_id, "op": event.op, "shard_id": receipt.shard_id,
+               "sequence_number": receipt.sequence_number}
+        if outcome is not None:
+            out |= {"status": outcome.status, "reason": outcome.message or None}
+        print(json.dumps(out))
+    else:
+        status = f": {outcome.status}, not indexed" if outcome is not None and not outcome.ok else ""
+        print(f"put {event.op} doc_id={receipt.doc_id} shard={receipt.shard_id} "
+              f"sequence={receipt.sequence_number}{status}")
+
+
 def send_local(args: argparse.Namespace, events: list) -> int:
     """Put the events on the local stream, index them before returning (the local "event source mapping"), and
     say what became of each: 1 if any was not indexed."""
@@ -111,11 +184,19 @@ def send_local(args: argparse.Namespace, events: list) -> int:
 
     local = LocalBackend()
     try:
-        code, sent = send(args, local.producer, events)
-        local.drain()
+        code, sent = send(args, local.producer, events, announce=False)
+        try:
+            local.drain()
+        except KeyboardInterrupt:
+            print(f"interrupted while indexing: {len(sent)} event(s) were put on the local stream; "
+                  "`python scripts/local_indexer.py` indexes the rest of them", file=sys.stderr)
+            return 130
         outcomes = local.outcomes(sent)
     finally:
         local.close()
+    if args.file is None:
+        [(receipt, event)], [outcome] = sent, outcomes
+        print_receipt(args, receipt, event, outcome)
     problems = [o for o in outcomes if not o.ok]
     if args.file is not None:
         counts = {status: sum(o.status == status for o in outcomes)

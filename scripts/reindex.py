@@ -31,7 +31,7 @@ from typing import Any
 from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser
 from rtrag.cli.resources import AwsResources, add_resource_arguments
 from rtrag.core import contract
-from rtrag.core.errors import ResourceMissing, UserError
+from rtrag.core.errors import RagError, ResourceMissing, UserError
 from rtrag.core.events import SOURCE_TEXT_KEY
 from rtrag.core.limits import MAX_RECORDS_PER_PUT_RECORDS, TITAN_V2_MODEL_ID
 from rtrag.workflows.checkpoint import job_name, open_checkpoint
@@ -107,11 +107,13 @@ class Local:
 
     def stream_target(self) -> StreamTarget:
         return StreamTarget(self.backend.producer, dead_letters=self.backend.dead_letters,
-                            description=f"local-stream:{self.backend.stream.directory.resolve()}")
+                            description=f"local-stream:{self.backend.stream.directory.resolve()}",
+                            identity=self.backend.index.identity)  # the local runner indexes into it
 
     def index_target(self) -> IndexTarget:
         index = self.backend.vector_index(self.args.vector_index)
-        return IndexTarget(self.backend.indexer(index), description=f"local-index:{Path(index.path).resolve()}")
+        return IndexTarget(self.backend.indexer(index), description=f"local-index:{Path(index.path).resolve()}",
+                           identity=index.identity)
 
     def exclusive(self, target_kind: str) -> contextlib.AbstractContextManager[Any]:
         """While replaying into the pipeline's own index, hold the local runner's shard locks: one writer per
@@ -122,6 +124,9 @@ class Local:
 
     def checkpoint_dir(self) -> Path:
         return self.backend.root / "reindex"
+
+    def check_rebuild(self, previous: str, target: Any, path: Path) -> None:
+        """A local index's version ledger lives in its own file: a new index starts with an empty one."""
 
     def close(self, *, drain: bool) -> None:
         if drain:
@@ -143,7 +148,23 @@ class Aws:
 
     def stream_target(self) -> StreamTarget:
         stream = self.res.stream()
-        return StreamTarget(stream, dead_letters=self.res.dead_letters(), description=f"stream:{stream.stream_name}")
+        return StreamTarget(stream, dead_letters=self.res.dead_letters(), description=f"stream:{stream.stream_name}",
+                            identity=self.pipeline_index_identity())
+
+    def pipeline_index_identity(self) -> str | None:
+        """The identity of the index the pipeline's indexer writes (GetIndex), when the stack names it. Without it
+        the replay still runs, but cannot tell a replaced index from the checkpoint's: a note says so."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            bucket, name = self.res.deployed(contract.VECTOR_BUCKET), self.res.deployed(contract.VECTOR_INDEX)
+            if not bucket or not name:
+                return None
+            return index_identity(self.res.backend.vector_index(bucket, name).described)
+        except (RagError, BotoCoreError, ClientError) as exc:
+            print(f"note: the pipeline's vector index could not be read ({str(exc).splitlines()[0][:300]}), so a "
+                  "checkpoint cannot tell whether it was replaced since", file=sys.stderr)
+            return None
 
     def index_target(self) -> IndexTarget:
         from rtrag.aws.compose import check_embedding_fits
@@ -172,7 +193,8 @@ class Aws:
             print("note: the pipeline's indexer writes this index too; a document that is also on the stream "
                   "while it is replayed can end at either version until its next event. To be exact, disable "
                   "the event source mapping while replaying, or replay --to-stream.", file=sys.stderr)
-        return IndexTarget(backend.indexer(settings), description=f"index:{bucket}/{name}")
+        return IndexTarget(backend.indexer(settings), description=f"index:{bucket}/{name}",
+                           identity=index_identity(index.described))
 
     def exclusive(self, target_kind: str) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
@@ -180,8 +202,30 @@ class Aws:
     def checkpoint_dir(self) -> Path:
         return Path(CHECKPOINT_DIR)
 
+    def check_rebuild(self, previous: str, target: Any, path: Path) -> None:
+        """Refuse to rebuild an index created again under the same name (same ARN, later creationTime): the version
+        ledger keys its entries by bucket and index name, so it still holds the versions of the old index's
+        documents, and a replay would skip each of them as not newer, leaving the new index empty."""
+        arn = previous.rpartition("@")[0]
+        if target.identity and target.identity.rpartition("@")[0] == arn:
+            raise UserError(
+                f"vector index {arn.rpartition('/')[2]} was deleted and created again under its name since checkpoint "
+                f"{path} was written; the version ledger still holds the versions of the documents the old index "
+                "held, so a replay would skip each of them as not newer and leave the new index empty: replay into "
+                "an index of another name (create it, then `reindex.py --to-index --vector-index NAME`) and point "
+                "the pipeline at it")
+
     def close(self, *, drain: bool) -> None:
         pass
+
+
+def index_identity(described: dict[str, Any] | None) -> str | None:
+    """An S3 Vectors index told apart from one created later under the same name: its ARN and creation time
+    (GetIndex); None when GetIndex did not say."""
+    if not described or not described.get("indexArn") or not described.get("creationTime"):
+        return None
+    created = described["creationTime"]
+    return f"{described['indexArn']}@{created.isoformat() if hasattr(created, 'isoformat') else created}"
 
 
 def open_source(args: argparse.Namespace, backend: Local | Aws, started: float):
@@ -196,11 +240,14 @@ def open_source(args: argparse.Namespace, backend: Local | Aws, started: float):
 
 
 def describe(counts: ReplayCounts, *, to_index: bool) -> str:
+    letters = f"dead-lettered {counts.dead_lettered}"
+    if counts.already_dead_lettered:
+        letters += f" ({counts.already_dead_lettered} already dead-lettered)"
     if to_index:
         return (f"read {counts.read}, indexed {counts.indexed}, skipped unchanged {counts.unchanged}, "
-                f"skipped stale or superseded {counts.stale}, dead-lettered {counts.dead_lettered}, "
+                f"skipped stale or superseded {counts.stale}, {letters}, "
                 f"failed {counts.failed}; {counts.embedding_calls} embedding call(s)")
-    return f"read {counts.read}, sent {counts.sent}, dead-lettered {counts.dead_lettered}, failed {counts.failed}"
+    return f"read {counts.read}, sent {counts.sent}, {letters}, failed {counts.failed}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,10 +270,14 @@ def replay(args: argparse.Namespace, backend: Local | Aws, started: float) -> in
     target_kind = "index" if args.to_index else "stream"
     target = backend.index_target() if args.to_index else backend.stream_target()
     job = job_name(source.description, target.description, source_kind=source_kind, target_kind=target_kind)
-    target.shard_id = f"reindex-{job}"  # names the job's dead letters: a rerun overwrites, never duplicates
+    target.shard_id = f"reindex-{job}"  # the shard of the job's synthetic records (letters are keyed by record)
     path = Path(args.checkpoint) if args.checkpoint else backend.checkpoint_dir() / f"{job}.json"
     checkpoint = open_checkpoint(path, job=job, source=source.description, target=target.description,
-                                 restart=args.restart)
+                                 restart=args.restart, target_id=target.identity)
+    if checkpoint.superseded:
+        backend.check_rebuild(checkpoint.superseded, target, path)
+        print(f"job {job}: checkpoint {path} is of an index deleted since (another was created in its place): "
+              "replaying from the start", file=sys.stderr)
     resumed = checkpoint.position is not None
     if resumed:
         print(f"job {job}: resuming after {checkpoint.position.unit} #{checkpoint.position.offset} "

@@ -117,7 +117,7 @@ def test_an_unchanged_newer_put_raises_the_version_so_an_older_text_is_ignored(l
     code = put_event.main(["--local", "Text B.", "doc", "--ts", "200"])
 
     assert code == 1
-    assert ("error: doc_id=doc: ignored: doc already holds a version newer than this event (ts 300 against 200"
+    assert ("error: doc_id=doc: ignored: doc already holds a version newer than this event (stored ts 300, seq "
             in capsys.readouterr().err)
     assert texts_of(local, "doc") == {"Text A."}
 

@@ -169,6 +169,28 @@ def test_index_survives_a_restart_and_reopens_with_its_stored_parameters(tmp_pat
         assert reopened.query([1.0, 0.0, 0.0, 0.0], top_k=1)[0]["key"] == "same"
 
 
+def test_an_index_keeps_its_identity_and_one_created_again_at_its_path_has_another(tmp_path):
+    import shutil
+    import sqlite3
+
+    with LocalVectorIndex.open(tmp_path / "idx", dimension=DIM) as first:
+        identity = first.identity
+    with LocalVectorIndex.open(tmp_path / "idx") as reopened:
+        assert reopened.identity == identity and identity.startswith(f"{(tmp_path / 'idx').resolve()}#")
+    shutil.rmtree(tmp_path / "idx")
+    with LocalVectorIndex.open(tmp_path / "idx", dimension=DIM) as again:
+        assert again.identity != identity
+
+    # An index created before indexes had an identity gets one when it is opened, and keeps it.
+    with sqlite3.connect(tmp_path / "idx" / "vectors.sqlite3") as conn:
+        conn.execute("DELETE FROM params WHERE name IN ('index_id', 'created_at')")
+    conn.close()
+    with LocalVectorIndex.open(tmp_path / "idx") as old:
+        given = old.identity
+    with LocalVectorIndex.open(tmp_path / "idx") as old:
+        assert old.identity == given != again.identity
+
+
 def test_reopening_with_other_parameters_fails_clearly(tmp_path):
     LocalVectorIndex.open(tmp_path / "idx", dimension=DIM).close()
 

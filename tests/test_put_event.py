@@ -135,7 +135,7 @@ def test_events_read_back_from_the_stream_are_indexed_by_the_indexer(stream, env
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["some text", "--stream-name", "missing-stream"], "the Kinesis stream was not found in us-east-1"),
+    (["some text", "--stream-name", "missing-stream"], "Kinesis stream missing-stream was not found in us-east-1"),
     (["text", "--doc-id", "a#b", "--stream-name", STREAM], "doc_id must not contain '#'"),
     (["text", "--metadata", "novalue", "--stream-name", STREAM], "--metadata 'novalue' is not KEY=VALUE"),
     (["some text"], "stack RealtimeRag is not deployed in us-east-1"),
@@ -157,3 +157,176 @@ def test_no_credentials_is_explained(stream, monkeypatch, capsys):
 
     assert code == 1
     assert "no AWS credentials found: run `aws configure`" in capsys.readouterr().err
+
+
+# An interrupted bulk send says what was sent and where to resume, and resuming loses no line.
+class InterruptedStream:
+    """The real stream, with Ctrl-C arriving during PutRecords call number ``at``: before the call when
+    ``landed`` is False, or after Kinesis took the records but before its answer arrived when it is True."""
+
+    def __init__(self, stream, *, at: int, landed: bool):
+        self.stream, self.at, self.landed, self.calls = stream, at, landed, 0
+
+    def put(self, event):
+        return self.stream.put(event)
+
+    def put_batch(self, events):
+        self.calls += 1
+        if self.calls == self.at:
+            if self.landed:
+                self.stream.put_batch(events)
+            raise KeyboardInterrupt
+        return self.stream.put_batch(events)
+
+
+def bulk_file(tmp_path, count: int) -> tuple[str, dict[int, str]]:
+    """``count`` events with a blank line after every 100th, so line numbers and event positions differ; returns
+    the path and the doc id on each line."""
+    lines, doc_on_line = [], {}
+    for i in range(count):
+        lines.append(json.dumps({"doc_id": f"doc-{i}", "text": f"Document number {i}.", "ts": 1000 + i}))
+        doc_on_line[len(lines)] = f"doc-{i}"
+        if i % 100 == 99:
+            lines.append("")
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path), doc_on_line
+
+
+def resume_command(err: str) -> list[str]:
+    [line] = [x for x in err.splitlines() if x.startswith("to send the rest: ")]
+    prefix = "to send the rest: python scripts/put_event.py "
+    assert line.startswith(prefix)
+    import shlex
+
+    return shlex.split(line[len(prefix):])
+
+
+@pytest.mark.parametrize("landed", [False, True], ids=["before-the-call", "answer-lost"])
+def test_interrupted_bulk_send_prints_what_was_sent_and_the_line_to_resume_from(stream, tmp_path, monkeypatch,
+                                                                                 capsys, landed):
+    path, doc_on_line = bulk_file(tmp_path, 1200)
+    real_open = put_event.open_stream
+    monkeypatch.setattr(put_event, "open_stream", lambda args: InterruptedStream(real_open(args), at=3, landed=landed))
+
+    code = put_event.main(["--file", path, "--stream-name", STREAM])
+
+    err = capsys.readouterr().err
+    assert code == 130
+    # Two calls of 500 were acknowledged; the third (events 1000..1199) was in flight: not known to be sent.
+    first_unsent = next(line for line, doc in doc_on_line.items() if doc == "doc-1000")
+    assert f"interrupted: 1000 of 1200 event(s) were sent (acknowledged by the stream); line {first_unsent} of " \
+           f"{path} is the first not sent" in err
+    argv = resume_command(err)
+    assert argv[-2:] == ["--from-line", str(first_unsent)] and argv[:-2] == ["--file", path, "--stream-name", STREAM]
+
+    monkeypatch.setattr(put_event, "open_stream", real_open)
+    assert put_event.main(argv) == 0
+    assert "sent 200, failed 0" in capsys.readouterr().out
+    sent = [e.doc_id for e in events_on(stream)]
+    assert set(sent) == set(doc_on_line.values()), "no line is lost"
+    # Only the in-flight call's events can be on the stream twice (harmless: the greater version wins).
+    assert len(sent) == 1200 + (200 if landed else 0)
+
+
+def test_interrupted_retry_resumes_at_the_first_unacknowledged_entry_not_after_the_last_acknowledged(
+        stream, aws, tmp_path, monkeypatch, capsys):
+    path, doc_on_line = bulk_file(tmp_path, 600)
+    # The first call loses every third entry; Ctrl-C arrives while the script waits to retry them.
+    aws.kinesis.fail_entries = lambda call, index: call == 1 and index % 3 == 1
+
+    def interrupted_wait(attempt, **kwargs):
+        raise KeyboardInterrupt
+
+    from rtrag.workflows import produce
+
+    real_delay = produce.backoff_delay
+    monkeypatch.setattr(produce, "backoff_delay", interrupted_wait)
+
+    code = put_event.main(["--file", path, "--stream-name", STREAM, "--json"])
+
+    captured = capsys.readouterr()
+    assert code == 130
+    # Entries 0, 2, 3, 5, ... of the first call were taken (333 of 500); entry 1 (doc-1, line 2) was not.
+    assert "interrupted: 333 of 600 event(s) were sent" in captured.err and f"line 2 of {path}" in captured.err
+    assert "332 event(s) after it were sent too" in captured.err
+    assert json.loads(captured.out) == {"interrupted": True, "sent": 333, "total": 600, "resume_from_line": 2}
+
+    monkeypatch.setattr(produce, "backoff_delay", real_delay)
+    assert put_event.main(resume_command(captured.err)) == 0
+    assert {e.doc_id for e in events_on(stream)} == set(doc_on_line.values()), "no line is lost"
+
+
+def test_from_line_starts_at_that_line_and_needs_a_file(stream, tmp_path, capsys):
+    path, doc_on_line = bulk_file(tmp_path, 150)  # line 101 is blank
+
+    assert put_event.main(["--file", path, "--stream-name", STREAM, "--from-line", "101"]) == 0
+    assert sorted(e.doc_id for e in events_on(stream)) == sorted(
+        doc for line, doc in doc_on_line.items() if line >= 101)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        put_event.main(["text", "--from-line", "3", "--stream-name", STREAM])
+    assert "--from-line N goes with --file" in capsys.readouterr().err
+    assert put_event.main(["--file", path, "--stream-name", STREAM, "--from-line", "500"]) == 1
+    assert f"{path} has no event from line 500 on: nothing to send" in capsys.readouterr().err
+
+
+# In local mode the put's outcome is known when the command returns: an ignored put says so, and why.
+@pytest.fixture
+def local(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+
+def test_a_local_put_older_than_the_stored_version_is_reported_ignored_with_both_versions(local, tmp_path, capsys):
+    assert put_event.main(["--local", "Text A.", "doc", "--ts", "300"]) == 0
+    stored = capsys.readouterr().out.split("sequence=")[1].strip()
+
+    code = put_event.main(["--local", "Text B.", "doc", "--ts", "200"])
+
+    out, err = capsys.readouterr()
+    ignored = out.split("sequence=")[1].split(":")[0]
+    assert code == 1
+    assert out.startswith("put upsert doc_id=doc ") and out.rstrip().endswith(": ignored, not indexed")
+    assert (f"ignored: doc already holds a version newer than this event (stored ts 300, seq {stored}; this "
+            f"event's ts 200, seq {ignored}: the greater ts wins, then the greater seq)") in err
+
+    # Same ts: the sequence number decides, and the message shows it.
+    path = tmp_path / "same-ts.jsonl"
+    path.write_text(json.dumps({"doc_id": "doc", "text": "Text C.", "ts": 300, "seq": "5"}) + "\n")
+    assert put_event.main(["--local", "--file", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert "documents: 0 indexed, 1 ignored" in out
+    assert f"(stored ts 300, seq {stored}; this event's ts 300, seq 5:" in err
+
+    assert put_event.main(["--local", "--delete", "doc", "--ts", "100", "--json"]) == 1
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["status"] == "ignored" and "stored ts 300" in printed["reason"]
+
+
+def test_a_local_bulk_put_interrupted_while_indexing_says_everything_was_put_and_how_to_index_it(
+        local, tmp_path, monkeypatch, capsys):
+    from rtrag.local.compose import LocalBackend
+    from scripts import local_indexer
+
+    path, doc_on_line = bulk_file(tmp_path, 5)
+    real_drain = LocalBackend.drain
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LocalBackend, "drain", interrupted)
+
+    assert put_event.main(["--local", "--file", path]) == 130
+
+    err = capsys.readouterr().err
+    assert "interrupted while indexing: 5 event(s) were put on the local stream" in err
+    assert "`python scripts/local_indexer.py` indexes the rest of them" in err
+    monkeypatch.setattr(LocalBackend, "drain", real_drain)
+    assert local_indexer.main([]) == 0
+    backend = LocalBackend()
+    try:
+        assert {k.split("#")[0] for k in backend.index.list_keys()} == set(doc_on_line.values())
+    finally:
+        backend.close()

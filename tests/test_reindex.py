@@ -394,3 +394,104 @@ def test_hours_and_windows():
     assert empty.value.bound is None and explain(empty.value).endswith("--since must not be after --until")
     assert sequence_number(12) == "00000000000000000012" and int(sequence_number(12)) == 12
 
+
+# A checkpoint of an index deleted and created again under its name is not resumed.
+@pytest.fixture
+def creation_times():
+    """GetIndex as S3 Vectors answers it, with the index's creationTime (moto leaves it out): the time of its last
+    CreateIndex, by index name."""
+    from datetime import UTC, datetime
+
+    from botocore.handlers import BUILTIN_HANDLERS
+
+    created: dict[str, datetime] = {}
+
+    def on_create(params, **kwargs):
+        created[json.loads(params["body"])["indexName"]] = datetime.now(UTC)
+
+    def on_get(parsed, **kwargs):
+        index = parsed.get("index") or {}
+        if index.get("indexName") in created:
+            index["creationTime"] = created[index["indexName"]]
+
+    handlers = [("before-call.s3vectors.CreateIndex", on_create), ("after-call.s3vectors.GetIndex", on_get)]
+    BUILTIN_HANDLERS.extend(handlers)
+    yield created
+    for handler in handlers:
+        BUILTIN_HANDLERS.remove(handler)
+
+
+def create_index(name: str) -> None:
+    boto3.client("s3vectors").create_index(vectorBucketName=BUCKET, indexName=name, dataType="float32",
+                                           dimension=256, distanceMetric="cosine",
+                                           metadataConfiguration={"nonFilterableMetadataKeys": ["source_text"]})
+
+
+def test_a_stream_replay_after_the_pipelines_index_was_replaced_starts_over(creation_times, archive, monkeypatch,
+                                                                           capsys):
+    # The stack replaces its index under a new name (a new dimension, say): the replay onto the stream is checked
+    # against the index the pipeline writes, so it refills the new one instead of resuming after the old one.
+    assert reindex.main(["--to-stream", "--json"]) == 0
+    first = json_out(capsys)
+    assert first["run"]["sent"] == VALID_EVENTS and first["resumed"] is False
+    create_index("docs-v2")
+    monkeypatch.setenv("VECTOR_INDEX", "docs-v2")
+    archive.kinesis.delete_stream(StreamName=STREAM)  # a clean stream, to count what the second run sends
+    archive.kinesis.create_stream(StreamName=STREAM, ShardCount=2)
+
+    code = reindex.main(["--to-stream", "--json"])
+
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "is of an index deleted since (another was created in its place): replaying from the start" in captured.err
+    second = json.loads(captured.out.strip().splitlines()[-1])
+    assert second["resumed"] is False and second["run"]["sent"] == VALID_EVENTS
+    assert len(records_on(archive.kinesis)) == VALID_EVENTS
+    assert reindex.main(["--to-stream", "--json"]) == 0 and json_out(capsys)["resumed"] is True, \
+        "the same index: resumed"
+
+
+def test_an_index_created_again_under_its_name_is_told_apart_and_not_rebuilt_in_vain(creation_times, archive,
+                                                                                      capsys):
+    create_index("chunks-new")
+    assert reindex.main(["--to-index", "--vector-index", "chunks-new"]) == 0
+    checkpoint = json.loads(next(Path(".rag-reindex").glob("archive-to-index-*.json")).read_text())
+    assert checkpoint["target_id"] == (f"arn:aws:s3vectors:us-east-1:123456789012:bucket/{BUCKET}/index/chunks-new@"
+                                       f"{creation_times['chunks-new'].isoformat()}")
+    archive.s3vectors.delete_index(vectorBucketName=BUCKET, indexName="chunks-new")
+    create_index("chunks-new")
+    capsys.readouterr()
+
+    # The version ledger keys entries by bucket and index name: it still says the old index holds every document,
+    # so a replay would skip them all and leave the new index empty. Refused, with what works instead.
+    assert reindex.main(["--to-index", "--vector-index", "chunks-new"]) == 1
+
+    err = capsys.readouterr().err
+    assert "vector index chunks-new was deleted and created again under its name since checkpoint" in err
+    assert "replay into an index of another name" in err and len(err.strip().splitlines()) == 1
+    assert stored_texts(archive.s3vectors, "chunks-new") == {}
+
+
+# A bad line is dead-lettered once, however many replays read it.
+def test_replays_of_the_archive_run_again_add_no_letter_for_a_line_already_dead_lettered(archive, capsys):
+    runs = []
+    for argv in (["--to-index"], ["--to-index", "--restart"], ["--to-stream"], ["--to-index", "--since", "2026-01-01"]):
+        assert reindex.main([*argv, "--json"]) == 0
+        runs.append(json_out(capsys)["run"])
+
+    assert len(letters(archive.s3)) == 1
+    assert [(r["dead_lettered"], r["already_dead_lettered"]) for r in runs] == [(1, 0), (0, 1), (0, 1), (0, 1)]
+    assert reindex.main(["--to-stream", "--restart"]) == 0
+    assert "dead-lettered 0 (1 already dead-lettered)" in capsys.readouterr().out
+
+
+def test_a_stream_replay_whose_pipeline_index_cannot_be_read_still_runs_and_says_what_it_cannot_check(
+        archive, monkeypatch, capsys):
+    monkeypatch.setenv("VECTOR_INDEX", "no-such-index")
+
+    assert reindex.main(["--to-stream", "--json"]) == 0
+
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1])["run"]["sent"] == VALID_EVENTS
+    assert "note: the pipeline's vector index could not be read (vector index no-such-index" in captured.err
+    assert "a checkpoint cannot tell whether it was replaced since" in captured.err

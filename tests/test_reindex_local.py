@@ -61,7 +61,10 @@ def test_local_stream_replayed_into_a_named_local_index_then_again_without_embed
     assert ask.main(["--local", "--vector-index", "missing", "Who owns Alpha?"]) == 1
     assert ("no local index named 'missing'" in (err := capsys.readouterr().err)
             and "build it with `reindex.py --local --to-index --vector-index missing`" in err)
-    assert first["read"] == second["read"] == LINES and first["dead_lettered"] == 1
+    # The broken record was dead-lettered by the local runner when it was put: the replays find its letter.
+    assert first["read"] == second["read"] == LINES and first["dead_lettered"] == 0
+    assert first["already_dead_lettered"] == second["already_dead_lettered"] == 1
+    assert len(local.dead_letters.list("invalid/")) == 1
     assert first["embedding_calls"] > 0 and second["embedding_calls"] == 0
     assert list((local.root / "reindex").glob("*.json")), "local checkpoints live with the local state"
 
@@ -99,7 +102,8 @@ def test_local_stream_replayed_onto_itself_is_indexed_before_the_command_returns
     assert reindex.main(["--local", "--to-stream", "--json"]) == 0
 
     run = json_out(capsys)["run"]
-    assert (run["read"], run["sent"], run["dead_lettered"]) == (LINES, VALID_EVENTS, 1)
+    assert (run["read"], run["sent"], run["dead_lettered"], run["already_dead_lettered"]) == (
+        LINES, VALID_EVENTS, 0, 1), "the local runner dead-lettered the broken record when it was put"
     assert local.stream.count() == before + VALID_EVENTS, "the replay's own records are not replayed again"
     assert all(local.stream.get_checkpoint("indexer", s) == local.stream.latest_sequence(s)
                for s in local.stream.shard_ids()), "the local runner indexed the replayed events"
@@ -121,3 +125,72 @@ def test_local_replay_as_a_process_from_a_jsonl_file(tmp_path):
     assert first.returncode == 0 and first.stdout.strip() == "read 1, sent 1, dead-lettered 0, failed 0"
     assert "Traceback" not in first.stderr
     assert again.stdout.splitlines()[0] == "read 0, sent 0, dead-lettered 0, failed 0", "resumed: nothing new"
+
+
+# A checkpoint of an index deleted since is not resumed: the replay rebuilds the new index from the start.
+@pytest.mark.parametrize("target", ["named", "pipeline"])
+def test_a_checkpoint_of_a_deleted_index_is_not_resumed_the_new_index_is_rebuilt(local, capsys, target):
+    import shutil
+
+    from rtrag.local.index import LocalVectorIndex
+
+    argv = ["--local", "--to-index", "--json"] + (["--vector-index", "rebuilt"] if target == "named" else [])
+    directory = local.root / ("indexes/rebuilt" if target == "named" else "index")
+    assert reindex.main(argv) == 0
+    assert json_out(capsys)["run"]["read"] == LINES
+
+    shutil.rmtree(directory)  # the user deletes the index to rebuild it
+    code = reindex.main(argv)
+
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "is of an index deleted since (another was created in its place): replaying from the start" in captured.err
+    result = json.loads(captured.out.strip().splitlines()[-1])
+    assert result["resumed"] is False and result["run"]["read"] == LINES
+    with LocalVectorIndex.open(directory) as rebuilt:
+        assert local_texts(rebuilt) == FINAL, "every document, not only what came after the old checkpoint"
+
+    assert reindex.main(argv) == 0, "the same index again: the checkpoint is resumed"
+    assert json_out(capsys)["resumed"] is True
+
+
+# A bad record is dead-lettered once, however many replays read it.
+def test_replays_run_again_add_no_letter_for_a_record_already_dead_lettered(local, tmp_path, capsys):
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join([json.dumps(event("ok", "A good line.", 5)), "not json", '{"doc_id": "x", "op": "zap"}',
+                               json.dumps(event("blank", "", 6))]) + "\n")
+    before = set(local.dead_letters.list("invalid/"))
+
+    runs = []
+    for argv in (["--to-index", "--from-jsonl", str(path)], ["--to-index", "--from-jsonl", str(path), "--restart"],
+                 ["--to-stream", "--from-jsonl", str(path)], ["--to-index", "--vector-index", "other",
+                                                             "--from-jsonl", str(path)]):
+        assert reindex.main(["--local", "--json", *argv]) == 0
+        runs.append(json_out(capsys)["run"])
+
+    letters = set(local.dead_letters.list("invalid/")) - before
+    assert len(letters) == 3, "one letter per bad line, whichever replay read it"
+    assert [(r["dead_lettered"], r["already_dead_lettered"]) for r in runs] == [(3, 0), (0, 3), (0, 3), (0, 3)]
+    assert reindex.main(["--local", "--to-index", "--from-jsonl", str(path), "--restart"]) == 0
+    assert "dead-lettered 0 (3 already dead-lettered)" in capsys.readouterr().out
+    # A line that fails for another reason now (the file was fixed differently) replaces its letter.
+    path.write_text(path.read_text().replace('"op": "zap"', '"op": "zip"'))
+    assert reindex.main(["--local", "--json", "--to-index", "--from-jsonl", str(path), "--restart"]) == 0
+    assert (json_out(capsys)["run"]["dead_lettered"], len(set(local.dead_letters.list("invalid/")) - before)) == (1, 3)
+
+
+def test_a_checkpoint_written_before_checkpoints_named_their_index_is_resumed_and_then_names_it(tmp_path):
+    from rtrag.workflows.checkpoint import open_checkpoint
+    from rtrag.workflows.sources import Position
+
+    path = tmp_path / "job.json"
+    Checkpoint(job="j", source="s", target="t", position=Position("u", 3), ordinal=3).save(path)
+    raw = json.loads(path.read_text())
+    del raw["target_id"]  # as an older version wrote it
+    path.write_text(json.dumps(raw))
+
+    resumed = open_checkpoint(path, job="j", source="s", target="t", restart=False, target_id="index#1")
+    assert (resumed.position, resumed.target_id, resumed.superseded) == (Position("u", 3), "index#1", None)
+    resumed.save(path)
+    other = open_checkpoint(path, job="j", source="s", target="t", restart=False, target_id="index#2")
+    assert (other.position, other.ordinal, other.superseded) == (None, 0, "index#1")

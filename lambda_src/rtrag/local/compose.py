@@ -72,6 +72,15 @@ class LocalIndexMissing(UserError):
         self.name = name
 
 
+class LocalIndexEmpty(UserError):
+    """A local index into which nothing was ever indexed; ``name`` is None for the pipeline's own index."""
+
+    def __init__(self, name: str | None, path: Path):
+        what = f"local index {name!r}" if name else "the local index"
+        super().__init__(f"{what} ({path}) is empty: nothing has been indexed into it")
+        self.name = name
+
+
 @dataclass(frozen=True)
 class PutOutcome:
     """What became of a put document: indexed, deleted, ignored (older than what is stored), dead-lettered or
@@ -141,6 +150,17 @@ class LocalBackend:
             raise LocalIndexMissing(name, self.root / "indexes")
         return self.vector_index(name)
 
+    def index_to_ask(self, name: str | None = None) -> LocalVectorIndex:
+        """The index a question reads (the pipeline's own, or the named one). One into which nothing was ever
+        indexed (no vector, no version in its ledger) is refused: it could only answer "not in the indexed
+        documents", which would hide that nothing was indexed. (One whose documents were all deleted answers.)"""
+        index = self.named_index(name) if name else self.index
+        if index.count() == 0:
+            ledger = self.ledger if index is self.index else LocalVersionLedger(index)
+            if not ledger.entries():
+                raise LocalIndexEmpty(name, index.path)
+        return index
+
     def indexer(self, index: LocalVectorIndex | None = None) -> BatchIndexer:
         """The indexer of ``index`` (default: the pipeline's own), with that index's ledger."""
         index = index or self.index
@@ -203,8 +223,10 @@ class LocalBackend:
                 out.append(PutOutcome(doc_id, "deleted" if event.op == DELETE else "indexed", ""))
             elif entry is not None and entry.version is not None and entry.version > version:
                 what = "a delete" if entry.state == "deleted" else "a version"
+                stored = entry.version
                 out.append(PutOutcome(doc_id, "ignored", f"ignored: {doc_id} already holds {what} newer than this "
-                                      f"event (ts {entry.version.ts} against {version.ts}; the greatest ts wins)"))
+                                      f"event (stored ts {stored.ts}, seq {stored.seq}; this event's ts {version.ts}, "
+                                      f"seq {version.seq}: the greater ts wins, then the greater seq)"))
             else:
                 out.append(PutOutcome(doc_id, "failed", "not indexed, and no dead letter says why: see the runner's "
                                       "warnings above, then run `python scripts/local_indexer.py` to retry"))

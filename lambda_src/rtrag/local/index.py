@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -171,6 +173,11 @@ class _Store:
         return vectors
 
 
+def _creation() -> dict[str, Any]:
+    """The parameters that identify one creation of an index: a random id and the time."""
+    return {"index_id": uuid.uuid4().hex, "created_at": round(time.time(), 3)}
+
+
 def _next_generation(conn: sqlite3.Connection) -> int:
     conn.execute("UPDATE state SET generation = generation + 1 WHERE id = 1")
     return conn.execute("SELECT generation FROM state WHERE id = 1").fetchone()[0]
@@ -199,6 +206,9 @@ class LocalVectorIndex(CheckedVectorIndex):
             raise
         super().__init__(dimension=params["dimension"], non_filterable_keys=params["non_filterable_keys"])
         self.distance_metric: str = params["distance_metric"]
+        # What tells this index from one created later at the same path (S3 Vectors: the ARN and creationTime).
+        self.index_id: str = params["index_id"]
+        self.created_at: float = float(params["created_at"])
         self._store = _Store(self._db, non_filterable_keys=self.non_filterable_keys)
         self._cache = MatrixCache(self.dimension)
 
@@ -216,6 +226,8 @@ class LocalVectorIndex(CheckedVectorIndex):
             stored = self._create(dimension, non_filterable_keys, distance_metric)
         if stored["schema_version"] == 1:
             stored = self._upgrade_from_1()
+        if "index_id" not in stored:
+            stored = self._name_creation()
         if stored["schema_version"] != SCHEMA_VERSION:
             raise ConfigError(f"local vector index {self.path} has storage format {stored['schema_version']}; this "
                               f"version reads format {SCHEMA_VERSION}: delete {self.path} and index again")
@@ -252,6 +264,14 @@ class LocalVectorIndex(CheckedVectorIndex):
             rows = dict(conn.execute("SELECT name, value FROM params"))
         return {name: json.loads(value) for name, value in rows.items()}
 
+    def _name_creation(self) -> dict[str, Any]:
+        """Give an index created before indexes had an identity one (``index_id``), once."""
+        with self._db.transaction(write=True) as conn:
+            conn.executemany("INSERT OR IGNORE INTO params (name, value) VALUES (?, ?)",
+                             [(name, json.dumps(value)) for name, value in _creation().items()])
+            rows = dict(conn.execute("SELECT name, value FROM params"))
+        return {name: json.loads(value) for name, value in rows.items()}
+
     def _create(self, dimension: int | None, non_filterable_keys: Sequence[str] | None,
                 distance_metric: str) -> dict[str, Any]:
         if dimension is None:
@@ -268,7 +288,7 @@ class LocalVectorIndex(CheckedVectorIndex):
             if not isinstance(key, str) or not 1 <= len(key) <= MAX_METADATA_KEY_NAME_CHARS:
                 raise ConfigError(f"non-filterable key {key!r} must be 1..{MAX_METADATA_KEY_NAME_CHARS} characters")
         params = {"schema_version": SCHEMA_VERSION, "dimension": dimension, "distance_metric": distance_metric,
-                  "data_type": DATA_TYPE, "non_filterable_keys": keys}
+                  "data_type": DATA_TYPE, "non_filterable_keys": keys, **_creation()}
         with self._db.transaction(write=True) as conn:
             for statement in _SCHEMA:
                 conn.execute(statement)
@@ -377,6 +397,12 @@ class LocalVectorIndex(CheckedVectorIndex):
         """The number of vectors in the index."""
         with self._db.transaction(write=False) as conn:
             return conn.execute("SELECT COUNT(*) FROM vectors WHERE data IS NOT NULL").fetchone()[0]
+
+    @property
+    def identity(self) -> str:
+        """This index, told apart from any other index ever created at its path (delete the directory, and the
+        index created there next has another identity)."""
+        return f"{self.path.resolve()}#{self.index_id}"
 
     def describe(self) -> dict[str, Any]:
         """The index's parameters, shaped like S3 Vectors' GetIndex ``index``."""

@@ -2,6 +2,10 @@
 
 It holds the position of the last record of the last fully delivered batch; a crash can deliver one batch twice,
 which costs nothing in the index (unchanged documents are skipped) and puts at most one batch twice on the stream.
+
+It also holds the identity of the index the replay fills (``target_id``: the index itself, or for a replay onto the
+stream the index the pipeline writes): an index deleted and created again under the same name does not hold what
+the checkpoint says was delivered, so a checkpoint of another index is not resumed; the replay starts over.
 """
 
 from __future__ import annotations
@@ -52,11 +56,15 @@ class Checkpoint:
     totals: ReplayCounts = field(default_factory=ReplayCounts)
     started_at: float = field(default_factory=time.time)
     updated_at: float = 0.0
+    target_id: str | None = None  # the identity of the index filled (None: unknown, as in older checkpoints)
+    # Not saved: the target_id of a checkpoint found at the path and not resumed (its index is not the target).
+    superseded: str | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"job": self.job, "source": self.source, "target": self.target,
                 "position": self.position.to_json() if self.position else None, "ordinal": self.ordinal,
-                "totals": self.totals.to_json(), "started_at": self.started_at, "updated_at": self.updated_at}
+                "totals": self.totals.to_json(), "started_at": self.started_at, "updated_at": self.updated_at,
+                "target_id": self.target_id}
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash leaves the previous checkpoint or this one, never half of one."""
@@ -76,7 +84,8 @@ class Checkpoint:
             return cls(job=raw["job"], source=raw["source"], target=raw["target"],
                        position=Position.from_json(raw.get("position")), ordinal=int(raw.get("ordinal", 0)),
                        totals=ReplayCounts.from_json(raw.get("totals")),
-                       started_at=float(raw.get("started_at", 0)), updated_at=float(raw.get("updated_at", 0)))
+                       started_at=float(raw.get("started_at", 0)), updated_at=float(raw.get("updated_at", 0)),
+                       target_id=None if raw.get("target_id") is None else str(raw["target_id"]))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -89,9 +98,11 @@ def job_name(source: str, target: str, *, source_kind: str, target_kind: str) ->
     return _JOB_CHARS.sub("-", f"{source_kind}-to-{target_kind}-{digest}")
 
 
-def open_checkpoint(path: Path, *, job: str, source: str, target: str, restart: bool) -> Checkpoint:
-    """The job's checkpoint to resume from, or a new one (``restart``, or none yet)."""
-    fresh = Checkpoint(job=job, source=source, target=target)
+def open_checkpoint(path: Path, *, job: str, source: str, target: str, restart: bool,
+                    target_id: str | None = None) -> Checkpoint:
+    """The job's checkpoint to resume from, or a new one (``restart``, none yet, or one written while another
+    index than ``target_id`` was the target: then ``superseded`` is that index's identity)."""
+    fresh = Checkpoint(job=job, source=source, target=target, target_id=target_id)
     if restart:
         return fresh
     found = Checkpoint.load(path)
@@ -100,4 +111,9 @@ def open_checkpoint(path: Path, *, job: str, source: str, target: str, restart: 
     if (found.source, found.target) != (source, target):
         raise CheckpointConflict(f"checkpoint {path} belongs to another replay (source {found.source}, target "
                                  f"{found.target})", path=path)
+    if target_id is not None and found.target_id is not None and found.target_id != target_id:
+        fresh.superseded = found.target_id
+        return fresh
+    if found.target_id is None:
+        found.target_id = target_id  # an older checkpoint: from now on it knows its index
     return found

@@ -77,16 +77,23 @@ def check_sendable(event: DocumentEvent) -> DocumentEvent:
 def read_jsonl(lines: Iterable[str], *, now: Callable[[], float] = time.time) -> list[DocumentEvent]:
     """Parse JSON Lines of document events. Every bad line is reported with its number; if any line is bad, none
     is returned, so nothing is sent half-formed."""
-    events: list[DocumentEvent] = []
+    return [event for _, event in read_jsonl_lines(lines, now=now)]
+
+
+def read_jsonl_lines(lines: Iterable[str], *, first_line: int = 1,
+                     now: Callable[[], float] = time.time) -> list[tuple[int, DocumentEvent]]:
+    """``read_jsonl`` with each event's line number (1-based, blank lines counted), from line ``first_line`` on:
+    the lines before it are not read (they were sent by an earlier, interrupted run)."""
+    events: list[tuple[int, DocumentEvent]] = []
     problems: list[str] = []
     default_ts = int(now())
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        if number < first_line or not line.strip():
             continue
         try:
             event = decode_event(line.encode("utf-8"), default_ts=default_ts)
             check_not_ahead(event, arrival=default_ts, max_skew_seconds=DEFAULT_MAX_TS_SKEW_SECONDS)
-            events.append(check_sendable(event))
+            events.append((number, check_sendable(event)))
         except InvalidEvent as exc:
             problems.append(f"line {number}: {exc.reason}")
     if problems:
@@ -110,17 +117,22 @@ class Stream(Protocol):
 def plan_batches(events: Sequence[DocumentEvent]) -> list[list[DocumentEvent]]:
     """Split events into PutRecords calls within Kinesis' limits, with at most one event per doc id in a call,
     so that retrying a failed entry can never reorder two events of one document."""
-    batches: list[list[DocumentEvent]] = []
-    current: list[DocumentEvent] = []
+    return [[events[i] for i in batch] for batch in _plan_indices(events)]
+
+
+def _plan_indices(events: Sequence[DocumentEvent]) -> list[list[int]]:
+    """``plan_batches`` as positions in ``events``."""
+    batches: list[list[int]] = []
+    current: list[int] = []
     size = 0
     keys: set[str] = set()
-    for event in events:
+    for i, event in enumerate(events):
         entry = len(event.to_bytes()) + len(event.doc_id.encode("utf-8"))
         if current and (len(current) == MAX_RECORDS_PER_PUT_RECORDS or size + entry > MAX_PUT_RECORDS_BYTES
                         or event.doc_id in keys):
             batches.append(current)
             current, size, keys = [], 0, set()
-        current.append(event)
+        current.append(i)
         size += entry
         keys.add(event.doc_id)
     if current:
@@ -134,6 +146,23 @@ class SendReport:
     failed: list[tuple[DocumentEvent, str]] = field(default_factory=list)
     retries: int = 0
     delivered: list[tuple[Receipt, DocumentEvent]] = field(default_factory=list)  # each sent event and its receipt
+    acknowledged: set[int] = field(default_factory=set)  # positions (in the events given) of the sent events
+
+    def first_unacknowledged(self, total: int) -> int | None:
+        """The position of the first of ``total`` events the stream has not acknowledged, or None if it took all.
+        Events after it may have been taken too (the rest of its call, or an answer lost to an interruption)."""
+        return next((i for i in range(total) if i not in self.acknowledged), None)
+
+
+class SendInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGINT) during ``send_all``. ``report`` holds what the stream acknowledged before it: an event
+    of a call still in flight is not in it, whether or not it landed (sending it again is harmless: the version
+    order keeps the greatest version of a document)."""
+
+    def __init__(self, report: SendReport, total: int):
+        super().__init__()
+        self.report = report
+        self.total = total
 
 
 def send_all(stream: Stream, events: Sequence[DocumentEvent], *, max_attempts: int = 6, base_delay: float = 0.1,
@@ -141,30 +170,37 @@ def send_all(stream: Stream, events: Sequence[DocumentEvent], *, max_attempts: i
              progress: Callable[[int, int], None] = lambda done, total: None,
              sleep: Callable[[float], None] = time.sleep) -> SendReport:
     """Send events in order with PutRecords, retrying only the entries Kinesis did not take, with jittered
-    exponential backoff (``rtrag.core.backoff``). A batch's failures are retried before the next batch is sent."""
+    exponential backoff (``rtrag.core.backoff``). A batch's failures are retried before the next batch is sent.
+    Interrupted, it raises ``SendInterrupted`` with what was acknowledged so far."""
     report = SendReport()
     total = len(events)
-    for batch in plan_batches(events):
-        pending = list(batch)
-        for attempt in range(1, max_attempts + 1):
-            try:
-                results = stream.put_batch(pending)
-            except TransientError as exc:
-                results = [exc.code or "Error"] * len(pending)
-            retry = []
-            for event, result in zip(pending, results):
-                if isinstance(result, Receipt):
-                    report.sent.append(result)
-                    report.delivered.append((result, event))
-                else:
-                    retry.append((event, result))
-            progress(len(report.sent), total)
-            if not retry:
-                break
-            if attempt == max_attempts:
-                report.failed.extend(retry)
-                break
-            report.retries += len(retry)
-            pending = [event for event, _ in retry]
-            sleep(backoff_delay(attempt, base=base_delay, cap=max_delay))
+    try:
+        for batch in _plan_indices(events):
+            pending = list(batch)
+            for attempt in range(1, max_attempts + 1):
+                try:
+                    results = stream.put_batch([events[i] for i in pending])
+                except TransientError as exc:
+                    results = [exc.code or "Error"] * len(pending)
+                retry = []
+                for i, result in zip(pending, results):
+                    if isinstance(result, Receipt):
+                        report.sent.append(result)
+                        report.delivered.append((result, events[i]))
+                        report.acknowledged.add(i)
+                    else:
+                        retry.append((i, result))
+                progress(len(report.sent), total)
+                if not retry:
+                    break
+                if attempt == max_attempts:
+                    report.failed.extend((events[i], code) for i, code in retry)
+                    break
+                report.retries += len(retry)
+                pending = [i for i, _ in retry]
+                sleep(backoff_delay(attempt, base=base_delay, cap=max_delay))
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, SendInterrupted):
+            raise
+        raise SendInterrupted(report, total) from None
     return report

@@ -8,16 +8,19 @@
   unchanged documents are exactly the Lambda's. Reported ``batchItemFailures`` are retried with backoff; if they
   keep failing the replay stops (``ReplayStopped``), and a rerun resumes there.
 
-A line that is not a valid event is dead-lettered (``invalid/...`` like the indexer's own), never dropped.
+A line that is not a valid event is dead-lettered (``invalid/...`` like the indexer's own), never dropped. A
+replay's letter is keyed by the record, not by the replay (``ReplayLetters``): a replay run again, or another
+replay of the same source, finds the letter already there and adds none.
 May import ``rtrag.core``, ``rtrag.indexing`` and the producer workflow.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Protocol
 
 from rtrag.core.backoff import backoff_delay
@@ -59,6 +62,7 @@ class ReplayCounts:
     unchanged: int = 0
     stale: int = 0
     dead_lettered: int = 0
+    already_dead_lettered: int = 0  # bad records whose letter (same record, same reason) was there already
     failed: int = 0
     embedding_calls: int = 0
     retried: int = 0
@@ -101,6 +105,54 @@ def sequence_number(ordinal: int) -> str:
     return f"{ordinal:0{SEQUENCE_DIGITS}d}"
 
 
+class ReplayLetters:
+    """The dead-letter store as a replay writes to it. A replayed record's letter is keyed by the record itself:
+    a record of a stream by its own shard and sequence number (the key the indexer gave it when the pipeline
+    dead-lettered it), a line of a file or archive object by that file and its line number; not by the replay
+    job, its target or its synthetic sequence numbers. Where a letter for the record with the same reason is
+    stored already, none is written: ``already`` counts those. A different reason replaces the letter."""
+
+    def __init__(self, store: DeadLetterSink):
+        self.store = store
+        self.already = 0
+        self._records: dict[str, SourceRecord] = {}
+
+    def expect(self, batch: Sequence[tuple[int, SourceRecord]]) -> None:
+        """The batch being delivered: its synthetic sequence numbers name its records in the letters written."""
+        self._records = {sequence_number(ordinal): record for ordinal, record in batch}
+
+    def write(self, letter: DeadLetter) -> str:
+        record = self._records.get(letter.sequence_number)
+        if record is not None:
+            letter = keyed_by_record(letter, record)
+        stored = self._stored(letter.key)
+        if stored is not None and stored.get("reason") == letter.reason:
+            self.already += 1
+            return letter.key
+        return self.store.write(letter)
+
+    def _stored(self, key: str) -> dict[str, Any] | None:
+        """The letter stored under ``key``, if there is one (a store that cannot be listed: never)."""
+        listed = getattr(self.store, "list", None)
+        if listed is None or key not in listed(key):
+            return None
+        return self.store.read(key)  # type: ignore[attr-defined]
+
+
+def keyed_by_record(letter: DeadLetter, record: SourceRecord) -> DeadLetter:
+    """``letter`` keyed by where ``record`` is (``ReplayLetters``)."""
+    if record.sequence_number is not None:
+        shard, sequence = record.position.unit, record.sequence_number
+    else:
+        origin = record.where.rsplit("#L", 1)[0]  # the file or object, without the line
+        shard = f"{DEFAULT_SHARD}-{hashlib.sha256(origin.encode('utf-8')).hexdigest()[:12]}"
+        offset = record.position.offset
+        sequence = (f"{offset:0{SEQUENCE_DIGITS}d}" if isinstance(offset, int)
+                    else str(int(hashlib.sha256(str(offset).encode("utf-8")).hexdigest()[:16], 16)))
+    return replace(letter, shard_id=shard, sequence_number=sequence, event_id=f"{shard}:{sequence}",
+                   approximate_arrival_timestamp=record.arrival)
+
+
 def _partition_key(data: bytes, fallback: str) -> str:
     """The doc id of an event (its partition key on the stream), or ``fallback`` when it has none."""
     try:
@@ -114,27 +166,33 @@ class StreamTarget:
 
     def __init__(self, stream: Stream, *, dead_letters: DeadLetterSink, description: str,
                  shard_id: str = DEFAULT_SHARD, max_attempts: int = 12,
-                 sleep: Callable[[float], None] | None = None):
+                 sleep: Callable[[float], None] | None = None, identity: str | None = None):
         # More attempts than put_event's: a bulk replay can keep a shard at its write limit for a while (the
         # backoff ceiling doubles from 0.1 s to 10 s: up to about 50 s in all, half that on average).
         self.stream = stream
-        self.dead_letters = dead_letters
+        self.dead_letters = ReplayLetters(dead_letters)
         self.shard_id = shard_id
         self.description = description
+        self.identity = identity  # of the index the pipeline behind the stream writes, when known
         self.max_attempts = max_attempts
         self.sleep = sleep if sleep is not None else time.sleep
 
     def deliver(self, batch: Sequence[tuple[int, SourceRecord]]) -> ReplayCounts:
         counts = ReplayCounts()
         sendable: list[RawRecord] = []
+        self.dead_letters.expect(batch)
         for ordinal, record in batch:
             try:
                 event = decode_event(record.data, default_ts=int(record.arrival))
                 sendable.append(check_sendable(RawRecord(event.doc_id, record.pinned(ordinal))))  # type: ignore
             except InvalidEvent as exc:
+                already = self.dead_letters.already
                 write_rejected(self.dead_letters, record, sequence_number(ordinal), shard_id=self.shard_id,
                                reason=exc.reason, doc_id=exc.doc_id)
-                counts.dead_lettered += 1
+                if self.dead_letters.already > already:
+                    counts.already_dead_lettered += 1
+                else:
+                    counts.dead_lettered += 1
         if not sendable:
             return counts
         report = send_all(self.stream, sendable, max_attempts=self.max_attempts,  # type: ignore[arg-type]
@@ -152,8 +210,8 @@ class StreamTarget:
 
 def write_rejected(dead_letters: DeadLetterSink, record: SourceRecord, sequence: str, *, shard_id: str,
                    reason: str, doc_id: str | None) -> str:
-    """Dead-letter a replayed line that is not a sendable event, keyed like the indexer's letters under the
-    replay's synthetic shard, so a rerun overwrites it instead of adding another."""
+    """Dead-letter a replayed line that is not a sendable event, keyed like the indexer's letters (through
+    ``ReplayLetters``: by the record, so a rerun finds it instead of adding another)."""
     return dead_letters.write(DeadLetter(
         reason=reason, kind="invalid-event", sequence_number=sequence, partition_key=doc_id or shard_id,
         event_source_arn=record.where, shard_id=shard_id, approximate_arrival_timestamp=record.arrival,
@@ -165,10 +223,14 @@ class IndexTarget:
 
     def __init__(self, indexer: BatchIndexer, *, description: str, shard_id: str = DEFAULT_SHARD,
                  max_attempts: int = 6, base_delay: float = 1.0, max_delay: float = 30.0,
-                 sleep: Callable[[float], None] | None = None):
+                 sleep: Callable[[float], None] | None = None, identity: str | None = None):
         self.indexer = indexer
+        # The indexer's letters go through ReplayLetters, keyed by the replayed record.
+        self.letters = ReplayLetters(indexer.dead_letters)
+        indexer.dead_letters = self.letters
         self.shard_id = shard_id
         self.description = description
+        self.identity = identity  # of the index written, when known
         self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -186,9 +248,14 @@ class IndexTarget:
     def deliver(self, batch: Sequence[tuple[int, SourceRecord]]) -> ReplayCounts:
         counts = ReplayCounts()
         pending = self.records(batch)
+        self.letters.expect(batch)
         for attempt in range(1, self.max_attempts + 1):
+            already = self.letters.already
             result = self.indexer.process(pending)
             counts.add_batch(result)
+            found = self.letters.already - already
+            counts.dead_lettered -= found
+            counts.already_dead_lettered += found
             if not result.failures:
                 return counts
             # Only the documents that could not be written are retried: each was its document's last event in
@@ -209,5 +276,6 @@ class IndexTarget:
 class Target(Protocol):
     description: str
     shard_id: str
+    identity: str | None  # the index the replay fills, told apart from one created later under its name
 
     def deliver(self, batch: Sequence[tuple[int, SourceRecord]]) -> ReplayCounts: ...

@@ -1,0 +1,65 @@
+"""ask.py and evaluate.py in local mode on an index nothing was indexed into: they say so, and how to fill it,
+instead of answering "not in the indexed documents"."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+
+from rtrag.workflows.answering import NOT_FOUND
+from scripts import ask, evaluate, put_event
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def local(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    monkeypatch.chdir(ROOT)  # the command the message names is relative to the repository, as the README runs it
+    return tmp_path / "state"
+
+
+def test_asking_an_empty_local_index_says_it_is_empty_and_the_command_that_fills_it(local, capsys):
+    code = ask.main(["--local", "When does Project Nimbus v3 ship?"])
+
+    captured = capsys.readouterr()
+    assert code == 1 and NOT_FOUND not in captured.out
+    [line] = captured.err.strip().splitlines()
+    assert line.startswith(f"error: the local index ({local / 'index'}) is empty: nothing has been indexed into it: "
+                           "put documents first")
+    # The command it names fills the index, after which the same question is answered from it.
+    command = line.split("`")[1]
+    assert command == "python scripts/put_event.py --local --file scripts/sample_corpus.jsonl"
+    assert put_event.main(shlex.split(command)[2:]) == 0
+    capsys.readouterr()
+    assert ask.main(["--local", "--json", "--no-generate", "What does the on-call rotation do?"]) == 0
+    assert json.loads(capsys.readouterr().out)["passages"]
+
+
+def test_evaluate_on_an_empty_local_index_says_so_too(local, capsys):
+    assert evaluate.main(["--local"]) == 1
+    err = capsys.readouterr().err
+    assert "is empty: nothing has been indexed into it" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_empty_named_index_names_the_replay_that_fills_it(local, capsys):
+    (local / "indexes" / "chunks-new").mkdir(parents=True)
+
+    assert ask.main(["--local", "--vector-index", "chunks-new", "a question"]) == 1
+
+    assert ("local index 'chunks-new' (" in (err := capsys.readouterr().err)
+            and "fill it with `python scripts/reindex.py --local --to-index --vector-index chunks-new`" in err)
+
+
+def test_an_index_whose_documents_were_all_deleted_still_answers_not_found(local, capsys):
+    assert put_event.main(["--local", "Project Nimbus ships v3 on 2026-08-14.", "nimbus"]) == 0
+    assert put_event.main(["--local", "--delete", "nimbus"]) == 0
+    capsys.readouterr()
+
+    assert ask.main(["--local", "When does Project Nimbus v3 ship?"]) == 0
+    assert NOT_FOUND in capsys.readouterr().out
