@@ -146,3 +146,36 @@ def test_a_titan_body_the_text_path_cannot_take_is_parsed_and_refused_with_the_r
 
     with pytest.raises(TransientError, match="returned (no valid 3-dimension embedding|a body that is not JSON)"):
         embedder.embed("Some text.")
+
+
+def test_every_client_sends_one_standard_user_agent_built_once_and_kept_through_retries():
+    import botocore
+
+    from rtrag.aws.compose import AwsBackend, user_agent
+
+    # given the backend's Bedrock client (adaptive retries) and a service that throttles the first call
+    session = boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="us-east-1")
+    bedrock = AwsBackend(session).client("bedrock-runtime", attempts=3)
+    sent: list = []
+
+    def reply(request, **_):
+        sent.append(request.headers["User-Agent"])
+        if len(sent) == 1:
+            return AWSResponse(request.url, 429, {"x-amzn-ErrorType": "ThrottlingException:"},
+                               Raw(b'{"message": "slow down"}'))
+        return AWSResponse(request.url, 200, {"content-type": "application/json"}, Raw(b'{"embedding": [0.5]}'))
+
+    bedrock.meta.events.register_last("before-send", reply)
+
+    # when it makes two calls, the first retried
+    for _ in range(2):
+        bedrock.invoke_model(modelId="amazon.titan-embed-text-v2:0", body=b"{}")
+
+    # then every request carried the same User-Agent: botocore's standard fields (SDK versions, ua/2.1, language)
+    # and this application's id (then the session's own extra, which botocore appends)
+    assert len(sent) == 3
+    agents = {a.decode() if isinstance(a, bytes) else a for a in sent}
+    assert len(agents) == 1 and agents.pop().startswith(user_agent())
+    standard = user_agent()
+    assert f"Boto3/{boto3.__version__}" in standard and f"md/Botocore#{botocore.__version__}" in standard
+    assert " ua/2.1 " in standard and "lang/python#" in standard and standard.endswith(" app/real-time-rag")
