@@ -52,6 +52,14 @@ def documented(line: str) -> bool:
     return any(pattern.match(line) for _, pattern in troubleshooting_patterns())
 
 
+def fails_with_one_line(main, argv: list[str], capsys) -> str:
+    """Run a script's ``main``; it must exit 1 with a single ``error: `` line, which is returned without its prefix."""
+    code = main(argv)
+    line = one_error_line(capsys.readouterr().err)
+    assert code == 1
+    return line
+
+
 def one_error_line(err: str) -> str:
     """The single line a failing script printed on stderr, without its ``error: `` prefix."""
     assert "Traceback" not in err
@@ -90,10 +98,8 @@ def test_a_profile_from_aws_profile_that_does_not_exist_is_named_with_where_it_c
 
 
 def test_a_profile_from_the_flag_that_does_not_exist_is_named(capsys):
-    code = redrive.main(["list", "--profile", "nosuch"])
+    line = fails_with_one_line(redrive.main, ["list", "--profile", "nosuch"], capsys)
 
-    line = one_error_line(capsys.readouterr().err)
-    assert code == 1
     assert line.startswith("AWS profile 'nosuch' (from --profile) was not found")
     assert documented(line)
 
@@ -110,7 +116,8 @@ def test_missing_region_and_missing_credentials_are_both_named_in_one_run():
 
 @pytest.mark.parametrize("unset, expected", [
     (("AWS_REGION", "AWS_DEFAULT_REGION"), "no AWS Region: pass --region or set AWS_REGION"),
-    (("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"), "no AWS credentials found: run `aws configure`"),
+    (("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"),
+     "no AWS credentials found: run `aws configure`"),
     (("AWS_SECRET_ACCESS_KEY",), "incomplete AWS credentials in the environment (AWS_SECRET_ACCESS_KEY is missing)"),
 ])
 def test_region_and_credentials_are_checked_before_any_call(aws, monkeypatch, capsys, unset, expected):
@@ -118,10 +125,8 @@ def test_region_and_credentials_are_checked_before_any_call(aws, monkeypatch, ca
         monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
-    code = put_event.main(["some text", "--stream-name", "rag-documents"])
+    line = fails_with_one_line(put_event.main, ["some text", "--stream-name", "rag-documents"], capsys)
 
-    line = one_error_line(capsys.readouterr().err)
-    assert code == 1
     assert line.startswith(expected)
     assert aws.recorder.calls == []  # refused before anything was sent
     assert documented(line)
@@ -148,10 +153,8 @@ def test_an_invalid_vector_bucket_name_is_named_with_the_variable_that_gave_it_b
     monkeypatch.setenv("VECTOR_BUCKET", "b")
     monkeypatch.setenv("VECTOR_INDEX", "docs")
 
-    code = ask.main(["Anything?"])
+    line = fails_with_one_line(ask.main, ["Anything?"], capsys)
 
-    line = one_error_line(capsys.readouterr().err)
-    assert code == 1
     assert line.startswith("VECTOR_BUCKET='b' is not a valid name for the vector bucket (vector bucket name 'b' "
                            "must be 3..63 characters long): correct it")
     assert not [c for c in aws.recorder.calls if c[0] == "s3vectors"]
@@ -159,10 +162,9 @@ def test_an_invalid_vector_bucket_name_is_named_with_the_variable_that_gave_it_b
 
 
 def test_a_huge_invalid_index_name_is_refused_in_a_bounded_line(aws, capsys):
-    code = ask.main(["--vector-bucket", "rag-vectors", "--vector-index", "X" * 100_000, "Anything?"])
+    argv = ["--vector-bucket", "rag-vectors", "--vector-index", "X" * 100_000, "Anything?"]
+    line = fails_with_one_line(ask.main, argv, capsys)
 
-    line = one_error_line(capsys.readouterr().err)
-    assert code == 1
     assert line.startswith("--vector-index='XXX") and "is not a valid name for the vector index" in line
     assert len(line) < 1_000
 
@@ -170,10 +172,8 @@ def test_a_huge_invalid_index_name_is_refused_in_a_bounded_line(aws, capsys):
 def test_a_request_botocore_refuses_keeps_its_whole_report_on_one_line(aws, monkeypatch, capsys):
     monkeypatch.setenv("DEAD_LETTER_BUCKET", "not a bucket!")
 
-    code = redrive.main(["list"])
+    line = fails_with_one_line(redrive.main, ["list"], capsys)
 
-    line = one_error_line(capsys.readouterr().err)
-    assert code == 1
     assert line.startswith("invalid AWS request parameter (S3 ListObjectsV2 on dead-letter bucket not a bucket!): "
                            'Invalid bucket name "not a bucket!": Bucket name must match the regex')
     assert line.endswith(": correct the value given by its flag or environment variable")
@@ -198,10 +198,8 @@ def test_a_long_parameter_report_is_kept_line_by_line_and_bounded():
 
 
 def test_a_stream_that_does_not_exist_is_named_with_its_region_and_where_its_name_comes_from(aws, capsys):
-    code = put_event.main(["some text", "--stream-name", "missing-stream"])
+    line = fails_with_one_line(put_event.main, ["some text", "--stream-name", "missing-stream"], capsys)
 
-    line = one_error_line(capsys.readouterr().err)
-    assert code == 1
     assert line.startswith("Kinesis stream missing-stream was not found in us-east-1: ")
     assert all(fix in line for fix in ("--region", "--stream-name", "STREAM_NAME", "StreamName"))
     assert documented(line)
@@ -220,10 +218,8 @@ def test_bulk_sending_to_a_stream_that_does_not_exist_stops_at_once_and_names_it
 
 
 def test_a_stack_that_is_not_deployed_is_named(aws, capsys):
-    code = put_event.main(["some text"])
+    line = fails_with_one_line(put_event.main, ["some text"], capsys)
 
-    line = one_error_line(capsys.readouterr().err)
-    assert code == 1
     assert line.startswith("stack RealtimeRag is not deployed in us-east-1: run `make deploy`")
     assert documented(line)
 
