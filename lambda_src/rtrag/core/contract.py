@@ -14,7 +14,7 @@ Pure data: this module imports nothing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # The indexer function's environment (DESIGN: "the environment variable names of the indexer stay as documented").
 ENV_VECTOR_BUCKET = "VECTOR_BUCKET"
@@ -34,8 +34,7 @@ ENV_POWERTOOLS_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_POWERTOOLS_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 
 
-@dataclass(frozen=True)
-class Resource:
+class Resource(NamedTuple):
     """A deployed resource a script needs: given by ``flag``, else ``$env``, else the stack output ``output``."""
 
     what: str

@@ -4,12 +4,10 @@ and a replay into an index build), and the parts of it the indexer uses."""
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class StreamRecord:
+class StreamRecord(NamedTuple):
     """One record as a stream hands it to a consumer (the local stream's reads, a replay's records).
     ``arrival`` is epoch seconds (Kinesis' approximate arrival time)."""
 
@@ -20,9 +18,9 @@ class StreamRecord:
     arrival: float
 
 
-@dataclass(frozen=True)
-class KinesisRecord:
-    """The parts of a Lambda Kinesis event record the indexer uses."""
+class KinesisRecord(NamedTuple):
+    """The parts of a Lambda Kinesis event record the indexer uses. (NamedTuples, not dataclasses, on the
+    indexer's import path: see ``rtrag.core.versions.Version``.)"""
 
     sequence_number: str
     partition_key: str

@@ -7,8 +7,9 @@ the keys to delete and the entry to commit after. The writer (``rtrag.indexing.w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum
+from typing import NamedTuple
 
 from rtrag.core.events import DELETE, DocumentEvent
 from rtrag.core.versions import DELETED, LIVE, Version, VersionEntry, vector_key
@@ -24,8 +25,7 @@ class Action(Enum):
     DELETE = "delete"  # delete every chunk, leave a tombstone
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """What to do for one document. The writer follows it in order: ``intent`` (if any) is in the ledger before
     the index is touched; ``write_chunks`` keys ``doc#0..n-1`` are written and ``stale_keys`` deleted (in any
     order: the two sets are disjoint); then ``commit`` goes to the ledger."""
