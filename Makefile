@@ -78,7 +78,7 @@ mutants: $(STAMP)
 ## make bench: the benchmarks (a few minutes; bench/results/ gets the figures, the plot and the README section)
 bench: $(STAMP)
 	$(PY) bench/indexer_throughput.py --sweep
-	$(PY) bench/indexer_throughput.py --clients botocore --batch-sizes 100 --repeats 5 --baseline-budget 10
+	$(PY) bench/indexer_throughput.py --clients botocore --batch-sizes 10,100,1000 --repeats 5 --baseline-budget 10
 	$(PY) bench/freshness_local.py
 	$(PY) bench/cold_start.py
 	$(PY) bench/report.py

@@ -91,6 +91,12 @@ def save_results(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
+def load_results(name: str) -> dict[str, Any] | None:
+    """The latest ``bench/results/<name>.json``, or None if that benchmark has not run."""
+    path = RESULTS_DIR / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def note(message: str) -> None:
     """Progress and remarks go to stderr, so ``--json`` output on stdout stays machine-readable."""
     print(message, file=sys.stderr, flush=True)

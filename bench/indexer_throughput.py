@@ -309,7 +309,10 @@ def run_sweep(args: argparse.Namespace, baseline_ms: float | None) -> list[dict[
     return rows
 
 
-def plot(rows: list[dict[str, Any]], path: Path, subtitle: str) -> Path | None:
+def plot(rows: list[dict[str, Any]], path: Path, subtitle: str,
+         real_rows: list[dict[str, Any]] | None = None) -> Path | None:
+    """Docs/s against batch size: the project with fake clients (``rows``), the baseline, the ideal, and the project
+    with real boto3 clients (``real_rows``, only HTTP faked) when there are some."""
     try:
         import matplotlib
 
@@ -321,17 +324,27 @@ def plot(rows: list[dict[str, Any]], path: Path, subtitle: str) -> Path | None:
         return None
     sizes = [r["batch_size"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    ax.plot(sizes, [r["project_docs_per_s"] for r in rows], "o-", color="#1f77b4", label="project (BatchIndexer)")
+    ax.plot(sizes, [r["project_docs_per_s"] for r in rows], "o-", color="#1f77b4",
+            label="project (BatchIndexer), fake clients")
     if all("baseline_docs_per_s" in r for r in rows):
         ax.plot(sizes, [r["baseline_docs_per_s"] for r in rows], "s--", color="#d62728",
                 label="baseline (sequential Titan calls)")
         for r in rows:
             ax.annotate(f"{r['ratio']:.1f}x", (r["batch_size"], r["project_docs_per_s"]),
-                        textcoords="offset points", xytext=(0, -15), ha="center", fontsize=9)
+                        textcoords="offset points", xytext=(0, 7), ha="center", fontsize=9, color="#1f77b4")
+    if real_rows:
+        ax.plot([r["batch_size"] for r in real_rows], [r["project_docs_per_s"] for r in real_rows], "^-",
+                color="#2ca02c", label="project, real boto3 clients (HTTP faked)")
+        for r in real_rows:
+            if "ratio" in r:
+                ax.annotate(f"{r['ratio']:.1f}x", (r["batch_size"], r["project_docs_per_s"]),
+                            textcoords="offset points", xytext=(0, -15), ha="center", fontsize=9,
+                            color="#2ca02c")
     ideal = [r["batch_size"] / (r["ideal_ms"] / 1000) for r in rows]
     ax.plot(sizes, ideal, ":", color="gray", label="ideal at the configured concurrency")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_ylim(top=max(ideal) * 1.3)  # room for the labels above the top points
     ax.set_xticks(sizes, [f"{s:,}" for s in sizes])
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:,.0f}"))
     ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(
@@ -397,10 +410,17 @@ def main(argv: list[str] | None = None) -> int:
         name = "indexer_throughput" if args.clients == "fake" else f"indexer_throughput_{args.clients}"
         path = common.save_results(name, {"config": config, "rows": rows, "sweep": sweep})
         note(f"results: {path.relative_to(common.ROOT)}")
-    if not args.no_plot and args.clients == "fake":
-        written = plot(rows, common.RESULTS_DIR / "throughput.png", subtitle)
-        if written:
-            note(f"plot: {written.relative_to(common.ROOT)}")
+    if not args.no_plot:
+        # One plot for both kinds of client, drawn by whichever run comes last from the other's saved rows.
+        other = common.load_results("indexer_throughput_botocore" if args.clients == "fake" else "indexer_throughput")
+        fake, real = (rows, other["rows"] if other else None) if args.clients == "fake" else (
+            other["rows"] if other else None, rows)
+        if fake:
+            subtitle = (f"Titan {args.embed_ms:g} ms/call, S3 Vectors {args.write_ms:g} ms/call, EMBED_CONCURRENCY "
+                        f"{bench.concurrency}")
+            written = plot(fake, common.RESULTS_DIR / "throughput.png", subtitle, real_rows=real)
+            if written:
+                note(f"plot: {written.relative_to(common.ROOT)}")
     return 0
 
 
