@@ -328,15 +328,14 @@ class BatchIndexer:
         if ready:
             start(ready)
             ready = []
-        # In the last wave of embeddings (no more texts waiting than calls in flight) everything left finishes at
-        # about the same time: its documents are written together at the end rather than one call early.
-        last_wave = max(1, self.embedder.concurrency)
-        outstanding = len(texts)
+        # A group starts as soon as the one before it is done, in the last wave too: what waited for the group in
+        # flight is written while the last embeddings are still coming, so the final group (the batch's critical
+        # path) is only what the last wave brings, and its PutVectors is small and quick to build (README,
+        # "What bounds the figures").
         owners = [(doc, i) for doc in todo for i in range(len(doc.chunks))]
         parts: dict[int, list[list[float] | RagError | None]] = {id(d): [None] * len(d.chunks) for d in todo}
         missing = {id(d): len(d.chunks) for d in todo}
         for at, embedding in embeddings:
-            outstanding -= 1
             doc, i = owners[at]
             parts[id(doc)][i] = embedding
             missing[id(doc)] -= 1
@@ -345,7 +344,7 @@ class BatchIndexer:
             self._stage_embedded(doc, parts.pop(id(doc)), result)
             if not doc.done:
                 ready.append(doc)
-            if ready and outstanding > last_wave and (not writes or writes[-1][1].done()):
+            if ready and (not writes or writes[-1][1].done()):
                 start(ready)
                 ready = []
         if ready:
