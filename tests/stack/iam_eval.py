@@ -2,8 +2,9 @@
 
 It covers what this stack's identity policies use: Allow statements with Action/Resource lists, "*" and "?"
 wildcards, Ref/Fn::GetAtt/Fn::Join in resources, and ``StringEquals`` conditions on ``aws:ResourceTag/KEY`` (the
-resource's tags come with the request). Any other condition makes an Allow cover nothing and a Deny cover all. A reference it cannot resolve becomes a value that matches
-nothing, so an unknown case fails closed (the test reports the call as denied).
+resource's tags come with the request). Any other condition makes an Allow cover nothing and a Deny cover all. A
+reference it cannot resolve becomes a value that matches nothing, so an unknown case fails closed (the test
+reports the call as denied). A call through an inference profile needs two authorizations (``requests_for``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,25 @@ class Request:
     resource_tags: Mapping[str, str] = field(default_factory=dict)
 
 
+# A geographic inference profile's id starts with its geography; a request through it is authorized on the profile
+# and on the foundation model in the Region it is routed to (aws-facts: "allow both ... in each destination Region").
+_PROFILE_PREFIXES = ("us.", "eu.", "apac.")
+_A_DESTINATION = {"us.": "us-west-2", "eu.": "eu-west-1", "apac.": "ap-southeast-2"}
+
+
+def requests_for(service: str, operation: str, params: Mapping[str, Any],
+                 tags_by_arn: Mapping[str, Mapping[str, str]] | None = None) -> list[Request]:
+    """Every authorization one API call needs: one, or for a call through an inference profile two (the profile,
+    and the foundation model in a destination Region)."""
+    request = request_for(service, operation, params, tags_by_arn)
+    model = params.get("modelId", "") if service == "bedrock" else ""
+    prefix = next((p for p in _PROFILE_PREFIXES if model.startswith(p)), None)
+    if prefix is None:
+        return [request]
+    destination = f"arn:{PARTITION}:bedrock:{_A_DESTINATION[prefix]}::foundation-model/{model[len(prefix):]}"
+    return [request, Request(request.action, destination)]
+
+
 def request_for(service: str, operation: str, params: Mapping[str, Any],
                 tags_by_arn: Mapping[str, Mapping[str, str]] | None = None) -> Request:
     """The IAM action and resource ARN that authorize one API call (service = botocore signing name), with the
@@ -67,8 +87,12 @@ def _request_for(service: str, operation: str, params: Mapping[str, Any]) -> Req
             resource += f"/{params['Key']}"
     elif service == "bedrock":
         model = params["modelId"]
-        resource = model if model.startswith("arn:") else (
-            f"arn:{PARTITION}:bedrock:{REGION}::foundation-model/{model}")
+        if model.startswith("arn:"):
+            resource = model
+        elif model.startswith(_PROFILE_PREFIXES):
+            resource = f"arn:{PARTITION}:bedrock:{REGION}:{ACCOUNT}:inference-profile/{model}"
+        else:
+            resource = f"arn:{PARTITION}:bedrock:{REGION}::foundation-model/{model}"
     elif service == "kinesis":
         resource = params.get("StreamARN") or (
             f"arn:{PARTITION}:kinesis:{REGION}:{ACCOUNT}:stream/{params['StreamName']}")

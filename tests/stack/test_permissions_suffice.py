@@ -25,15 +25,15 @@ from .helpers import (
     role_of,
     role_statements,
 )
-from .iam_eval import STACK_UUID, allows, request_for
+from .iam_eval import STACK_UUID, allows, request_for, requests_for
 
 
 def _denied(calls: list[tuple[str, str, dict[str, Any]]], statements, attributes, refs=None) -> list[str]:
     denied = []
     for service, operation, params in calls:
-        request = request_for(service, operation, params)
-        if not allows(statements, request, attributes, refs):
-            denied.append(f"{request.action} on {request.resource}")
+        for request in requests_for(service, operation, params):
+            if not allows(statements, request, attributes, refs):
+                denied.append(f"{request.action} on {request.resource}")
     return denied
 
 

@@ -1,0 +1,125 @@
+"""Sufficiency for the scripts: each one, run against moto with the shared fakes (which record every call), makes
+only calls that the managed policy the README tells its user to attach allows (``AskerPolicyArn`` for ``ask.py``,
+``OperatorPolicyArn`` for ``reindex.py`` and ``redrive.py``; ``put_event.py`` and ``ProducerPolicyArn`` are in
+test_permissions_suffice.py). The policies are taken from the synthesized template, resolved for the Region and
+names the tests use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import ACCOUNT, BUCKET, DEAD_LETTERS, INDEX, REGION, VERSIONS  # tests/conftest.py
+from test_ask import QUESTION, indexed  # noqa: F401 - the fixture of an index the real indexer filled
+from test_put_event import STREAM
+from test_redrive import dlq  # noqa: F401 - dead letters of both kinds, written by the real indexer
+from test_reindex import ARCHIVE, archive  # noqa: F401 - the archive bucket as Firehose fills it
+
+from .helpers import (
+    archive_bucket,
+    custom_resource,
+    dead_letter_bucket,
+    holds_in_region,
+    managed_policy,
+    of_type,
+    one,
+)
+from .iam_eval import STACK_ID, allows, requests_for
+
+
+def _in_region(node: Any, template: dict[str, Any]) -> Any:
+    """``node`` with every ``Fn::If`` replaced by the branch CloudFormation takes in the tests' Region."""
+    if isinstance(node, list):
+        return [_in_region(n, template) for n in node]
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            name, if_true, if_false = node["Fn::If"]
+            chosen = if_true if holds_in_region(template, {"Condition": name}, REGION) else if_false
+            return _in_region(chosen, template)
+        return {k: _in_region(v, template) for k, v in node.items()}
+    return node
+
+
+def _policy(synth, description_start: str) -> list[dict[str, Any]]:
+    template = synth.template_json
+    policy = managed_policy(template["Resources"], description_start)
+    return _in_region(policy["Properties"]["PolicyDocument"]["Statement"], template)
+
+
+def _attributes(synth) -> dict[tuple[str, str], str]:
+    """The template's references, as the names the tests' resources have."""
+    resources = synth.template_json["Resources"]
+    index = custom_resource(resources)
+    (dead_letters, _), (archive_id, _) = dead_letter_bucket(resources), archive_bucket(resources)
+    (stream, _), (versions, _) = (one(of_type(resources, "AWS::Kinesis::Stream")),
+                                  one(of_type(resources, "AWS::DynamoDB::Table")))
+    bucket_arn = f"arn:aws:s3vectors:{REGION}:{ACCOUNT}:bucket/{BUCKET}"
+    return {
+        (index, "IndexArn"): f"{bucket_arn}/index/{INDEX}",
+        (index, "VectorBucketArn"): bucket_arn,
+        (dead_letters, "Arn"): f"arn:aws:s3:::{DEAD_LETTERS}",
+        (archive_id, "Arn"): f"arn:aws:s3:::{ARCHIVE}",
+        (stream, "Arn"): f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{STREAM}",
+        (versions, "Arn"): f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{VERSIONS}",
+    }
+
+
+def _denied(calls, statements, attributes) -> list[str]:
+    refs = {"AWS::StackId": STACK_ID}
+    return [f"{r.action} on {r.resource}" for service, operation, params in calls
+            for r in requests_for(service, operation, params) if not allows(statements, r, attributes, refs)]
+
+
+def test_ask_with_only_the_asker_policy_embeds_queries_and_answers(indexed, synth, capsys):  # noqa: F811
+    from scripts import ask
+
+    # given the asker policy as synthesized, in the tests' Region (its Nova profile chosen by the Region map)
+    statements = _policy(synth, "Ask the real-time RAG index")
+    start = len(indexed.aws.recorder.calls)
+
+    # when ask.py answers a question, and then retrieves only
+    assert ask.main([QUESTION]) == 0
+    assert ask.main(["--no-generate", "--json", QUESTION]) == 0
+    capsys.readouterr()
+    calls = indexed.aws.recorder.calls[start:]
+
+    # then it embedded, queried and answered through the profile, and the policy allows each call (the profile
+    # and the model in the Region a request is routed to)
+    assert {(s, o) for s, o, _ in calls} >= {
+        ("bedrock", "InvokeModel"), ("s3vectors", "QueryVectors"), ("bedrock", "ConverseStream")}
+    assert _denied(calls, statements, _attributes(synth)) == []
+
+
+def test_redrive_with_only_the_operator_policy_lists_shows_and_sends(dlq, synth, capsys):  # noqa: F811
+    from scripts import redrive
+
+    statements = _policy(synth, "Operate the real-time RAG pipeline")
+    start = len(dlq.aws.recorder.calls)
+
+    assert redrive.main(["list"]) == 0
+    assert redrive.main(["show", dlq.fragile_key]) == 0
+    assert redrive.main(["send", dlq.fragile_key]) == 0
+    capsys.readouterr()
+    calls = dlq.aws.recorder.calls[start:]
+
+    assert {(s, o) for s, o, _ in calls} >= {("s3", "ListObjectsV2"), ("s3", "GetObject"), ("s3", "PutObject"),
+                                             ("kinesis", "PutRecords")}
+    assert _denied(calls, statements, _attributes(synth)) == []
+
+
+@pytest.mark.parametrize("target", ["--to-index", "--to-stream"])
+def test_reindex_with_only_the_operator_policy_replays_the_archive(archive, synth, target, capsys):  # noqa: F811
+    from scripts import reindex
+
+    statements = _policy(synth, "Operate the real-time RAG pipeline")
+    start = len(archive.aws.recorder.calls)
+
+    assert reindex.main([target]) == 0
+    capsys.readouterr()
+    calls = archive.aws.recorder.calls[start:]
+
+    expected = {("s3", "ListObjectsV2"), ("s3", "GetObject"), ("s3", "PutObject")}  # the bad line: a dead letter
+    expected |= ({("bedrock", "InvokeModel"), ("s3vectors", "PutVectors"), ("dynamodb", "BatchWriteItem")}
+                 if target == "--to-index" else {("kinesis", "PutRecords")})
+    assert {(s, o) for s, o, _ in calls} >= expected
+    assert _denied(calls, statements, _attributes(synth)) == []
