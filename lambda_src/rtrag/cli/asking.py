@@ -100,7 +100,8 @@ def _aws(args: argparse.Namespace) -> Asker:
 
     res = AwsResources(args)
     # Names given by flag or environment are checked before any call (a bad one is named with where it came from).
-    given = {resource: res.given(resource) for resource in (contract.VECTOR_BUCKET, contract.VECTOR_INDEX)}
+    for resource in (contract.VECTOR_BUCKET, contract.VECTOR_INDEX):
+        res.given(resource)
     generate = not getattr(args, "no_generate", False)  # evaluate.py always generates
     # The answering model first: in a Region no Nova Lite profile serves, that is the one line to print (a stack
     # cannot be deployed there either, so "not deployed" would be the wrong fix), before any Bedrock call.
@@ -108,9 +109,7 @@ def _aws(args: argparse.Namespace) -> Asker:
     if answer_model is None and generate:
         answer_model = default_answer_model(res.backend.region)
     wanted = res.optional(contract.EMBED_DIMENSIONS)
-    bucket = given[contract.VECTOR_BUCKET] or res.name(contract.VECTOR_BUCKET)
-    index = given[contract.VECTOR_INDEX] or res.name(contract.VECTOR_INDEX)
-    return res.backend.asker(bucket, index,
+    return res.backend.asker(res.name(contract.VECTOR_BUCKET), res.name(contract.VECTOR_INDEX),
                              embed_model_id=res.optional(contract.EMBED_MODEL),
                              wanted_dimensions=int(wanted) if wanted else None,
                              answer_model_id=answer_model, generate=generate)
