@@ -16,6 +16,7 @@ from conftest import ACCOUNT, BUCKET, DEAD_LETTERS, INDEX, REGION, VERSIONS, run
 from kinesis import EVENTS_DIR, STREAM_ARN, batch, load_event
 
 from .helpers import (
+    archive_bucket,
     custom_resource,
     dead_letter_bucket,
     function_by_handler,
@@ -37,6 +38,24 @@ def _denied(calls: list[tuple[str, str, dict[str, Any]]], statements, attributes
     return denied
 
 
+def resource_attributes(resources, *, stream_arn: str, archive: str | None = None) -> dict[tuple[str, str], str]:
+    """The template's references (logical id, attribute) as the names the tests' resources have."""
+    index, (dead_letters, _), (stream, _), (versions, _) = (
+        custom_resource(resources), dead_letter_bucket(resources),
+        one(of_type(resources, "AWS::Kinesis::Stream")), one(of_type(resources, "AWS::DynamoDB::Table")))
+    bucket_arn = f"arn:aws:s3vectors:{REGION}:{ACCOUNT}:bucket/{BUCKET}"
+    attributes = {
+        (index, "IndexArn"): f"{bucket_arn}/index/{INDEX}",
+        (index, "VectorBucketArn"): bucket_arn,
+        (dead_letters, "Arn"): f"arn:aws:s3:::{DEAD_LETTERS}",
+        (stream, "Arn"): stream_arn,
+        (versions, "Arn"): f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{VERSIONS}",
+    }
+    if archive is not None:
+        attributes[(archive_bucket(resources)[0], "Arn")] = f"arn:aws:s3:::{archive}"
+    return attributes
+
+
 def _words(n: int, tag: str) -> str:
     return " ".join(f"{tag}{i}." if i % 15 == 14 else f"{tag}{i}" for i in range(n))
 
@@ -46,17 +65,7 @@ def test_indexer_role_allows_every_call_the_indexer_makes(env, synth):
     resources = synth.template_json["Resources"]
     _, function = function_by_handler(resources, "indexer.handler")
     statements = role_statements(resources, role_of(function))
-    index, (dead_letters, _), (stream, _), (versions, _) = (
-        custom_resource(resources), dead_letter_bucket(resources),
-        one(of_type(resources, "AWS::Kinesis::Stream")), one(of_type(resources, "AWS::DynamoDB::Table")))
-    bucket_arn = f"arn:aws:s3vectors:{REGION}:{ACCOUNT}:bucket/{BUCKET}"
-    attributes = {
-        (index, "IndexArn"): f"{bucket_arn}/index/{INDEX}",
-        (index, "VectorBucketArn"): bucket_arn,
-        (dead_letters, "Arn"): f"arn:aws:s3:::{DEAD_LETTERS}",
-        (stream, "Arn"): STREAM_ARN,
-        (versions, "Arn"): f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{VERSIONS}",
-    }
+    attributes = resource_attributes(resources, stream_arn=STREAM_ARN)
     recorder = env.aws.recorder
     start = len(recorder.calls)
 

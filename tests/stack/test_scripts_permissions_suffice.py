@@ -9,22 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ACCOUNT, BUCKET, DEAD_LETTERS, INDEX, REGION, VERSIONS  # tests/conftest.py
+from conftest import ACCOUNT, REGION  # tests/conftest.py
 from test_ask import QUESTION, indexed  # noqa: F401 - the fixture of an index the real indexer filled
 from test_put_event import STREAM
 from test_redrive import dlq  # noqa: F401 - dead letters of both kinds, written by the real indexer
 from test_reindex import ARCHIVE, archive  # noqa: F401 - the archive bucket as Firehose fills it
 
-from .helpers import (
-    archive_bucket,
-    custom_resource,
-    dead_letter_bucket,
-    holds_in_region,
-    managed_policy,
-    of_type,
-    one,
-)
-from .iam_eval import STACK_ID, allows, requests_for
+from .helpers import holds_in_region, managed_policy
+from .iam_eval import STACK_ID
+from .test_permissions_suffice import _denied as denied_calls
+from .test_permissions_suffice import resource_attributes
 
 
 def _in_region(node: Any, template: dict[str, Any]) -> Any:
@@ -47,27 +41,12 @@ def _policy(synth, description_start: str) -> list[dict[str, Any]]:
 
 
 def _attributes(synth) -> dict[tuple[str, str], str]:
-    """The template's references, as the names the tests' resources have."""
-    resources = synth.template_json["Resources"]
-    index = custom_resource(resources)
-    (dead_letters, _), (archive_id, _) = dead_letter_bucket(resources), archive_bucket(resources)
-    (stream, _), (versions, _) = (one(of_type(resources, "AWS::Kinesis::Stream")),
-                                  one(of_type(resources, "AWS::DynamoDB::Table")))
-    bucket_arn = f"arn:aws:s3vectors:{REGION}:{ACCOUNT}:bucket/{BUCKET}"
-    return {
-        (index, "IndexArn"): f"{bucket_arn}/index/{INDEX}",
-        (index, "VectorBucketArn"): bucket_arn,
-        (dead_letters, "Arn"): f"arn:aws:s3:::{DEAD_LETTERS}",
-        (archive_id, "Arn"): f"arn:aws:s3:::{ARCHIVE}",
-        (stream, "Arn"): f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{STREAM}",
-        (versions, "Arn"): f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{VERSIONS}",
-    }
+    return resource_attributes(synth.template_json["Resources"],
+                               stream_arn=f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{STREAM}", archive=ARCHIVE)
 
 
 def _denied(calls, statements, attributes) -> list[str]:
-    refs = {"AWS::StackId": STACK_ID}
-    return [f"{r.action} on {r.resource}" for service, operation, params in calls
-            for r in requests_for(service, operation, params) if not allows(statements, r, attributes, refs)]
+    return denied_calls(calls, statements, attributes, {"AWS::StackId": STACK_ID})
 
 
 def test_ask_with_only_the_asker_policy_embeds_queries_and_answers(indexed, synth, capsys):  # noqa: F811
