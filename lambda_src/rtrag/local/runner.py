@@ -33,6 +33,7 @@ import os
 import re
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -128,13 +129,10 @@ def _iso(epoch: float) -> str:
 
 def _raised_at(exc: BaseException) -> str:
     """Where ``exc`` was raised (``file:line in function``), for a log line that leaves its message out."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    if tb is None:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
         return "unknown"
-    code = tb.tb_frame.f_code
-    return f"{Path(code.co_filename).name}:{tb.tb_lineno} in {code.co_name}"
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}"
 
 
 def _check_int(name: str, value: int, low: int, high: int) -> int:
