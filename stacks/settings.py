@@ -280,7 +280,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "log_retention_days": _integer("log_retention_days", 1, 3653, choices=LOG_RETENTION_DAYS),
     "retain_data_on_destroy": _boolean("retain_data_on_destroy"),
     "vectors_kms_key_arn": _pattern(
-        "vectors_kms_key_arn", contract.KMS_KEY_ARN_RE,
+        "vectors_kms_key_arn", re.compile(contract.KMS_KEY_ARN_PATTERN),
         "expected a full KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY-ID), or empty for SSE-S3",
         optional=True,
     ),

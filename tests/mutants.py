@@ -22,7 +22,7 @@ MUTANTS = {
     "no-intent": ("lambda_src/rtrag/indexing/plan.py", "    if chunks <= covered and not clean_live:\n        return None",
                   "    return None"),
     "unchanged-does-not-raise": ("lambda_src/rtrag/indexing/plan.py",
-                                 "return Plan(Action.UNCHANGED, commit=replace(entry, version=version, updated_at=stamp))",
+                                 "return Plan(Action.UNCHANGED, commit=entry._replace(version=version, updated_at=stamp))",
                                  "return Plan(Action.STALE)"),
     "dirty-ignored": ("lambda_src/rtrag/core/versions.py", "        return self.state == LIVE and not self.dirty",
                       "        return self.state == LIVE"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -12,11 +13,13 @@ from hypothesis import strategies as st
 
 from rtrag.core import limits
 from rtrag.core.chunking import chunk_spans, chunk_text
-from rtrag.core.config import IndexerSettings
+from rtrag.core.config import ChunkSettings, IndexerSettings
+from rtrag.core.deadletters import DeadLetter
 from rtrag.core.errors import ConfigError, InvalidEvent, LimitExceeded
 from rtrag.core.events import DocumentEvent, decode_event, validate_event
 from rtrag.aws.s3vectors import S3VectorsIndex
 from rtrag.core.vectors import check_vector, pack_puts
+from rtrag.indexing.work import BatchResult
 
 
 # the document event contract
@@ -180,6 +183,44 @@ def test_settings_defaults_match_titan_v2():
 def test_bad_settings_fail_with_the_variable_and_the_allowed_values(overrides, fragment):
     with pytest.raises(ConfigError, match=fragment):
         IndexerSettings.from_env(BASE_ENV | overrides)
+
+
+def test_chunk_settings_built_directly_are_checked_like_the_environment():
+    with pytest.raises(ConfigError, match="CHUNK_OVERLAP_CHARS=100 is out of range; set it to 0..99"):
+        ChunkSettings(size_chars=200, overlap_chars=100)
+    with pytest.raises(TypeError):
+        ChunkSettings(200, 20)  # keywords only: the two numbers are too easy to swap
+    assert ChunkSettings(size_chars=200, overlap_chars=99) == (200, 99)
+
+
+# the records the indexer passes along (hand-written or NamedTuples, off the cold start's dataclass cost)
+def test_an_event_is_immutable_and_replace_makes_a_changed_copy():
+    event = validate_event({"doc_id": "d", "text": "t", "metadata": {"k": 1}}, default_ts=5)
+    with pytest.raises(AttributeError, match="immutable"):
+        event.text = "other"  # type: ignore[misc]
+    changed = event.replace(seq="7")
+
+    assert (event.seq, changed.seq, changed.text, changed.metadata) == (None, "7", "t", {"k": 1})
+    assert changed != event and changed.replace(seq=None) == event
+    assert (changed.content_hash, changed.attributes_hash) == (event.content_hash, event.attributes_hash)
+    assert event.replace(metadata={"k": 1.0}).attributes_hash == event.attributes_hash  # numbers by value
+    assert event.replace(source="elsewhere").attributes_hash != event.attributes_hash
+
+
+def test_a_dead_letter_is_stamped_when_written_unless_it_carries_its_time():
+    fields = {"reason": "r", "kind": "invalid-event", "sequence_number": "1", "partition_key": "k",
+              "event_source_arn": "arn", "shard_id": "shard-0", "approximate_arrival_timestamp": 0.0, "data": ""}
+    before = time.time()
+    stamped = DeadLetter(**fields).to_json()["dead_lettered_at"]
+
+    assert before <= stamped <= time.time()
+    assert DeadLetter(**fields, dead_lettered_at=12.5).to_json()["dead_lettered_at"] == 12.5
+
+
+def test_a_batch_result_refuses_a_count_it_does_not_have():
+    assert BatchResult(upserted=2).upserted == 2 and BatchResult().failures == set()
+    with pytest.raises(TypeError, match="no count upsertd"):
+        BatchResult(upsertd=2)
 
 
 def test_vector_size_is_an_upper_bound_of_its_json_in_a_request():

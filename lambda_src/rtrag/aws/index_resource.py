@@ -67,7 +67,7 @@ MAX_METADATA_KEY_CHARS = limits.MAX_METADATA_KEY_NAME_CHARS
 
 # The key ARN form only: S3 Vectors rejects key ids and aliases (botocore s3vectors model, shape KmsKeyArn); the
 # same pattern the stack's settings check at synth.
-_KMS_KEY_ARN_RE = contract.KMS_KEY_ARN_RE
+_KMS_KEY_ARN_RE = re.compile(contract.KMS_KEY_ARN_PATTERN)
 _INDEX_ARN_RE = re.compile(
     r"^(?P<bucket_arn>arn:aws[-a-z0-9]*:s3vectors:[a-z0-9-]+:[0-9]{12}:bucket/"
     r"(?P<bucket>[a-z0-9][a-z0-9-]{1,61}[a-z0-9]))"

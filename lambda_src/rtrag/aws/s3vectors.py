@@ -20,7 +20,6 @@ from typing import Any
 from rtrag.aws.errors import AWS_ERRORS, classify
 from rtrag.core.errors import LimitExceeded
 from rtrag.core.events import SOURCE_TEXT_KEY
-from rtrag.core.filters import validate_filter
 from rtrag.core.limits import MAX_TOP_K
 from rtrag.core.vectors import CheckedVectorIndex, Vector, check_vector, floats_json
 
@@ -107,6 +106,9 @@ class S3VectorsIndex(CheckedVectorIndex):
         request: dict[str, Any] = {**self._target(), "topK": top_k, "queryVector": {"float32": list(vector)},
                                    "returnMetadata": return_metadata, "returnDistance": True}
         if filter is not None:
+            # Only queries filter: imported here, the filter language stays off the indexer's cold start.
+            from rtrag.core.filters import validate_filter
+
             request["filter"] = validate_filter(filter, non_filterable_keys=self.non_filterable_keys)
         try:
             response = self.client.query_vectors(**request)

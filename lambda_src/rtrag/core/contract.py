@@ -8,12 +8,12 @@ all import them from here, so a name changed here changes on every side at once.
 - the bounds of the settings that both the stack (at synth) and the indexer (at cold start) check;
 - the key names of the version ledger's table.
 
-Pure data: this module imports nothing.
+Pure data: this module imports nothing but ``typing`` (and compiles nothing: the indexer imports it at cold
+start, so a pattern is kept as text and compiled where it is used).
 """
 
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
 # The indexer function's environment (DESIGN: "the environment variable names of the indexer stay as documented").
@@ -111,7 +111,7 @@ def max_chunk_overlap(size: int) -> int:
 
 
 # A full KMS key ARN (S3 Vectors rejects aliases and bare key ids); multi-Region keys start with "mrk-".
-KMS_KEY_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$")
+KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$"
 
 # The version ledger's table (stacks/version_table.py defines it, rtrag.aws.ledger reads and writes it).
 LEDGER_PARTITION_KEY = "pk"

@@ -4,15 +4,14 @@ that holds them (the dead-letter bucket, or ``dead-letters/`` in local mode)."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 INVALID_PREFIX = "invalid/"
 
 
-@dataclass(frozen=True, kw_only=True)
-class DeadLetter:
-    """One bad record. ``data`` is the record's data exactly as received (base64, as Kinesis delivers it)."""
+class DeadLetter(NamedTuple):
+    """One bad record. ``data`` is the record's data exactly as received (base64, as Kinesis delivers it).
+    Build it with keywords; ``letter._replace(...)`` makes a changed copy."""
 
     reason: str
     kind: str  # "invalid-event" (breaks the contract) or "unindexable" (a service rejected its content)
@@ -25,7 +24,7 @@ class DeadLetter:
     doc_id: str | None = None
     error_code: str | None = None
     event_id: str | None = None
-    dead_lettered_at: float = field(default_factory=time.time)
+    dead_lettered_at: float | None = None  # epoch seconds; None: the time it is written (``to_json``)
 
     @property
     def key(self) -> str:
@@ -34,4 +33,7 @@ class DeadLetter:
         return f"{INVALID_PREFIX}{day}/{self.shard_id}/{self.sequence_number}.json"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = self._asdict()
+        if self.dead_lettered_at is None:
+            out["dead_lettered_at"] = time.time()
+        return out

@@ -7,8 +7,6 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass, field, replace
-from functools import cached_property
 from typing import Any, Literal
 
 from rtrag.core.errors import InvalidEvent
@@ -46,31 +44,76 @@ _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 MetadataValue = str | int | float | bool | list[str]
 
 
-@dataclass(frozen=True)
-class DocumentEvent:
-    """One validated document event."""
+_FIELDS = ("doc_id", "op", "text", "source", "ts", "metadata", "seq")
 
+
+class DocumentEvent:
+    """One validated document event (``validate_event`` makes them). Immutable: ``replace`` makes a changed copy.
+
+    A plain class with ``__slots__``, not a dataclass: it is on the indexer's import path, where a dataclass costs
+    about 0.6 ms to define at every cold start (``bench/cold_start.py``), and the two hashes are kept once computed.
+    """
+
+    __slots__ = _FIELDS + ("_content_hash", "_attributes_hash")
     doc_id: str
-    op: Literal["upsert", "delete"] = UPSERT
-    text: str | None = None
-    source: str = DEFAULT_SOURCE
-    ts: int = 0
-    metadata: dict[str, MetadataValue] = field(default_factory=dict)
+    op: Literal["upsert", "delete"]
+    text: str | None
+    source: str
+    ts: int
+    metadata: dict[str, MetadataValue]
     # The sequence number that orders this event among events of the same ts; None: the record's own. Redrive and
     # replay set it so that an event put on the stream again keeps its original version.
-    seq: str | None = None
+    seq: str | None
 
-    @cached_property
+    def __init__(self, doc_id: str, op: Literal["upsert", "delete"] = UPSERT, text: str | None = None,
+                 source: str = DEFAULT_SOURCE, ts: int = 0, metadata: dict[str, MetadataValue] | None = None,
+                 seq: str | None = None):
+        init = object.__setattr__
+        init(self, "doc_id", doc_id)
+        init(self, "op", op)
+        init(self, "text", text)
+        init(self, "source", source)
+        init(self, "ts", ts)
+        init(self, "metadata", {} if metadata is None else metadata)
+        init(self, "seq", seq)
+        init(self, "_content_hash", None)
+        init(self, "_attributes_hash", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"DocumentEvent is immutable; use event.replace({name}=...)")
+
+    __delattr__ = __setattr__  # type: ignore[assignment]
+
+    def replace(self, **changes: Any) -> DocumentEvent:
+        return DocumentEvent(**{**{name: getattr(self, name) for name in _FIELDS}, **changes})
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return self._values() == other._values() if isinstance(other, DocumentEvent) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # the metadata is a dict
+
+    def __repr__(self) -> str:
+        return "DocumentEvent(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in _FIELDS) + ")"
+
+    @property
     def content_hash(self) -> str:
         """SHA-256 of the document text: equal hashes mean the stored embeddings are still right."""
-        return content_hash(self.text or "")
+        if self._content_hash is None:
+            object.__setattr__(self, "_content_hash", content_hash(self.text or ""))
+        return self._content_hash  # type: ignore[return-value]
 
-    @cached_property
+    @property
     def attributes_hash(self) -> str:
         """SHA-256 of what a vector carries besides the text and its embedding: the source and the user's
         metadata. Numbers compare by value (1 and 1.0 are one number, as in a filter); booleans stay booleans."""
-        return hashlib.sha256(json.dumps([self.source, _canonical(self.metadata)], sort_keys=True,
-                                         ensure_ascii=False, separators=(",", ":")).encode("utf-8")).hexdigest()
+        if self._attributes_hash is None:
+            canonical = json.dumps([self.source, _canonical(self.metadata)], sort_keys=True, ensure_ascii=False,
+                                   separators=(",", ":"))
+            object.__setattr__(self, "_attributes_hash", hashlib.sha256(canonical.encode("utf-8")).hexdigest())
+        return self._attributes_hash  # type: ignore[return-value]
 
     def to_json(self) -> dict[str, Any]:
         """The event as a producer puts it on the stream (defaults left out)."""
@@ -133,7 +176,7 @@ def pin_version(data: bytes, *, default_ts: int, seq: str) -> bytes:
     except InvalidEvent:
         return data
     if event.seq is None and seq.isascii() and seq.isdigit():
-        event = replace(event, seq=str(int(seq)))  # a synthetic sequence number may be zero-padded
+        event = event.replace(seq=str(int(seq)))  # a synthetic sequence number may be zero-padded
     return event.to_bytes()
 
 

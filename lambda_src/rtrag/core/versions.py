@@ -31,7 +31,6 @@ does to the index and the ledger. The indexer (``pipeline``) carries the plans o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from rtrag.core.events import DocumentEvent
@@ -58,9 +57,9 @@ def event_version(event: DocumentEvent, sequence_number: str) -> Version:
     return Version(event.ts, int(event.seq if event.seq is not None else sequence_number))
 
 
-@dataclass(frozen=True)
-class VersionEntry:
-    """One document's ledger entry. ``version``/``state`` are None until a first commit."""
+class VersionEntry(NamedTuple):
+    """One document's ledger entry. ``version``/``state`` are None until a first commit. A new entry is made
+    with ``entry._replace(...)``."""
 
     doc_id: str
     version: Version | None = None

@@ -26,7 +26,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import replace
 from typing import Any
 
 from rtrag.core.chunking import chunk_text
@@ -400,4 +399,4 @@ class BatchIndexer:
 
 def _distrust(entry: VersionEntry | None) -> VersionEntry | None:
     """``entry`` seen as dirty: the stored chunks do not match it, so no shortcut may rely on them."""
-    return replace(entry, dirty=True) if entry is not None else None
+    return entry._replace(dirty=True) if entry is not None else None

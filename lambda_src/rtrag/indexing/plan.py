@@ -7,7 +7,6 @@ the keys to delete and the entry to commit after. The writer (``rtrag.indexing.w
 
 from __future__ import annotations
 
-from dataclasses import replace
 from enum import Enum
 from typing import NamedTuple
 
@@ -64,9 +63,9 @@ def plan(event: DocumentEvent, version: Version, entry: VersionEntry | None, *, 
     content, attributes = event.content_hash, event.attributes_hash
     if entry is not None and entry.clean_live and entry.content_hash == content:
         if entry.attributes == attributes:
-            return Plan(Action.UNCHANGED, commit=replace(entry, version=version, updated_at=stamp))
+            return Plan(Action.UNCHANGED, commit=entry._replace(version=version, updated_at=stamp))
         # The stored chunks are reused as they are (their count, their text): only their metadata changes.
-        commit = replace(entry, version=version, attributes=attributes, updated_at=stamp)
+        commit = entry._replace(version=version, attributes=attributes, updated_at=stamp)
         return Plan(Action.RETAG, commit=commit, intent=_intent(entry, doc_id, entry.chunks, stamp),
                     write_chunks=entry.chunks)
     commit = VersionEntry(doc_id, version, LIVE, chunks=chunks, content_hash=content, attributes=attributes,
@@ -91,4 +90,4 @@ def _intent(entry: VersionEntry | None, doc_id: str, chunks: int, stamp: int) ->
         return None
     base = entry if entry is not None else VersionEntry(doc_id)
     # A dirty entry never expires: DynamoDB's TTL must not drop the reach while chunks may exist.
-    return replace(base, dirty=True, reach=max(reach, chunks), expires_at=None, updated_at=stamp)
+    return base._replace(dirty=True, reach=max(reach, chunks), expires_at=None, updated_at=stamp)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
 from rtrag.core.errors import LimitExceeded
@@ -13,25 +12,47 @@ from rtrag.core.vectors import Vector
 from rtrag.core.versions import Version, VersionEntry
 from rtrag.indexing.plan import Action, Plan
 
+# Both are plain classes with __slots__ rather than dataclasses: they are on the indexer's import path, where a
+# dataclass costs about 0.6 ms to define at every cold start (``bench/cold_start.py``).
+_COUNTS = ("records", "upserted", "retagged", "deleted", "skipped_unchanged", "skipped_stale", "superseded",
+           "chunks_written", "chunks_deleted", "embedding_calls", "dead_letters", "failed_documents")
 
-@dataclass
+
 class BatchResult:
-    """What one batch did. ``failures`` are the sequence numbers to report as batchItemFailures."""
+    """What one batch did: a count per outcome (``_COUNTS``, each given by keyword or 0), ``failures`` (the
+    sequence numbers to report as batchItemFailures) and ``lags_ms`` (per written document)."""
 
-    records: int = 0
-    upserted: int = 0
-    retagged: int = 0
-    deleted: int = 0
-    skipped_unchanged: int = 0
-    skipped_stale: int = 0
-    superseded: int = 0
-    chunks_written: int = 0
-    chunks_deleted: int = 0
-    embedding_calls: int = 0
-    dead_letters: int = 0
-    failed_documents: int = 0
-    failures: set[str] = field(default_factory=set)
-    lags_ms: list[float] = field(default_factory=list)
+    __slots__ = _COUNTS + ("failures", "lags_ms")
+    records: int
+    upserted: int
+    retagged: int
+    deleted: int
+    skipped_unchanged: int
+    skipped_stale: int
+    superseded: int
+    chunks_written: int
+    chunks_deleted: int
+    embedding_calls: int
+    dead_letters: int
+    failed_documents: int
+    failures: set[str]
+    lags_ms: list[float]
+
+    def __init__(self, *, failures: set[str] | None = None, lags_ms: list[float] | None = None, **counts: int):
+        unknown = counts.keys() - set(_COUNTS)
+        if unknown:
+            raise TypeError(f"BatchResult has no count {', '.join(sorted(unknown))}")
+        for name in _COUNTS:
+            setattr(self, name, counts.get(name, 0))
+        self.failures = set() if failures is None else failures
+        self.lags_ms = [] if lags_ms is None else lags_ms
+
+    def counts(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in _COUNTS}
+
+    def __repr__(self) -> str:
+        done = ", ".join(f"{name}={value}" for name, value in self.counts().items() if value)
+        return f"BatchResult({done}, failures={sorted(self.failures, key=int)})"
 
     def response(self) -> dict[str, list[dict[str, str]]]:
         """The handler's return value for an ESM with ReportBatchItemFailures."""
@@ -39,21 +60,27 @@ class BatchResult:
         return {"batchItemFailures": [{"itemIdentifier": seq} for seq in ordered]}
 
 
-@dataclass
 class Document:
     """One document of a batch: its winning record and event, its plan, and what the stages add to it."""
 
-    record: KinesisRecord
-    event: DocumentEvent
-    version: Version
-    entry: VersionEntry | None = None
-    plan: Plan = field(default_factory=lambda: Plan(Action.STALE))
-    chunks: list[str] = field(default_factory=list)
-    prepared: list[tuple[dict[str, Any], int]] = field(default_factory=list)  # per chunk: metadata and its size
-    unwritable: LimitExceeded | None = None  # the chunk metadata breaks an S3 Vectors limit
-    vectors: list[tuple[Vector, int]] = field(default_factory=list)  # to write, with their request sizes
-    intent: Future[None] | None = None  # the intent's ledger write, which must succeed before any index write
-    done: bool = False  # failed or dead-lettered: takes no further part
+    __slots__ = ("record", "event", "version", "entry", "plan", "chunks", "prepared", "unwritable", "vectors",
+                 "intent", "done")
+
+    def __init__(self, *, record: KinesisRecord, event: DocumentEvent, version: Version):
+        self.record = record
+        self.event = event
+        self.version = version
+        self.entry: VersionEntry | None = None
+        self.plan = Plan(Action.STALE)
+        self.chunks: list[str] = []
+        self.prepared: list[tuple[dict[str, Any], int]] = []  # per chunk: metadata and its size
+        self.unwritable: LimitExceeded | None = None  # the chunk metadata breaks an S3 Vectors limit
+        self.vectors: list[tuple[Vector, int]] = []  # to write, with their request sizes
+        self.intent: Future[None] | None = None  # the intent's ledger write, which must succeed before any index write
+        self.done = False  # failed or dead-lettered: takes no further part
+
+    def __repr__(self) -> str:
+        return f"Document({self.doc_id!r}, {self.version}, {self.action.name})"
 
     @property
     def doc_id(self) -> str:

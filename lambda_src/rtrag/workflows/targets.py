@@ -20,7 +20,7 @@ import base64
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol
 
 from rtrag.core.backoff import backoff_delay
@@ -149,8 +149,8 @@ def keyed_by_record(letter: DeadLetter, record: SourceRecord) -> DeadLetter:
         offset = record.position.offset
         sequence = (f"{offset:0{SEQUENCE_DIGITS}d}" if isinstance(offset, int)
                     else str(int(hashlib.sha256(str(offset).encode("utf-8")).hexdigest()[:16], 16)))
-    return replace(letter, shard_id=shard, sequence_number=sequence, event_id=f"{shard}:{sequence}",
-                   approximate_arrival_timestamp=record.arrival)
+    return letter._replace(shard_id=shard, sequence_number=sequence, event_id=f"{shard}:{sequence}",
+                           approximate_arrival_timestamp=record.arrival)
 
 
 def _partition_key(data: bytes, fallback: str) -> str:
