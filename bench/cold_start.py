@@ -11,6 +11,13 @@ Each figure is the median over several fresh interpreters (the interpreter's own
 
 ``import_ratio`` = (entry + first-invocation imports) / boto3.
 
+``--against REV`` also measures the same figure for the Lambda code of the git revision REV (its own entry and
+first-invocation imports, read from that revision's ``bench/cold_start.py``), interleaved with the others in the
+same interpreters' conditions, and reports ``vs_against`` = this tree / REV. The ratio to boto3 moves with the
+machine (boto3's import took 167 ms on one benchmark machine and 124 ms on another); the paired comparison does
+not. ``--against`` alone (as ``make bench`` runs it) compares with ``BASELINE_REV``, the last tree before the
+layered package (issue 11).
+
 Two bytecode situations: "cached" (the .pyc files Python keeps beside the sources, as on a laptop) and
 "no .pyc for the function and the layer" (the standard library still compiled), which is the situation in
 Lambda when the layer is built with ``pip install --no-compile`` (stacks/dependencies.py: the build machine's
@@ -27,12 +34,14 @@ examples:
 from __future__ import annotations
 
 import argparse
+import ast
 import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -44,6 +53,8 @@ from rtrag.cli.common import script_parser
 
 # What the first invocation imports (rtrag.aws.compose.AwsBackend) before it creates clients.
 FIRST_INVOCATION_IMPORTS = ("boto3", "botocore.config")
+# The last tree before the layered domain package (issue 11): "no worse" is measured against it.
+BASELINE_REV = "e7fe698"
 
 CHILD = r"""
 import json, sys, time
@@ -56,7 +67,7 @@ if scenario == "boto3":
 else:
     import indexer
     out["entry_ms"] = (time.perf_counter() - start) * 1000
-    if scenario == "ready":
+    if scenario in ("ready", "imports"):
         import importlib
         for name in {imports!r}:
             importlib.import_module(name)
@@ -74,6 +85,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=9, help="fresh interpreters per figure (default 9)")
     parser.add_argument("--no-source-compile", action="store_true",
                         help="skip the 'no .pyc' measurements (they take most of the time)")
+    parser.add_argument("--against", metavar="REV", nargs="?", const=BASELINE_REV,
+                        help="also measure the Lambda code of this git revision, paired (without REV: "
+                             f"{BASELINE_REV}, the tree before the layered package)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line instead of tables")
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/cold_start.json")
     return parser.parse_args(argv)
@@ -95,8 +109,37 @@ def child_env(pycache: Path | None) -> dict[str, str]:
     return env
 
 
-def run_child(scenario: str, env: dict[str, str]) -> dict[str, float]:
-    code = CHILD.format(lambda_src=str(common.LAMBDA_SRC), scenario=scenario, imports=FIRST_INVOCATION_IMPORTS)
+class Tree:
+    """The Lambda code to import: its directory and what its first invocation imports."""
+
+    def __init__(self, lambda_src: Path, imports: tuple[str, ...], rev: str | None = None):
+        self.lambda_src, self.imports, self.rev = lambda_src, imports, rev
+
+
+THIS_TREE = Tree(common.LAMBDA_SRC, FIRST_INVOCATION_IMPORTS)
+
+
+def tree_at(rev: str, into: Path) -> Tree:
+    """The Lambda code of git revision ``rev``, extracted under ``into``."""
+    def git(*args: str) -> bytes:
+        done = subprocess.run(["git", "-C", str(common.ROOT), *args], capture_output=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"cold_start.py: git {' '.join(args)} failed: {done.stderr.decode().strip()} "
+                             "(--against needs a git clone with that revision's history)")
+        return done.stdout
+
+    with tarfile.open(fileobj=io.BytesIO(git("archive", rev, "lambda_src"))) as archive:
+        archive.extractall(into, filter="data")
+    imports = FIRST_INVOCATION_IMPORTS
+    for node in ast.parse(git("show", f"{rev}:bench/cold_start.py")).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "FIRST_INVOCATION_IMPORTS"
+                                                for t in node.targets):
+            imports = tuple(ast.literal_eval(node.value))
+    return Tree(into / "lambda_src", imports, rev)
+
+
+def run_child(scenario: str, env: dict[str, str], tree: Tree = THIS_TREE) -> dict[str, float]:
+    code = CHILD.format(lambda_src=str(tree.lambda_src), scenario=scenario, imports=tree.imports)
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -115,22 +158,32 @@ def stdlib_only_cache(env: dict[str, str]) -> Path:
     return cache
 
 
-def measure(runs: int, pycache: Path | None) -> dict[str, Any]:
+def measure(runs: int, pycache: Path | None, against: Tree | None = None) -> dict[str, Any]:
     env = child_env(pycache)
-    samples: dict[str, list[float]] = {"boto3": [], "entry": [], "ready": [], "build": []}
+    samples: dict[str, list[float]] = {"boto3": [], "entry": [], "ready": [], "build": [], "against": []}
     run_child("ready", env)  # the first start also warms the OS file cache
+    if against is not None:
+        run_child("imports", env, against)
     for _ in range(runs):
-        # Interleaved, so drift in the machine's load spreads over all three.
+        # Interleaved, so drift in the machine's load spreads over all of them.
         samples["boto3"].append(run_child("boto3", env)["ms"])
         samples["entry"].append(run_child("entry", env)["ms"])
         ready = run_child("ready", env)
         samples["ready"].append(ready["ms"])
         samples["build"].append(ready["build_ms"])
+        if against is not None:
+            samples["against"].append(run_child("imports", env, against)["ms"])
     boto3_ms, ready_ms = median(samples["boto3"]), median(samples["ready"])
-    return {"boto3_ms": round(boto3_ms, 1), "entry_ms": round(median(samples["entry"]), 1),
-            "entry_first_imports_ms": round(ready_ms, 1), "build_indexer_ms": round(median(samples["build"]), 1),
-            "import_ratio": round(ready_ms / boto3_ms, 3),
-            "entry_only_ratio": round(median(samples["entry"]) / boto3_ms, 3), "runs": runs}
+    out = {"boto3_ms": round(boto3_ms, 1), "entry_ms": round(median(samples["entry"]), 1),
+           "entry_first_imports_ms": round(ready_ms, 1), "build_indexer_ms": round(median(samples["build"]), 1),
+           "import_ratio": round(ready_ms / boto3_ms, 3),
+           "entry_only_ratio": round(median(samples["entry"]) / boto3_ms, 3), "runs": runs}
+    if against is not None:
+        against_ms = median(samples["against"])
+        out.update({"against_rev": against.rev, "against_ms": round(against_ms, 1),
+                    "against_import_ratio": round(against_ms / boto3_ms, 3),
+                    "vs_against": round(ready_ms / against_ms, 3)})
+    return out
 
 
 def tree_size(root: Path) -> dict[str, Any]:
@@ -189,14 +242,19 @@ def _mtime(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     note(f"cold start: {args.runs} fresh interpreters per figure")
-    rows = [{"bytecode": "cached .pyc", **measure(args.runs, None)}]
-    if not args.no_source_compile:
-        cache = stdlib_only_cache(child_env(None))
-        try:
-            rows.append({"bytecode": "no .pyc for function and layer (Lambda as built)",
-                         **measure(args.runs, cache)})
-        finally:
-            shutil.rmtree(cache, ignore_errors=True)
+    scratch = Path(tempfile.mkdtemp(prefix="rag-bench-rev-"))
+    try:
+        against = tree_at(args.against, scratch) if args.against else None
+        rows = [{"bytecode": "cached .pyc", **measure(args.runs, None, against)}]
+        if not args.no_source_compile:
+            cache = stdlib_only_cache(child_env(None))
+            try:
+                rows.append({"bytecode": "no .pyc for function and layer (Lambda as built)",
+                             **measure(args.runs, cache, against)})
+            finally:
+                shutil.rmtree(cache, ignore_errors=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     sizes = bundle_sizes()
     mib = 1024 * 1024
     size_rows = [{"what": name, "files": part["files"], "unzipped_mib": round(part["unzipped_bytes"] / mib, 2),
@@ -209,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(table([("bytecode", "bytecode"), ("boto3_ms", "import boto3 ms"), ("entry_ms", "import indexer ms"),
                      ("entry_first_imports_ms", "indexer + first-invocation imports ms"),
-                     ("import_ratio", "import_ratio"), ("build_indexer_ms", "first invocation (4 clients) ms")],
+                     ("import_ratio", "import_ratio"), ("build_indexer_ms", "first invocation (4 clients) ms")]
+                    + ([("against_ms", f"{args.against} ms"), ("vs_against", f"vs {args.against}")]
+                       if args.against else []),
                     rows, title="Cold start: imports in a fresh interpreter (median)"))
         print()
         print(table([("what", "bundle"), ("files", "files"), ("unzipped_mib", "unzipped MiB"),
