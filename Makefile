@@ -80,5 +80,5 @@ bench: $(STAMP)
 	$(PY) bench/indexer_throughput.py --sweep
 	$(PY) bench/indexer_throughput.py --clients botocore --batch-sizes 10,100,1000 --repeats 5 --baseline-budget 10
 	$(PY) bench/freshness_local.py
-	$(PY) bench/cold_start.py --against
+	$(PY) bench/cold_start.py --against --runs 21
 	$(PY) bench/report.py

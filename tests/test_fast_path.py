@@ -1,5 +1,6 @@
 """The indexer's fast path with real botocore clients: Titan's embedding kept as its JSON text (JsonFloats), and
-PutVectors' body written by FastPutVectors instead of botocore's value-by-value walk. What goes on the wire must
+PutVectors' body written by FastPutVectors and the ledger's BatchWriteItem body by FastBatchWrite, instead of
+botocore's value-by-value walk. What goes on the wire must
 be what botocore itself would have sent: the same JSON value, the same method, URL and headers to sign."""
 
 from __future__ import annotations
@@ -179,3 +180,71 @@ def test_every_client_sends_one_standard_user_agent_built_once_and_kept_through_
     standard = user_agent()
     assert f"Boto3/{boto3.__version__}" in standard and f"md/Botocore#{botocore.__version__}" in standard
     assert " ua/2.1 " in standard and "lang/python#" in standard and standard.endswith(" app/real-time-rag")
+
+
+def ledger_entries(n: int) -> list:
+    from rtrag.core.versions import DELETED, LIVE, Version, VersionEntry
+
+    return [VersionEntry(f"doc-{i} é\"", Version(1_767_225_600 + i, 49_650_000_000_000_000_000 + i),
+                         LIVE if i % 3 else DELETED, chunks=i % 5, content_hash="a" * 64 if i % 3 else None,
+                         attributes="b" * 64 if i % 3 else None, dirty=bool(i % 2), reach=i % 7,
+                         expires_at=1_800_000_000 if not i % 3 else None, updated_at=1_767_225_600)
+            for i in range(n)]
+
+
+def test_the_ledger_s_batch_write_sends_the_json_value_and_signing_inputs_botocore_would_have(monkeypatch):
+    from botocore.validate import ParamValidator
+
+    from rtrag.aws.ledger import DynamoDBVersionLedger, to_item
+
+    walked = []  # how many items botocore's parameter walk saw, per request
+    validate = ParamValidator.validate
+    monkeypatch.setattr(ParamValidator, "validate", lambda self, params, shape: (
+        walked.append(len(params["RequestItems"]["versions"])), validate(self, params, shape))[1])
+    fast_sent, plain_sent = [], []
+    entries = ledger_entries(25)
+    DynamoDBVersionLedger(client("dynamodb", fast_sent), table="versions", namespace="b/i").put(entries)
+    plain = client("dynamodb", plain_sent)  # no fast path: botocore validates and serializes every value
+    plain.batch_write_item(RequestItems={"versions": [{"PutRequest": {"Item": dict(to_item("b/i", e))}}
+                                                      for e in entries]})
+
+    assert walked == [1, 25]  # the ledger's request went through as one placeholder item
+
+    [fast], [slow] = fast_sent, plain_sent
+    assert json.loads(fast.body) == json.loads(slow.body)
+    assert len(json.loads(fast.body)["RequestItems"]["versions"]) == 25
+    assert (fast.method, fast.url) == (slow.method, slow.url)
+    unsigned = {"authorization", "x-amz-date", "amz-sdk-invocation-id", "content-length"}
+    assert ({k.lower(): v for k, v in fast.headers.items() if k.lower() not in unsigned} ==
+            {k.lower(): v for k, v in slow.headers.items() if k.lower() not in unsigned})
+
+
+def test_a_batch_write_of_other_items_on_the_ledger_s_client_is_validated_by_botocore():
+    from botocore.exceptions import ParamValidationError
+
+    from rtrag.aws.ledger import DynamoDBVersionLedger
+
+    sent: list = []
+    ledger = DynamoDBVersionLedger(client("dynamodb", sent), table="versions", namespace="b/i")
+    with pytest.raises(ParamValidationError):  # a plain dict is not ours: botocore's walk checks it
+        ledger.client.batch_write_item(RequestItems={"versions": [{"PutRequest": {"Item": {"pk": {"S": 5}}}}]})
+    assert sent == []
+
+
+def test_unprocessed_ledger_items_are_sent_again_whole():
+    from rtrag.aws.ledger import DynamoDBVersionLedger
+
+    session = boto3.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="us-east-1")
+    made, bodies = session.client("dynamodb"), []
+
+    def first_leaves_all_but_one(request, **_):
+        bodies.append(json.loads(request.body)["RequestItems"]["versions"])
+        unprocessed = {"versions": bodies[-1][1:]} if len(bodies) == 1 else {}
+        return AWSResponse(request.url, 200, {"content-type": "application/x-amz-json-1.0"},
+                           Raw(json.dumps({"UnprocessedItems": unprocessed}).encode()))
+
+    made.meta.events.register_last("before-send", first_leaves_all_but_one)
+    DynamoDBVersionLedger(made, table="versions", namespace="b/i", sleep=lambda _: None).put(ledger_entries(3))
+
+    assert [len(b) for b in bodies] == [3, 2]
+    assert bodies[1] == bodies[0][1:]  # the retry (botocore's own parse of the response) holds the real items
