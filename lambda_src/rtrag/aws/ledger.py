@@ -13,12 +13,12 @@ Reads are BatchGetItem (100 keys a call, strongly consistent), writes BatchWrite
 of one request all at once. Both APIs may leave part of a request unprocessed under throttling; those parts are
 retried with backoff, and what is still unprocessed after the last attempt fails the request (TransientError).
 
-A BatchWriteItem of the ledger's own items skips botocore's parameter walk (``FastBatchWrite``): botocore validates
-and serializes a request value by value in Python, about 9 ms of CPU for 100 items, and the indexer's final
-commit waits for it. The items ``to_item`` makes (``LedgerItem``: strings, numbers as strings, booleans, from a
-typed ``VersionEntry``) are handed to botocore as one placeholder item and written into the body as JSON just
-before the request is signed; botocore keeps endpoints, signing, retries and error parsing. Any other request on
-the client (an UnprocessedItems retry, parsed back from a response, included) goes through botocore as usual.
+A BatchWriteItem of the ledger's own items skips botocore's parameter walk (``FastBatchWrite``, on
+``rtrag.aws.fastbody``): botocore would validate and serialize it value by value, about 9 ms of CPU for 100 items,
+and the indexer's final commit waits for it. The items ``to_item`` makes (``LedgerItem``: strings, numbers as
+strings, booleans, from a typed ``VersionEntry``) are handed to botocore as one placeholder item and written into
+the body as JSON. Any other request on the client (an UnprocessedItems retry, parsed back from a response,
+included) goes through botocore as usual.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rtrag.aws.errors import AWS_ERRORS, classify
+from rtrag.aws.fastbody import FastBody
 from rtrag.core.backoff import backoff_delay
 from rtrag.core.contract import LEDGER_PARTITION_KEY, LEDGER_TTL_ATTRIBUTE
 from rtrag.core.errors import TransientError
@@ -68,39 +69,27 @@ class LedgerItem(dict):  # type: ignore[type-arg]
     __slots__ = ()
 
 
-_STASH = "rtrag.batch_write"  # where the real request items wait, in botocore's per-request context
+class FastBatchWrite(FastBody):
+    """BatchWriteItem's body when it puts ledger items only (module docstring)."""
 
-
-class FastBatchWrite:
-    """The two botocore event handlers of BatchWriteItem's body (module docstring). ``install`` is idempotent."""
+    operation = "dynamodb.BatchWriteItem"
 
     @classmethod
-    def install(cls, client: Any) -> None:
-        events = client.meta.events
-        events.register("before-parameter-build.dynamodb.BatchWriteItem", cls.stash, unique_id=f"{_STASH}.stash")
-        events.register("before-call.dynamodb.BatchWriteItem", cls.write_body, unique_id=f"{_STASH}.body")
-
-    @staticmethod
-    def stash(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    def take(cls, params: dict[str, Any]) -> dict[str, Any] | None:
         tables = params.get("RequestItems")
         if not isinstance(tables, dict) or not tables or not all(
                 isinstance(requests, list) and 1 <= len(requests) <= MAX_ITEMS_PER_BATCH_WRITE
                 and all(isinstance(r, dict) and r.keys() == {"PutRequest"} and isinstance(r["PutRequest"], dict)
                         and type(r["PutRequest"].get("Item")) is LedgerItem for r in requests)
                 for requests in tables.values()):
-            return  # not only ledger items: botocore validates it as it is
-        context[_STASH] = tables
-        params["RequestItems"] = {table: [{"PutRequest": {"Item": {PARTITION_KEY: {"S": "-"}}}}]
-                                  for table in tables}
+            return None  # not only ledger items: botocore validates it as it is
+        params["RequestItems"] = {table: [{"PutRequest": {"Item": {PARTITION_KEY: {"S": "-"}}}}] for table in tables}
+        return tables
 
-    @staticmethod
-    def write_body(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        tables = context.pop(_STASH, None)
-        if tables is None:
-            return
-        envelope = json.loads(params["body"])  # botocore's body with the placeholders: small
-        envelope["RequestItems"] = tables
-        params["body"] = json.dumps(envelope).encode("utf-8")
+    @classmethod
+    def body(cls, envelope: dict[str, Any], taken: dict[str, Any]) -> str:
+        envelope["RequestItems"] = taken
+        return json.dumps(envelope)
 
 
 def to_item(ns: str, entry: VersionEntry) -> LedgerItem:
@@ -148,10 +137,7 @@ class DynamoDBVersionLedger:
     def __init__(self, client: Any, *, table: str, namespace: str,
                  sleep: Callable[[float], None] = time.sleep):
         self.client = client
-        from botocore.client import BaseClient  # loaded with the client; importing it here keeps cold starts short
-
-        if isinstance(client, BaseClient):  # a botocore client (the benchmarks and tests may hand a plain fake)
-            FastBatchWrite.install(client)
+        FastBatchWrite.install(client)
         self.table = table
         self.namespace = namespace
         self.sleep = sleep

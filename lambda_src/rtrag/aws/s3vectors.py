@@ -1,14 +1,13 @@
 """Amazon S3 Vectors adapter. Every documented limit is checked here before a request is sent (moto checks
 only the dimension, the service checks all of them).
 
-PutVectors' vector values skip botocore's parameter walk: botocore validates and serializes a request value by
-value in Python, about 3 ms of CPU per 1,024-dimension vector, more than the rest of the indexer's work per
-document. So ``FastPutVectors`` hands botocore each vector with a one-value placeholder for its data (keys and
-metadata still go through botocore's validation and serialization), then, just before the request is signed,
-writes the body itself with the vectors' real values: the JSON text Titan returned (``JsonFloats``), copied, or
-``json``'s encoding of a list. botocore keeps everything else: endpoint resolution, signing (of the body it is
-given), retries, error parsing. Our own ``check_vector`` has checked the values (dimension, finite float32)
-before the call, which is what botocore's validation of them did.
+PutVectors' vector values skip botocore's parameter walk (``FastPutVectors``, on ``rtrag.aws.fastbody``): botocore
+would validate and serialize them value by value, about 3 ms of CPU per 1,024-dimension vector, more than the rest
+of the indexer's work per document. botocore gets each vector with a one-value placeholder for its data (keys and
+metadata still go through its validation and serialization); the body is then written with the vectors' real
+values: the JSON text Titan returned (``JsonFloats``), copied, or ``json``'s encoding of a list. Our own
+``check_vector`` has checked the values (dimension, finite float32) before the call, which is what botocore's
+validation of them did.
 """
 
 from __future__ import annotations
@@ -18,45 +17,37 @@ from collections.abc import Sequence
 from typing import Any
 
 from rtrag.aws.errors import AWS_ERRORS, classify
+from rtrag.aws.fastbody import FastBody
 from rtrag.core.errors import LimitExceeded
 from rtrag.core.events import SOURCE_TEXT_KEY
 from rtrag.core.limits import MAX_TOP_K
 from rtrag.core.vectors import CheckedVectorIndex, Vector, check_vector, floats_json
 
-_STASH = "rtrag.put_vectors"  # where the real vectors wait, in botocore's per-request context
 _PLACEHOLDER = [0.0]
 
 
-class FastPutVectors:
-    """The two botocore event handlers of PutVectors' body (module docstring). ``install`` is idempotent."""
+class FastPutVectors(FastBody):
+    """PutVectors' body (module docstring)."""
+
+    operation = "s3vectors.PutVectors"
 
     @classmethod
-    def install(cls, client: Any) -> None:
-        events = client.meta.events
-        events.register("before-parameter-build.s3vectors.PutVectors", cls.stash, unique_id=f"{_STASH}.stash")
-        events.register("before-call.s3vectors.PutVectors", cls.write_body, unique_id=f"{_STASH}.body")
-
-    @staticmethod
-    def stash(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    def take(cls, params: dict[str, Any]) -> list[dict[str, Any]] | None:
         vectors = params.get("vectors")
         if not isinstance(vectors, list) or not all(isinstance(v, dict) and isinstance(v.get("data"), dict)
                                                     and "float32" in v["data"] for v in vectors):
-            return  # not ours to speed up: botocore validates it as it is
-        context[_STASH] = vectors
+            return None  # not ours to speed up: botocore validates it as it is
         params["vectors"] = [{**v, "data": {"float32": _PLACEHOLDER}} for v in vectors]
+        return vectors
 
-    @staticmethod
-    def write_body(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        vectors = context.pop(_STASH, None)
-        if vectors is None:
-            return
-        envelope = json.loads(params["body"])  # botocore's body, with placeholders: keys and metadata, small
+    @classmethod
+    def body(cls, envelope: dict[str, Any], taken: list[dict[str, Any]]) -> str:
         items = []
-        for serialized, vector in zip(envelope.pop("vectors"), vectors, strict=True):
+        for serialized, vector in zip(envelope.pop("vectors"), taken, strict=True):
             serialized.pop("data")
             head = json.dumps(serialized)
             items.append(f'{head[:-1]}, "data": {{"float32": {floats_json(vector["data"]["float32"])}}}}}')
-        params["body"] = f'{json.dumps(envelope)[:-1]}, "vectors": [{", ".join(items)}]}}'.encode("utf-8")
+        return f'{json.dumps(envelope)[:-1]}, "vectors": [{", ".join(items)}]}}'
 
 
 class S3VectorsIndex(CheckedVectorIndex):
@@ -66,10 +57,7 @@ class S3VectorsIndex(CheckedVectorIndex):
                  non_filterable_keys: Sequence[str] = (SOURCE_TEXT_KEY,)):
         super().__init__(dimension=dimension, non_filterable_keys=non_filterable_keys)
         self.client = client
-        from botocore.client import BaseClient  # loaded with the client; importing it here keeps cold starts short
-
-        if isinstance(client, BaseClient):  # a botocore client (the benchmarks and tests may hand a plain fake)
-            FastPutVectors.install(client)
+        FastPutVectors.install(client)
         self.bucket = bucket
         self.index = index
         self.described: dict[str, Any] | None = None  # what GetIndex said of the index, when it was asked
