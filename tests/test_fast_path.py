@@ -1,7 +1,7 @@
 """The indexer's fast path with real botocore clients: Titan's embedding kept as its JSON text (JsonFloats), and
-PutVectors' body written by FastPutVectors and the ledger's BatchWriteItem body by FastBatchWrite, instead of
-botocore's value-by-value walk. What goes on the wire must
-be what botocore itself would have sent: the same JSON value, the same method, URL and headers to sign."""
+PutVectors' body written by FastPutVectors and the ledger's BatchWriteItem and BatchGetItem bodies by
+FastBatchWrite and FastBatchGet, instead of botocore's value-by-value walk. What goes on the wire must be what
+botocore itself would have sent: the same JSON value, the same method, URL and headers to sign."""
 
 from __future__ import annotations
 
@@ -248,3 +248,29 @@ def test_unprocessed_ledger_items_are_sent_again_whole():
 
     assert [len(b) for b in bodies] == [3, 2]
     assert bodies[1] == bodies[0][1:]  # the retry (botocore's own parse of the response) holds the real items
+
+
+def test_the_ledger_s_batch_get_sends_the_json_value_and_signing_inputs_botocore_would_have(monkeypatch):
+    from botocore.validate import ParamValidator
+
+    from rtrag.aws.ledger import DynamoDBVersionLedger, item_key
+
+    walked = []  # how many keys botocore's parameter walk saw, per request
+    validate = ParamValidator.validate
+    monkeypatch.setattr(ParamValidator, "validate", lambda self, params, shape: (
+        walked.append(len(params["RequestItems"]["versions"]["Keys"])), validate(self, params, shape))[1])
+    fast_sent, plain_sent = [], []
+    doc_ids = [e.doc_id for e in ledger_entries(100)]
+    reply = json.dumps({"Responses": {"versions": []}, "UnprocessedKeys": {}}).encode()
+    DynamoDBVersionLedger(client("dynamodb", fast_sent, reply), table="versions", namespace="b/i").get(doc_ids)
+    plain = client("dynamodb", plain_sent, reply)  # no fast path: botocore validates and serializes every key
+    plain.batch_get_item(RequestItems={"versions": {"Keys": [{"pk": {"S": item_key("b/i", d)}} for d in doc_ids],
+                                                    "ConsistentRead": True}})
+
+    assert walked == [1, 100]  # the ledger's request went through as one placeholder key
+    [fast], [slow] = fast_sent, plain_sent
+    assert json.loads(fast.body) == json.loads(slow.body)
+    assert (fast.method, fast.url) == (slow.method, slow.url)
+    unsigned = {"authorization", "x-amz-date", "amz-sdk-invocation-id", "content-length"}
+    assert ({k.lower(): v for k, v in fast.headers.items() if k.lower() not in unsigned} ==
+            {k.lower(): v for k, v in slow.headers.items() if k.lower() not in unsigned})

@@ -1,5 +1,5 @@
-"""Request bodies botocore does not walk: the base of the indexer's two fast paths (``s3vectors.FastPutVectors``,
-``ledger.FastBatchWrite``).
+"""Request bodies botocore does not walk: the base of the indexer's fast paths (``s3vectors.FastPutVectors``,
+``ledger.FastBatchWrite``, ``ledger.FastBatchGet``).
 
 botocore validates and serializes a request value by value in Python; for the indexer's bulk requests that costs
 more CPU than the rest of its work. A fast path takes the bulky values out of the parameters before botocore walks

@@ -102,6 +102,10 @@ class BatchIndexer:
         # are decoded (a record whose doc id is another is read after).
         early = list(dict.fromkeys(r.partition_key for r in records if could_be_doc_id(r.partition_key)))
         entries = self._submit(self._io_pool(), self.ledger.get, early) if early else None
+        if entries is not None:
+            # Yield the interpreter: the read's thread then builds and sends its request at once (about 1 ms, up to
+            # the socket), instead of taking turns with the decoding below and going out 3-4 ms later.
+            time.sleep(0)
         docs = self._decode(records, result)
         if not docs and entries is not None:
             wait([entries])
