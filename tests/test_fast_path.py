@@ -44,6 +44,16 @@ def client(service: str, sent: list, reply: bytes = b"{}"):
     return made
 
 
+def assert_same_request(fast, slow) -> None:
+    """What a fast path sent is what botocore itself would have: the same JSON value, method, URL and signed
+    headers (only the signature, its date, the invocation id and the length may differ)."""
+    assert json.loads(fast.body) == json.loads(slow.body)
+    assert (fast.method, fast.url) == (slow.method, slow.url)
+    unsigned = {"authorization", "x-amz-date", "amz-sdk-invocation-id", "content-length"}
+    assert ({k.lower(): v for k, v in fast.headers.items() if k.lower() not in unsigned} ==
+            {k.lower(): v for k, v in slow.headers.items() if k.lower() not in unsigned})
+
+
 def vectors(texts: list[str]) -> list[dict]:
     return [{"key": f"doc-{i}#0", "data": {"float32": JsonFloats(text.encode())},
              "metadata": {"doc_id": f"doc-{i}", "source_text": "Ünïcode \"quoted\" text", "tier": i}}
@@ -74,11 +84,7 @@ def test_put_vectors_sends_the_json_value_and_signing_inputs_botocore_would_have
     plain.put_vectors(vectorBucketName="rag-vectors", indexName="documents", vectors=as_plain(data))
 
     [fast], [slow] = fast_sent, plain_sent
-    assert json.loads(fast.body) == json.loads(slow.body)
-    assert (fast.method, fast.url) == (slow.method, slow.url)
-    unsigned = {"authorization", "x-amz-date", "amz-sdk-invocation-id", "content-length"}
-    assert ({k.lower(): v for k, v in fast.headers.items() if k.lower() not in unsigned} ==
-            {k.lower(): v for k, v in slow.headers.items() if k.lower() not in unsigned})
+    assert_same_request(fast, slow)
     assert int(fast.headers["Content-Length"]) == len(fast.body), "signed and sent: the body we wrote"
     # Titan's own text goes on the wire as it came, never printed back from floats.
     assert titan_like(DIM, 0).encode() in fast.body
@@ -211,12 +217,8 @@ def test_the_ledger_s_batch_write_sends_the_json_value_and_signing_inputs_botoco
     assert walked == [1, 25]  # the ledger's request went through as one placeholder item
 
     [fast], [slow] = fast_sent, plain_sent
-    assert json.loads(fast.body) == json.loads(slow.body)
+    assert_same_request(fast, slow)
     assert len(json.loads(fast.body)["RequestItems"]["versions"]) == 25
-    assert (fast.method, fast.url) == (slow.method, slow.url)
-    unsigned = {"authorization", "x-amz-date", "amz-sdk-invocation-id", "content-length"}
-    assert ({k.lower(): v for k, v in fast.headers.items() if k.lower() not in unsigned} ==
-            {k.lower(): v for k, v in slow.headers.items() if k.lower() not in unsigned})
 
 
 def test_a_batch_write_of_other_items_on_the_ledger_s_client_is_validated_by_botocore():
@@ -269,8 +271,4 @@ def test_the_ledger_s_batch_get_sends_the_json_value_and_signing_inputs_botocore
 
     assert walked == [1, 100]  # the ledger's request went through as one placeholder key
     [fast], [slow] = fast_sent, plain_sent
-    assert json.loads(fast.body) == json.loads(slow.body)
-    assert (fast.method, fast.url) == (slow.method, slow.url)
-    unsigned = {"authorization", "x-amz-date", "amz-sdk-invocation-id", "content-length"}
-    assert ({k.lower(): v for k, v in fast.headers.items() if k.lower() not in unsigned} ==
-            {k.lower(): v for k, v in slow.headers.items() if k.lower() not in unsigned})
+    assert_same_request(fast, slow)
