@@ -22,9 +22,8 @@ def _break_at(text: str, lo: int, hi: int) -> int:
     return hi
 
 
+_SENTENCE_END = _SEPARATORS[1]  # a sentence end and its space, or a line break
 _WORD = re.compile(r"\w")
-# Where a sentence starts: after a sentence end and its space, or after a line break.
-_SENTENCE_START = re.compile(r"[.!?。！？][\"')\]]*\s+|\n\s*")
 _SPACE = re.compile(r"\s+")
 
 
@@ -76,10 +75,20 @@ def _cut(text: str, *, size: int, overlap: int) -> list[tuple[int, int]]:
         spans.append((start, cut))
         next_start = cut - overlap
         if overlap:
-            sentence = _SENTENCE_START.search(text, next_start, cut)
+            sentence = _sentence_start(text, next_start, cut)
             space = _SPACE.search(text, next_start, cut)
-            if sentence is not None and sentence.end() < cut:
-                next_start = sentence.end()
+            if sentence is not None and sentence < cut:
+                next_start = sentence
             elif space is not None and space.end() < cut:
                 next_start = space.end()
         start = max(next_start, start + 1)
+
+
+def _sentence_start(text: str, lo: int, hi: int) -> int | None:
+    """Where the first sentence in text[lo:hi] starts: after a sentence end and its space, or after a line break
+    and the space that follows it."""
+    end = _SENTENCE_END.search(text, lo, hi)
+    if end is None:
+        return None
+    space = _SPACE.match(text, end.end(), hi)
+    return space.end() if space is not None else end.end()

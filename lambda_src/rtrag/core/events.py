@@ -16,7 +16,7 @@ from rtrag.core.limits import (
     MAX_METADATA_KEYS,
     MAX_SEQUENCE_NUMBER_DIGITS,
 )
-from rtrag.core.shown import shown
+from rtrag.core.shown import clipped, shown
 
 UPSERT = "upsert"
 DELETE = "delete"
@@ -44,9 +44,6 @@ _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 MetadataValue = str | int | float | bool | list[str]
 
 
-_FIELDS = ("doc_id", "op", "text", "source", "ts", "metadata", "seq")
-
-
 class DocumentEvent:
     """One validated document event (``validate_event`` makes them). Immutable: ``replace`` makes a changed copy.
 
@@ -54,7 +51,7 @@ class DocumentEvent:
     about 0.6 ms to define at every cold start (``bench/cold_start.py``), and the two hashes are kept once computed.
     """
 
-    __slots__ = _FIELDS + ("_content_hash", "_attributes_hash")
+    __slots__ = EVENT_FIELDS + ("_content_hash", "_attributes_hash")
     doc_id: str
     op: Literal["upsert", "delete"]
     text: str | None
@@ -85,10 +82,10 @@ class DocumentEvent:
     __delattr__ = __setattr__  # type: ignore[assignment]
 
     def replace(self, **changes: Any) -> DocumentEvent:
-        return DocumentEvent(**{**{name: getattr(self, name) for name in _FIELDS}, **changes})
+        return DocumentEvent(**{**{name: getattr(self, name) for name in EVENT_FIELDS}, **changes})
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in _FIELDS)
+        return tuple(getattr(self, name) for name in EVENT_FIELDS)
 
     def __eq__(self, other: object) -> bool:
         return self._values() == other._values() if isinstance(other, DocumentEvent) else NotImplemented
@@ -96,7 +93,7 @@ class DocumentEvent:
     __hash__ = None  # type: ignore[assignment]  # the metadata is a dict
 
     def __repr__(self) -> str:
-        return "DocumentEvent(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in _FIELDS) + ")"
+        return "DocumentEvent(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in EVENT_FIELDS) + ")"
 
     @property
     def content_hash(self) -> str:
@@ -193,7 +190,7 @@ def validate_event(obj: Any, *, default_ts: int) -> DocumentEvent:
         raise
     except (ValueError, TypeError, OverflowError, RecursionError, UnicodeError, AttributeError) as exc:
         doc_id = obj.get("doc_id") if isinstance(obj, dict) else None
-        raise InvalidEvent(f"event could not be validated ({type(exc).__name__}: {str(exc)[:200]}); check its "
+        raise InvalidEvent(f"event could not be validated ({type(exc).__name__}: {clipped(exc, 200)}); check its "
                            "field types against the event contract",
                            doc_id=doc_id if isinstance(doc_id, str) and _printable_id(doc_id) else None) from None
 

@@ -174,7 +174,7 @@ def check_data(key: str, data: Any, *, dimension: int) -> int:
     if not isinstance(data, (list, JsonFloats)) or len(data) != dimension:
         got = len(data) if isinstance(data, (list, JsonFloats)) else type(data).__name__
         raise LimitExceeded(f"vector {key!r} has dimension {got}; the index takes {dimension}")
-    if not (data.finite_float32() if isinstance(data, JsonFloats) else finite_float32(data)):
+    if not finite_float32(data):
         raise LimitExceeded(f"vector {key!r} holds a value that is not a finite float32")
     return _FLOAT_JSON_BYTES * len(data)
 
@@ -198,7 +198,10 @@ def check_metadata(key: str, metadata: dict[str, Any], *,
 
 
 def finite_float32(data: Sequence[Any]) -> bool:
-    """Every element is an int or a float (not a bool), finite and within float32's range."""
+    """Every element is an int or a float (not a bool), finite and within float32's range (``JsonFloats``: checked
+    on its text, once)."""
+    if isinstance(data, JsonFloats):
+        return data.finite_float32()
     if set(map(type, data)) <= {float, int}:
         # The usual case (JSON numbers parse to float, or int without a fraction): the same test in C-level loops,
         # several times faster (a NaN fails isnan, an infinity or a huge int fails the range).
