@@ -19,10 +19,10 @@ examples:
 from __future__ import annotations
 
 import argparse
-import json
 
 from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser
 from rtrag.cli.hints import with_fix
+from rtrag.cli.safe import safe_json
 from rtrag.cli.resources import AwsResources, add_resource_arguments
 from rtrag.core import contract
 from rtrag.core.errors import UserError
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "list":
                 letters = [x for x in redriver.letters(args.kind) if not (args.pending and x.marker)]
                 if args.json:
-                    print(json.dumps([x.summary() for x in letters], ensure_ascii=False))
+                    print(safe_json([x.summary() for x in letters]))
                 else:
                     print_letters(letters)
                 return 0
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                 shown = redriver.show(args.key)
                 if shown.get("records_fix"):
                     shown["records_error"] = with_fix(shown["records_error"], Fix(shown["records_fix"]))
-                print(json.dumps(shown, ensure_ascii=False, indent=2))
+                print(safe_json(shown, indent=2))
                 return 0
             letters = redriver.letters(args.kind) if args.all else redriver.find(args.keys)
             if args.all and not args.force:
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                                      progress=progress_printer("redriving"))
             sent = any(o.status == "sent" for o in outcomes)
             if args.json:
-                print(json.dumps([o.to_json() for o in outcomes], ensure_ascii=False))
+                print(safe_json([o.to_json() for o in outcomes]))
             else:
                 for o in outcomes:
                     new = f" -> {', '.join(r.sequence_number for r in o.receipts)}" if o.receipts else ""

@@ -118,6 +118,25 @@ def test_show_decodes_the_data(dlq, capsys):
     assert original["partition_key"] == "fragile"
 
 
+def test_show_of_a_record_holding_control_characters_prints_json_that_parses(dlq, capsys):
+    # The script's output goes through SafeStream, which escapes DEL and C1 controls in a way JSON cannot read:
+    # the JSON is written with them escaped as JSON escapes instead.
+    response = run(batch(b"not json \x7f \xc2\x9b31m"))
+    assert response == {"batchItemFailures": []}
+    keys = sorted(o["Key"] for o in dlq.s3.list_objects_v2(Bucket=DEAD_LETTERS)["Contents"])
+    [key] = set(keys) - {dlq.bad_key, dlq.fragile_key}
+    capsys.readouterr()
+
+    assert redrive.main(["show", key]) == 0
+
+    out = capsys.readouterr().out
+    shown = json.loads(out)
+    assert "\x7f" not in out and "\x9b" not in out
+    assert shown["letter"]["kind"] == "invalid-event"
+    assert redrive.main(["list", "--json"]) == 0
+    assert key in {x["key"] for x in last_json(capsys)}
+
+
 def test_show_of_a_batch_without_payload_reads_its_records_from_the_stream(dlq, capsys):
     seqs = put_documents(dlq.kinesis, "d1", "d2", "d3")
     key = put_on_failure_record(dlq.s3, start=seqs[0], end=seqs[1], size=2)
