@@ -22,8 +22,8 @@ import argparse
 
 from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser
 from rtrag.cli.hints import with_fix
-from rtrag.cli.safe import safe_json
 from rtrag.cli.resources import AwsResources, add_resource_arguments
+from rtrag.cli.safe import safe_json
 from rtrag.core import contract
 from rtrag.core.errors import UserError
 from rtrag.workflows.redrive import KINDS, Fix, Letter, Redriver, iso

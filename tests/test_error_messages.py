@@ -267,3 +267,24 @@ def test_the_table_has_no_row_for_the_old_misleading_messages():
     written = [w for w, _ in troubleshooting_patterns()]
 
     assert not [w for w in written if "is not available in" in w or w.startswith("the Kinesis stream was not found")]
+
+
+def test_every_redrive_fix_has_its_command_line_wording():
+    from rtrag.cli.hints import FIX_HINTS, with_fix
+    from rtrag.workflows.redrive import Fix
+
+    assert set(FIX_HINTS) == {fix.name for fix in Fix}
+    assert with_fix("already redriven", Fix.FORCE) == "already redriven (--force sends it again)"
+
+
+def test_the_scripts_common_modules_load_neither_the_workflows_nor_local_mode():
+    import subprocess
+    import sys
+
+    loaded = "sorted(m for m in sys.modules if m.startswith(('rtrag.workflows', 'rtrag.local')))"
+    code = ("import sys; from rtrag.cli import common, hints, resources; from rtrag.core.errors import UserError;"
+            f" print({loaded}); hints.workflow_hint(UserError('x')); print({loaded})")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, after = done.stdout.strip().splitlines()
+    assert before == "[]"  # the workflows load only to word one of their errors
+    assert "rtrag.local" not in after  # local mode's errors are matched only where local mode is loaded

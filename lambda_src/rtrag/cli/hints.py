@@ -4,30 +4,39 @@ the command line words itself (README's Troubleshooting table lists each)."""
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 from rtrag.core import contract
 from rtrag.core.errors import UserError
 from rtrag.core.regions import UnsupportedRegion
-from rtrag.workflows.checkpoint import CheckpointConflict, CheckpointUnreadable
-from rtrag.workflows.redrive import Fix
-from rtrag.workflows.sources import InvalidWindow, SourceNotFound
 
+if TYPE_CHECKING:
+    from rtrag.workflows.redrive import Fix
+
+# By the name of each ``rtrag.workflows.redrive.Fix``: every script words its errors through this module, and the
+# workflows load only where one of their errors is worded (``workflow_hint``).
 FIX_HINTS = {
-    Fix.FORCE: "--force sends it again",
-    Fix.CORRECT_OR_FORCE: "fix the producer and put the corrected event, or pass --force",
-    Fix.REPLAY_FROM_ARCHIVE: "replay them from the archive instead: reindex.py --from-archive --since <their date>",
+    "FORCE": "--force sends it again",
+    "CORRECT_OR_FORCE": "fix the producer and put the corrected event, or pass --force",
+    "REPLAY_FROM_ARCHIVE": "replay them from the archive instead: reindex.py --from-archive --since <their date>",
 }
 SOURCE_FLAGS = {"directory": "--from-dir", "file": "--from-jsonl"}
 
 
 def with_fix(message: str, fix: Fix | None) -> str:
     """``message`` followed by the command line's wording of ``fix``, if there is one."""
-    return f"{message} ({FIX_HINTS[fix]})" if fix is not None else message
+    return f"{message} ({FIX_HINTS[fix.name]})" if fix is not None else message
 
 
 def workflow_hint(exc: UserError) -> str | None:
-    # Local mode's errors are imported here: every command wording its errors loads this module, and local mode
-    # (numpy with it) only matters to the commands that use it.
-    from rtrag.local.compose import LocalIndexEmpty, LocalIndexMissing
+    # Imported here: every command wording its errors loads this module, and the workflows only matter to the
+    # commands that use them. Local mode (numpy with it) is not imported at all: its errors can only have been
+    # raised if it is loaded.
+    from rtrag.workflows.checkpoint import CheckpointConflict, CheckpointUnreadable
+    from rtrag.workflows.sources import InvalidWindow, SourceNotFound
+
+    local = sys.modules.get("rtrag.local.compose")
 
     text = str(exc)
     if isinstance(exc, InvalidWindow):
@@ -41,9 +50,9 @@ def workflow_hint(exc: UserError) -> str | None:
     if isinstance(exc, UnsupportedRegion):
         return (f"{text} (pass --region with one of them), or name another answering model with "
                 f"{contract.ANSWER_MODEL.flag} or {contract.ANSWER_MODEL.env}")
-    if isinstance(exc, LocalIndexMissing):
+    if local is not None and isinstance(exc, local.LocalIndexMissing):
         return f"{text}: build it with `reindex.py --local --to-index --vector-index {exc.name}`"
-    if isinstance(exc, LocalIndexEmpty):
+    if local is not None and isinstance(exc, local.LocalIndexEmpty):
         if exc.name:
             return f"{text}: fill it with `python scripts/reindex.py --local --to-index --vector-index {exc.name}`"
         return (f"{text}: put documents first, e.g. the sample corpus with `python scripts/put_event.py --local "

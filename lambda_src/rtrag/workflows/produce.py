@@ -114,14 +114,10 @@ class Stream(Protocol):
     def put_batch(self, events: Sequence[DocumentEvent]) -> list[Receipt | str]: ...
 
 
-def plan_batches(events: Sequence[DocumentEvent]) -> list[list[DocumentEvent]]:
-    """Split events into PutRecords calls within Kinesis' limits, with at most one event per doc id in a call,
-    so that retrying a failed entry can never reorder two events of one document."""
-    return [[events[i] for i in batch] for batch in _plan_indices(events)]
-
-
 def _plan_indices(events: Sequence[DocumentEvent]) -> list[list[int]]:
-    """``plan_batches`` as positions in ``events``."""
+    """Split events into PutRecords calls within Kinesis' limits, with at most one event per doc id in a call,
+    so that retrying a failed entry can never reorder two events of one document: each call as positions in
+    ``events``."""
     batches: list[list[int]] = []
     current: list[int] = []
     size = 0
