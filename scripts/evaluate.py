@@ -33,7 +33,7 @@ from rtrag.cli.asking import add_asking_arguments, build_filter, check_asking_ar
 from rtrag.cli.common import REPO_ROOT, add_aws_arguments, current_region, progress_printer, run_cli, script_parser
 from rtrag.cli.safe import one_line, safe_json
 from rtrag.core.errors import UserError
-from rtrag.workflows.answering import NOT_FOUND, Asked
+from rtrag.workflows.answering import Asked, is_refusal
 
 DEFAULT_QUESTIONS = REPO_ROOT / "eval" / "demo_questions.jsonl"
 # The goals the shipped set is held to (README, "Answer quality"); --check applies them.
@@ -107,7 +107,7 @@ def _normal(text: str) -> str:
 
 
 def refused(asked: Asked) -> bool:
-    return asked.answer is None or asked.answer.text.strip().startswith(NOT_FOUND)
+    return asked.answer is None or is_refusal(asked.answer.text)
 
 
 @dataclass

@@ -28,7 +28,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser
+from rtrag.cli.common import (
+    add_aws_arguments,
+    current_region,
+    explain,
+    progress_printer,
+    run_cli,
+    script_parser,
+)
 from rtrag.cli.resources import AwsResources, add_resource_arguments
 from rtrag.core import contract
 from rtrag.core.errors import RagError, ResourceMissing, UserError
@@ -162,8 +169,9 @@ class Aws:
                 return None
             return index_identity(self.res.backend.vector_index(bucket, name).described)
         except (RagError, BotoCoreError, ClientError) as exc:
-            print(f"note: the pipeline's vector index could not be read ({str(exc).splitlines()[0][:300]}), so a "
-                  "checkpoint cannot tell whether it was replaced since", file=sys.stderr)
+            why = explain(exc, region=self.res.backend.region)
+            print(f"note: the pipeline's vector index could not be read ({why}), so a checkpoint cannot tell "
+                  "whether it was replaced since", file=sys.stderr)
             return None
 
     def index_target(self) -> IndexTarget:

@@ -104,3 +104,11 @@ def test_the_local_pipeline_is_measured_as_a_user_runs_it(tmp_path):
     assert (result["questions"], result["answerable"], result["unanswerable"]) == (3, 2, 1)
     assert result["recall@3"] == 1.0 and result["answer_accuracy"] == 1.0 and result["refusal_rate"] == 1.0
     assert [r["right"] for r in result["results"]] == [True, True, True]
+
+
+def test_a_refusal_counts_as_one_with_or_without_its_full_stop_as_for_the_sources():
+    from rtrag.workflows.answering import NOT_FOUND, cited, is_refusal
+
+    for text in (NOT_FOUND, NOT_FOUND.rstrip("."), f"  {NOT_FOUND}\n"):
+        assert is_refusal(text) and cited(text, ["a hit"]) == []
+    assert not is_refusal("Yes. " + NOT_FOUND)

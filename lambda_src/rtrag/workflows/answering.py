@@ -53,9 +53,14 @@ def build_prompt(question: str, hits: Sequence[Hit]) -> str:
 _CITATION = re.compile(r"\[([^\[\]]+?)\]")
 
 
+def is_refusal(answer: str) -> bool:
+    """Whether ``answer`` says the indexed documents do not hold the answer (a model may drop the full stop)."""
+    return answer.strip().startswith(NOT_FOUND.rstrip("."))
+
+
 def cited(answer: str, hits: Sequence[Hit]) -> list[Hit]:
     """The hits an answer cites by key or doc id; all of them if it cites none (and found an answer)."""
-    if answer.strip().startswith(NOT_FOUND.rstrip(".")):
+    if is_refusal(answer):
         return []
     refs = {r.strip() for group in _CITATION.findall(answer) for r in group.split(",")}
     used = [h for h in hits if h.key in refs or h.doc_id in refs]
