@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rtrag.local.answerer import HOLDS
+
 ROOT = Path(__file__).resolve().parents[1]
 TUNING = ROOT / "eval" / "tuning_questions.jsonl"
 MODEL_FILE = ROOT / "lambda_src" / "rtrag" / "local" / "answerer_model.py"
@@ -102,7 +104,6 @@ def logistic(x: np.ndarray, y: np.ndarray, *, l2: float = L2) -> np.ndarray:
     return w
 
 
-HOLDS = 7  # the index of ExtractiveAnswerer.features' "holds" (the gates): only such sentences can answer
 
 
 def selected(question: Question, w_select: np.ndarray) -> list[Row | None]:

@@ -146,7 +146,6 @@ class _Candidate:
     main: str = ""  # the sentence that answers; ``sentence`` may start with the one before it, for context
     main_terms: frozenset[str] = frozenset()
     similarity: dict[str, float] = field(default_factory=dict)  # part text -> cosine similarity
-    matches: dict[str, float] = field(default_factory=dict)  # question term -> how well this sentence holds it
 
 
 def _passage(hit: Any) -> _Passage:
@@ -181,6 +180,9 @@ def _holds_years(years: frozenset[str], candidate: _Candidate) -> bool:
     """Each year asked about is in the sentences, or in their passage while the sentences name no other year."""
     said = {t for t in candidate.terms if YEAR.match(t)}
     return all(y in said or (not said and y in candidate.passage_terms) for y in years)
+
+
+HOLDS = 7  # the index of ``holds`` (the gates) in ``ExtractiveAnswerer.features``: only such sentences can answer
 
 
 class ExtractiveAnswerer:
@@ -284,16 +286,14 @@ class ExtractiveAnswerer:
         return out
 
     def _measure(self, parts: list[Part], candidates: list[_Candidate]) -> None:
-        """Each candidate's similarity to each part, and which question terms it holds."""
+        """Each candidate's similarity to each part."""
         vectors = self.embedder.embed_many([p.text for p in parts] + [c.sentence for c in candidates])
         part_vectors, sentence_vectors = vectors[:len(parts)], vectors[len(parts):]
-        terms = {t for p in parts for t in p.weights}
         for candidate, vector in zip(candidates, sentence_vectors):
             for part, part_vector in zip(parts, part_vectors):
                 candidate.similarity[part.text] = (
                     0.0 if isinstance(part_vector, RagError) or isinstance(vector, RagError)
                     else max(0.0, cosine(part_vector, vector)))
-            candidate.matches = {t: 1.0 for t in terms & candidate.terms}
 
     def holds(self, part: Part, candidate: _Candidate) -> bool:
         """Whether the candidate can answer the part at all: its identifiers (numbers, versions, one-letter codes)
@@ -333,7 +333,8 @@ class ExtractiveAnswerer:
         return numbers or any(NAME_TOKEN.match(t) for t in later)
 
     def features(self, part: Part, candidate: _Candidate) -> list[float]:
-        """What the model weighs (``FEATURES``, in order) for ``candidate`` as the answer to ``part``."""
+        """What the models weigh (``answerer_model``, in this order) for ``candidate`` as the answer to ``part``;
+        the one at ``HOLDS`` is ``holds``, the gates."""
         weights = part.weights
         total = sum(weights.values()) or 1.0
         held = {t for t in weights if t in candidate.terms}
@@ -371,7 +372,7 @@ class ExtractiveAnswerer:
         self._measure(parts, candidates)
         chosen: list[Quote] = []
         for part in parts:
-            able = [(c, self.features(part, c)) for c in candidates if self.holds(part, c)]
+            able = [(c, f) for c in candidates if (f := self.features(part, c))[HOLDS]]
             if not able:
                 return []
             best, features = max(able, key=lambda pair: _dot(pair[1], model.SELECT))
