@@ -156,15 +156,19 @@ class LocalBackend:
         documents", which would hide that nothing was indexed. (One whose documents were all deleted answers.)"""
         index = self.named_index(name) if name else self.index
         if index.count() == 0:
-            ledger = self.ledger if index is self.index else LocalVersionLedger(index)
+            ledger = self.ledger_of(index)
             if not ledger.entries():
                 raise LocalIndexEmpty(name, index.path)
         return index
 
+    def ledger_of(self, index: LocalVectorIndex) -> LocalVersionLedger:
+        """The version ledger of ``index`` (the pipeline's own is kept open)."""
+        return self.ledger if index is self.index else LocalVersionLedger(index)
+
     def indexer(self, index: LocalVectorIndex | None = None) -> BatchIndexer:
         """The indexer of ``index`` (default: the pipeline's own), with that index's ledger."""
         index = index or self.index
-        ledger = self.ledger if index is self.index else LocalVersionLedger(index)
+        ledger = self.ledger_of(index)
         return BatchIndexer(embedder=self.embedder, index=index, ledger=ledger, dead_letters=self.dead_letters,
                             chunking=self.chunking)
 

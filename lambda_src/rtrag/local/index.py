@@ -173,6 +173,11 @@ class _Store:
         return vectors
 
 
+def _params(conn: Any) -> dict[str, Any]:
+    """The index's parameters as stored (each value JSON)."""
+    return {name: json.loads(value) for name, value in conn.execute("SELECT name, value FROM params")}
+
+
 def _creation() -> dict[str, Any]:
     """The parameters that identify one creation of an index: a random id and the time."""
     return {"index_id": uuid.uuid4().hex, "created_at": round(time.time(), 3)}
@@ -249,8 +254,7 @@ class LocalVectorIndex(CheckedVectorIndex):
         with self._db.transaction(write=False) as conn:
             if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'params'").fetchone():
                 return None
-            rows = dict(conn.execute("SELECT name, value FROM params"))
-        return {name: json.loads(value) for name, value in rows.items()} or None
+            return _params(conn) or None
 
     def _upgrade_from_1(self) -> dict[str, Any]:
         """Format 1 had no lexical table: add it, fill it from the stored source texts, and mark format 2."""
@@ -261,16 +265,14 @@ class LocalVectorIndex(CheckedVectorIndex):
                              "WHERE data IS NOT NULL AND json_type(metadata, ?) = 'text'",
                              (f"$.{SOURCE_TEXT_KEY}", f"$.{SOURCE_TEXT_KEY}"))
                 conn.execute("UPDATE params SET value = ? WHERE name = 'schema_version'", (json.dumps(SCHEMA_VERSION),))
-            rows = dict(conn.execute("SELECT name, value FROM params"))
-        return {name: json.loads(value) for name, value in rows.items()}
+            return _params(conn)
 
     def _name_creation(self) -> dict[str, Any]:
         """Give an index created before indexes had an identity one (``index_id``), once."""
         with self._db.transaction(write=True) as conn:
             conn.executemany("INSERT OR IGNORE INTO params (name, value) VALUES (?, ?)",
                              [(name, json.dumps(value)) for name, value in _creation().items()])
-            rows = dict(conn.execute("SELECT name, value FROM params"))
-        return {name: json.loads(value) for name, value in rows.items()}
+            return _params(conn)
 
     def _create(self, dimension: int | None, non_filterable_keys: Sequence[str] | None,
                 distance_metric: str) -> dict[str, Any]:
@@ -296,8 +298,7 @@ class LocalVectorIndex(CheckedVectorIndex):
             conn.executemany("INSERT OR IGNORE INTO params (name, value) VALUES (?, ?)",
                              [(name, json.dumps(value)) for name, value in params.items()])
             conn.execute("INSERT OR IGNORE INTO state (id, generation) VALUES (1, 0)")
-            rows = dict(conn.execute("SELECT name, value FROM params"))
-        return {name: json.loads(value) for name, value in rows.items()}
+            return _params(conn)
 
     def close(self) -> None:
         self._db.close()
@@ -325,10 +326,7 @@ class LocalVectorIndex(CheckedVectorIndex):
         """The ``top_k`` (1..100) vectors nearest to ``vector`` by cosine distance (1 - cosine similarity) among
         those matching ``filter`` (S3 Vectors' filter language, applied before ranking), nearest first, each
         ``{"key", "distance", "metadata"}`` (distance None / metadata {} when not asked for). Exact search."""
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
-            raise LimitExceeded(f"topK must be 1..{MAX_TOP_K}, got {top_k!r}")
-        query = self._unit_query(vector)
-        valid = None if filter is None else validate_filter(filter, non_filterable_keys=self.non_filterable_keys)
+        query, valid = self._checked_query(vector, top_k, filter)
         with self._db.transaction(write=False) as conn:
             self._cache.refresh(conn)
             hits = self._cache.nearest(query, top_k, valid)
@@ -346,10 +344,7 @@ class LocalVectorIndex(CheckedVectorIndex):
         """The ``top_k`` (1..100) vectors whose source text best matches the words of ``text`` (BM25, by SQLite's
         FTS5) among those matching ``filter``, best first, each ``{"key", "distance", "metadata", "bm25"}`` with
         its cosine distance to ``vector``, as ``query`` returns them. No content word in ``text``: no hits."""
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
-            raise LimitExceeded(f"topK must be 1..{MAX_TOP_K}, got {top_k!r}")
-        query = self._unit_query(vector)
-        valid = None if filter is None else validate_filter(filter, non_filterable_keys=self.non_filterable_keys)
+        query, valid = self._checked_query(vector, top_k, filter)
         match = fts_query(text)
         if match is None:
             return []
@@ -380,6 +375,14 @@ class LocalVectorIndex(CheckedVectorIndex):
                 counts[word] = 0 if match is None else conn.execute(
                     "SELECT COUNT(*) FROM lexical WHERE lexical MATCH ?", (match,)).fetchone()[0]
         return total, counts
+
+    def _checked_query(self, vector: Sequence[float], top_k: int,
+                       filter: dict[str, Any] | None) -> tuple[np.ndarray, dict[str, Any] | None]:
+        """A query's checked parts, as both searches take them: the unit query vector and the validated filter."""
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
+            raise LimitExceeded(f"topK must be 1..{MAX_TOP_K}, got {top_k!r}")
+        query = self._unit_query(vector)
+        return query, None if filter is None else validate_filter(filter, non_filterable_keys=self.non_filterable_keys)
 
     def _unit_query(self, vector: Sequence[float]) -> np.ndarray:
         values = vector.tolist() if isinstance(vector, np.ndarray) else list(vector)
