@@ -7,13 +7,13 @@ import json
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-
 from conftest import run
 from kinesis import batch
+
+from rtrag.aws.nova import NovaAnswerer
+from rtrag.core.regions import NOVA_LITE_PROFILES, UnsupportedRegion, nova_lite_profile
 from rtrag.workflows.answering import NOT_FOUND
 from rtrag.workflows.retrieval import DEFAULT_CANDIDATES, Hit
-from rtrag.aws.nova import NovaAnswerer, default_answer_model
-from rtrag.core.regions import NOVA_LITE_PROFILES, UnsupportedRegion
 from scripts import ask
 
 NIMBUS = "Project Nimbus ships its v3 release on 2026-08-14 and drops Python 3.9 support."
@@ -132,7 +132,7 @@ OTHER_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 
 @pytest.mark.parametrize("profile, regions", PROFILE_SOURCE_REGIONS.items())
 def test_default_answer_model_is_the_inference_profile_that_serves_the_region(profile, regions):
-    assert {region: default_answer_model(region) for region in regions} == dict.fromkeys(regions, profile)
+    assert {region: nova_lite_profile(region) for region in regions} == dict.fromkeys(regions, profile)
 
 
 def test_the_region_map_holds_exactly_the_documented_source_regions():
@@ -142,7 +142,7 @@ def test_the_region_map_holds_exactly_the_documented_source_regions():
 @pytest.mark.parametrize("region", WITHOUT_NOVA_LITE)
 def test_default_answer_model_refuses_a_region_no_profile_serves_naming_the_regions_that_work(region):
     with pytest.raises(UnsupportedRegion) as raised:
-        default_answer_model(region)
+        nova_lite_profile(region)
 
     message = str(raised.value)
     assert f"cannot be called from {region}:" in message and "\n" not in message

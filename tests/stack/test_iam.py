@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-from rtrag.aws.nova import default_answer_model
 from rtrag.core import contract as c
-from rtrag.core.regions import NOVA_LITE_PROFILES
+from rtrag.core.regions import NOVA_LITE_PROFILES, nova_lite_profile
 from stacks.settings import Settings
 
 from .helpers import (
@@ -28,6 +27,7 @@ from .helpers import (
     role_statements,
     statements_with_action,
 )
+
 
 def _partition_region_join(suffix: str) -> dict:
     return {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":bedrock:", {"Ref": "AWS::Region"}, suffix]]}
@@ -227,5 +227,5 @@ def test_asker_policy_allows_the_profile_ask_py_calls_in_each_region(synth, regi
     # when the stack is deployed to a Region of the map, then the policy allows exactly the inference profile that
     # ask.py calls there by default, plus Nova Lite in whichever Region of its geography the profile routes to
     assert in_region(template, profile, region) == (
-        f"arn:aws:bedrock:{region}:{ACCOUNT}:inference-profile/{default_answer_model(region)}")
+        f"arn:aws:bedrock:{region}:{ACCOUNT}:inference-profile/{nova_lite_profile(region)}")
     assert in_region(template, model, region) == "arn:aws:bedrock:*::foundation-model/amazon.nova-lite-v1:0"

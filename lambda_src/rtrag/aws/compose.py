@@ -173,14 +173,13 @@ class AwsBackend:
         Vectors' nearest chunks are re-ranked with BM25 on the question's words, and Nova answers (by default
         through Nova Lite's inference profile for this Region: ``UnsupportedRegion`` where none serves it).
         ``generate=False`` retrieves only, so it needs no answering model and works in any Region."""
-        from rtrag.aws.nova import default_answer_model
-        from rtrag.core.regions import NOVA_LITE_MODEL_ID
+        from rtrag.core.regions import NOVA_LITE_MODEL_ID, nova_lite_profile
         from rtrag.workflows.answering import Asker
 
         if answer_model_id is None:
             # Checked before any call, so that a Region without Nova Lite fails before it costs anything. Retrieval
             # only never calls the answerer: the bare model id stands in for the profile there.
-            answer_model_id = default_answer_model(self.region) if generate else NOVA_LITE_MODEL_ID
+            answer_model_id = nova_lite_profile(self.region) if generate else NOVA_LITE_MODEL_ID
         vector_index = self.vector_index(bucket, index)
         model_id = embed_model_id or TITAN_V2_MODEL_ID
         check_embedding_fits(vector_index, model_id=model_id, wanted_dimensions=wanted_dimensions)

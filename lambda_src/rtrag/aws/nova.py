@@ -8,16 +8,8 @@ from typing import Any
 
 from rtrag.aws.errors import AWS_ERRORS, classify
 from rtrag.core.errors import TransientError
-from rtrag.core.regions import nova_lite_profile
 from rtrag.workflows.answering import SYSTEM_PROMPT, Answer, build_prompt, cited
 from rtrag.workflows.retrieval import Hit
-
-
-def default_answer_model(region: str | None) -> str:
-    """Nova Lite's inference profile for calls from ``region``, from the map the stack's asker policy is built
-    from (``rtrag.core.regions``); ``UnsupportedRegion`` (naming the Regions that work) where no profile serves."""
-    return nova_lite_profile(region)
-
 
 _STREAM_ERRORS = ("internalServerException", "modelStreamErrorException", "validationException",
                   "throttlingException", "serviceUnavailableException")

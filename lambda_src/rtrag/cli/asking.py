@@ -82,11 +82,11 @@ def _local(args: argparse.Namespace) -> Iterator[Asker]:
         answerer = None
         if args.local_generator == "bedrock":
             from rtrag.aws.compose import AwsBackend
-            from rtrag.aws.nova import default_answer_model
+            from rtrag.core.regions import nova_lite_profile
 
             aws = AwsBackend(make_session(args))
             model_id = (args.model_id or os.environ.get(contract.ANSWER_MODEL.env)
-                        or default_answer_model(aws.region))
+                        or nova_lite_profile(aws.region))
             answerer = aws.answerer(model_id)
         yield backend.asker(index, answerer=answerer)
     finally:
@@ -96,7 +96,7 @@ def _local(args: argparse.Namespace) -> Iterator[Asker]:
 def _aws(args: argparse.Namespace) -> Asker:
     if args.local_generator != "extractive":
         raise UserError("--local-generator goes with --local (on AWS, Nova answers)")
-    from rtrag.aws.nova import default_answer_model
+    from rtrag.core.regions import nova_lite_profile
 
     res = AwsResources(args)
     # Names given by flag or environment are checked before any call (a bad one is named with where it came from).
@@ -107,7 +107,7 @@ def _aws(args: argparse.Namespace) -> Asker:
     # cannot be deployed there either, so "not deployed" would be the wrong fix), before any Bedrock call.
     answer_model = res.optional(contract.ANSWER_MODEL)
     if answer_model is None and generate:
-        answer_model = default_answer_model(res.backend.region)
+        answer_model = nova_lite_profile(res.backend.region)
     wanted = res.optional(contract.EMBED_DIMENSIONS)
     return res.backend.asker(res.name(contract.VECTOR_BUCKET), res.name(contract.VECTOR_INDEX),
                              embed_model_id=res.optional(contract.EMBED_MODEL),

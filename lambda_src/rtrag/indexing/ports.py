@@ -13,12 +13,11 @@ from rtrag.core.versions import VersionEntry
 
 
 class Embedder(Protocol):
-    """Embeds texts, up to ``concurrency`` at once, yielding ``(index, vector or error)`` as each is done, so the
-    indexer writes the first documents while the others are still being embedded. ``calls`` counts the model
-    calls made (the metrics' EmbeddingCalls)."""
+    """Embeds texts, yielding ``(index, vector or error)`` as each is done, so the indexer writes the first
+    documents while the others are still being embedded. ``calls`` counts the model calls made (the metrics'
+    EmbeddingCalls)."""
 
     calls: int
-    concurrency: int
 
     def embed_iter(self, texts: Sequence[str]) -> Iterator[tuple[int, list[float] | RagError]]: ...
 

@@ -72,7 +72,6 @@ class LocalEmbedder:
     """
 
     model_id = LOCAL_MODEL_ID
-    concurrency = 1  # one process embeds a batch of texts in one go: nothing comes early
 
     def __init__(self) -> None:
         self.dimensions = LOCAL_DIMENSIONS
