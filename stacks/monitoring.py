@@ -81,7 +81,6 @@ class PipelineMonitoring(Construct):
         self.metrics_namespace = metrics_namespace
         self.service_name = service_name
         self.stack_name = Stack.of(self).stack_name
-        self.stream_name = stream.stream_name
         self.consumer_name = consumer_name  # the indexer's enhanced fan-out consumer, when it reads through one
         self.topic = self._topic(alarm_email)
         self.alarms: dict[str, cw.Alarm] = {}
@@ -329,13 +328,13 @@ class PipelineMonitoring(Construct):
             ),
         )
 
-    def _consumer_lag(self) -> list[cw.IMetric]:
+    def _consumer_lag(self, stream: kinesis.IStream) -> list[cw.IMetric]:
         """How far the indexer's enhanced fan-out consumer is behind the stream (it does not show in GetRecords'
         iterator age, which only polling readers report)."""
         if self.consumer_name is None:
             return []
         return [cw.Metric(namespace="AWS/Kinesis", metric_name="SubscribeToShardEvent.MillisBehindLatest",
-                          dimensions_map={"StreamName": self.stream_name, "ConsumerName": self.consumer_name},
+                          dimensions_map={"StreamName": stream.stream_name, "ConsumerName": self.consumer_name},
                           statistic="Maximum", period=ONE_MINUTE, label="indexer consumer (enhanced fan-out)")]
 
     def _widgets(
@@ -369,7 +368,7 @@ class PipelineMonitoring(Construct):
                                         label="indexer (Lambda IteratorAge)"),
                         stream.metric_get_records_iterator_age_milliseconds(
                             statistic="Maximum", period=ONE_MINUTE, label="slowest polling reader (stream)"),
-                        *self._consumer_lag(),
+                        *self._consumer_lag(stream),
                     ],
                     left_annotations=[cw.HorizontalAnnotation(value=t.iterator_age_seconds * 1000, label="alarm")],
                     width=12,
