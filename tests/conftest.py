@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import boto3
@@ -10,6 +13,24 @@ import pytest
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """Runs a script as a user would, in local mode, in a process of its own: no AWS variable, its state under
+    ``cli.state``; no run may end in a traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["RAG_LOCAL_DIR"] = str(tmp_path / "state")
+
+    def run(script: str, *args: str) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True,
+                                text=True, env=env, timeout=120, cwd=tmp_path)
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    run.state = tmp_path / "state"
+    return run
 
 
 @pytest.fixture(autouse=True)

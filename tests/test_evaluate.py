@@ -5,15 +5,12 @@ validated each request), with figures computed from what it asked, and errors th
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import run
 from kinesis import batch
+
 from scripts import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,18 +83,15 @@ def test_a_bad_question_line_is_named_with_the_fix(tmp_path, capsys, line, messa
     assert message in capsys.readouterr().err
 
 
-def test_the_local_pipeline_is_measured_as_a_user_runs_it(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"RAG_LOCAL_DIR": str(tmp_path / "s")}
+def test_the_local_pipeline_is_measured_as_a_user_runs_it(cli, tmp_path):
     events = tmp_path / "events.jsonl"
     events.write_text(json.dumps({"doc_id": "nimbus-v3", "text": NIMBUS}) + "\n" +
                       json.dumps({"doc_id": "keys", "text": KEYS}) + "\n")
-    put = subprocess.run([sys.executable, "scripts/put_event.py", "--local", "--file", str(events)], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=120)
+    put = cli("put_event.py", "--local", "--file", str(events))
     assert put.returncode == 0, put.stderr
     questions = write_questions(tmp_path / "q.jsonl", *QUESTIONS)
 
-    done = subprocess.run([sys.executable, "scripts/evaluate.py", "--local", "--questions", str(questions),
-                           "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = cli("evaluate.py", "--local", "--questions", str(questions), "--json")
 
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

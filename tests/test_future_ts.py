@@ -4,18 +4,15 @@ scripts before anything is sent and by the indexer with a dead letter, saying "m
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import run
 from kinesis import ARRIVAL, batch
+from test_indexer import dead_letters, vectors
+
 from rtrag.core.errors import InvalidEvent
 from rtrag.core.events import check_not_ahead, validate_event
-from test_indexer import dead_letters, vectors
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = 86_400
@@ -66,27 +63,20 @@ def test_the_skew_is_a_setting_of_the_function(env, monkeypatch):
     assert list(vectors(env)) == ["soon#0"] and dead_letters(env) == []
 
 
-def test_put_event_refuses_a_ts_in_milliseconds_in_one_line_and_sends_nothing(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"RAG_LOCAL_DIR": str(tmp_path)}
+def test_put_event_refuses_a_ts_in_milliseconds_in_one_line_and_sends_nothing(cli):
     import time
 
-    result = subprocess.run([sys.executable, "scripts/put_event.py", "--local", "Some text.", "doc-1", "--ts",
-                             str(int(time.time() * 1000))], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=120)
+    result = cli("put_event.py", "--local", "Some text.", "doc-1", "--ts", str(int(time.time() * 1000)))
 
     assert result.returncode == 1 and result.stdout == ""
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: event for doc_id 'doc-1' is invalid: ts=") and "looks like milliseconds" in line
 
 
-def test_put_event_refuses_a_year_2100_version_before_sending(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"RAG_LOCAL_DIR": str(tmp_path)}
-
-    result = subprocess.run([sys.executable, "scripts/put_event.py", "--local", "Some text.", "doc-1", "--ts",
-                             "4102444800"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+def test_put_event_refuses_a_year_2100_version_before_sending(cli):
+    result = cli("put_event.py", "--local", "Some text.", "doc-1", "--ts", "4102444800")
 
     assert result.returncode == 1 and "would freeze the document" in result.stderr
-    asked = subprocess.run([sys.executable, "scripts/ask.py", "--local", "--json", "--no-generate", "text?"],
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    asked = cli("ask.py", "--local", "--json", "--no-generate", "text?")
     assert asked.returncode == 1 and "the local index" in asked.stderr and "is empty" in asked.stderr, \
         "nothing was put"

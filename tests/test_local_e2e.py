@@ -4,32 +4,13 @@ $RAG_LOCAL_DIR: the seed's flow, an update, a delete, a bad event dead-lettered,
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FACT = "Project Nimbus ships its v3 release on 2026-08-14 and drops Python 3.9 support."
 QUESTION = "When does Project Nimbus v3 ship and what does it drop?"
 NOT_FOUND = "The answer is not in the indexed documents."
-
-
-@pytest.fixture
-def cli(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["RAG_LOCAL_DIR"] = str(tmp_path / "state")
-
-    def run(script: str, *args: str) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True,
-                                text=True, env=env, timeout=120, cwd=tmp_path)
-        assert "Traceback" not in result.stderr, result.stderr
-        return result
-
-    run.state = tmp_path / "state"
-    return run
 
 
 def ask_json(cli, question: str = QUESTION) -> dict:

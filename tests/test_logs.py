@@ -11,7 +11,8 @@ import json
 import logging
 
 import pytest
-from conftest import DEAD_LETTERS, run
+import test_indexer
+from conftest import run
 from kinesis import batch
 
 import indexer
@@ -42,9 +43,7 @@ def log_lines():
 
 def dead_letters(env) -> dict[str, dict]:
     """Each dead letter by the doc id or partition key it was written for."""
-    listed = env.s3.list_objects_v2(Bucket=DEAD_LETTERS).get("Contents", [])
-    letters = [json.loads(env.s3.get_object(Bucket=DEAD_LETTERS, Key=o["Key"])["Body"].read()) for o in listed]
-    return {letter["partition_key"]: letter for letter in letters}
+    return {letter["partition_key"]: letter for letter in test_indexer.dead_letters(env)}
 
 
 def test_huge_user_values_are_bounded_in_every_log_line_and_document_text_is_never_logged(env, log_lines):

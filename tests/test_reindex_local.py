@@ -5,12 +5,9 @@ whose archive of three hours this file replays too."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
-from test_reindex import FINAL, HOURS, LINES, ROOT, VALID_EVENTS, event, json_out
+from test_reindex import FINAL, HOURS, LINES, VALID_EVENTS, event, json_out
 
 from rtrag.workflows.checkpoint import Checkpoint
 from scripts import reindex
@@ -111,13 +108,10 @@ def test_local_stream_replayed_onto_itself_is_indexed_before_the_command_returns
 
 
 # as a user runs it
-def test_local_replay_as_a_process_from_a_jsonl_file(tmp_path):
+def test_local_replay_as_a_process_from_a_jsonl_file(cli, tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps(event("nimbus", "Project Nimbus ships v3 on 2026-08-14.", 5)) + "\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["RAG_LOCAL_DIR"] = str(tmp_path / "state")
-    run = lambda *args: subprocess.run([sys.executable, str(ROOT / "scripts" / "reindex.py"), *args],  # noqa: E731
-                                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    run = lambda *args: cli("reindex.py", *args)  # noqa: E731
 
     first = run("--local", "--to-stream", "--from-jsonl", str(path))
     again = run("--local", "--to-stream", "--from-jsonl", str(path))
