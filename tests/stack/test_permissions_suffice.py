@@ -26,14 +26,16 @@ from .helpers import (
     role_of,
     role_statements,
 )
-from .iam_eval import STACK_UUID, allows, request_for, requests_for
+from .iam_eval import STACK_ID, allows, requests_for
 
 
-def _denied(calls: list[tuple[str, str, dict[str, Any]]], statements, attributes, refs=None) -> list[str]:
+def _denied(calls: list[tuple[str, str, dict[str, Any]]], statements, attributes, tags=None) -> list[str]:
+    """Each authorization the calls needed that ``statements`` do not give (``tags``: the resources' tags by ARN,
+    as they were when called)."""
     denied = []
     for service, operation, params in calls:
-        for request in requests_for(service, operation, params):
-            if not allows(statements, request, attributes, refs):
+        for request in requests_for(service, operation, params, tags):
+            if not allows(statements, request, attributes):
                 denied.append(f"{request.action} on {request.resource}")
     return denied
 
@@ -93,7 +95,7 @@ def test_indexer_role_allows_every_call_the_indexer_makes(env, synth):
 def _event(request_type: str, properties: dict[str, Any], physical_id: str | None = None) -> dict[str, Any]:
     event = {
         "RequestType": request_type,
-        "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/RealtimeRag/11111111-2222-3333-4444-555555555555",
+        "StackId": STACK_ID,  # the stack id the policies' Ref resolves to
         "RequestId": "request-1",
         "LogicalResourceId": "Vectors",
         "ResourceType": "Custom::S3VectorIndex",
@@ -152,7 +154,6 @@ def test_put_event_with_only_the_producer_policy_finds_the_stream_in_the_outputs
     policy = managed_policy(resources, "Put document events")
     stream_id, _ = one(of_type(resources, "AWS::Kinesis::Stream"))
     attributes = {(stream_id, "Arn"): f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/rag-stream"}
-    refs = {"AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/RealtimeRag/{STACK_UUID}"}
     start = len(aws.recorder.calls)
 
     # when put_event.py runs with no stream named: one event, then a file of two
@@ -162,7 +163,7 @@ def test_put_event_with_only_the_producer_policy_finds_the_stream_in_the_outputs
 
     # then it read the outputs and put the record, and the producer policy allows each call
     assert {(s, o) for s, o, _ in calls} >= {("cloudformation", "DescribeStacks"), ("kinesis", "PutRecord")}
-    assert _denied(calls, policy["Properties"]["PolicyDocument"]["Statement"], attributes, refs) == []
+    assert _denied(calls, policy["Properties"]["PolicyDocument"]["Statement"], attributes) == []
 
 
 def _tags_by_arn(client, arns) -> dict[str, dict[str, str]]:
@@ -198,8 +199,7 @@ def test_a_renamed_index_is_cleaned_up_by_the_role_of_the_new_names(aws, synth, 
     # they predate the owner tag: then exactly the cleanup is denied (its error says how to delete them by hand)
     assert new["IndexArn"] != old["IndexArn"]
     assert [b["vectorBucketName"] for b in client.list_vector_buckets()["vectorBuckets"]] == [new["VectorBucketName"]]
-    denied = [f"{r.action} on {r.resource}" for r in (request_for(s, o, p, tags) for s, o, p in calls)
-              if not allows(statements, r, {})]
+    denied = _denied(calls, statements, {}, tags)
     if made_before_the_owner_tag:
         assert denied == [f"s3vectors:DeleteIndex on {old['IndexArn']}",
                           f"s3vectors:ListIndexes on {old['VectorBucketArn']}",

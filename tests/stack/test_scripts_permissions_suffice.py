@@ -16,9 +16,7 @@ from test_redrive import dlq  # noqa: F401 - dead letters of both kinds, written
 from test_reindex import ARCHIVE, archive  # noqa: F401 - the archive bucket as Firehose fills it
 
 from .helpers import holds_in_region, managed_policy
-from .iam_eval import STACK_ID
-from .test_permissions_suffice import _denied as denied_calls
-from .test_permissions_suffice import resource_attributes
+from .test_permissions_suffice import _denied, resource_attributes
 
 
 def _in_region(node: Any, template: dict[str, Any]) -> Any:
@@ -43,10 +41,6 @@ def _policy(synth, description_start: str) -> list[dict[str, Any]]:
 def _attributes(synth) -> dict[tuple[str, str], str]:
     return resource_attributes(synth.template_json["Resources"],
                                stream_arn=f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{STREAM}", archive=ARCHIVE)
-
-
-def _denied(calls, statements, attributes) -> list[str]:
-    return denied_calls(calls, statements, attributes, {"AWS::StackId": STACK_ID})
 
 
 def test_ask_with_only_the_asker_policy_embeds_queries_and_answers(indexed, synth, capsys):  # noqa: F811
