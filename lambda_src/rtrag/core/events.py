@@ -149,8 +149,9 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def decode_event(data: bytes, *, default_ts: int) -> DocumentEvent:
-    """Decode one record's bytes (UTF-8 JSON object) into a validated event, or raise InvalidEvent."""
+def decode_event(data: bytes, *, default_ts: int, max_skew_seconds: int | None = None) -> DocumentEvent:
+    """Decode one record's bytes (UTF-8 JSON object) into a validated event, or raise InvalidEvent (see
+    ``validate_event``)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -159,7 +160,7 @@ def decode_event(data: bytes, *, default_ts: int) -> DocumentEvent:
         obj = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise InvalidEvent(f"record data is not JSON ({exc}); send one JSON object per record") from None
-    return validate_event(obj, default_ts=default_ts)
+    return validate_event(obj, default_ts=default_ts, max_skew_seconds=max_skew_seconds)
 
 
 def pin_version(data: bytes, *, default_ts: int, seq: str) -> bytes:
@@ -177,15 +178,17 @@ def pin_version(data: bytes, *, default_ts: int, seq: str) -> bytes:
     return event.to_bytes()
 
 
-def validate_event(obj: Any, *, default_ts: int) -> DocumentEvent:
-    """Validate a decoded JSON value against the document event contract.
+def validate_event(obj: Any, *, default_ts: int, max_skew_seconds: int | None = None) -> DocumentEvent:
+    """Validate a decoded JSON value against the document event contract. ``default_ts`` is the record's arrival
+    (the ts of an event without one); with ``max_skew_seconds``, a ts further ahead of it is refused too
+    (``check_not_ahead``: the indexer's rule, which producers apply before they send).
 
     Whatever ``obj`` holds, this returns an event or raises InvalidEvent: every rule below is checked explicitly,
     and a value that still trips the standard library (a type or size no rule foresaw) is reported as invalid,
     never as another exception, so one record can never fail the batch it came in.
     """
     try:
-        return _validate(obj, default_ts=default_ts)
+        event = _validate(obj, default_ts=default_ts)
     except InvalidEvent:
         raise
     except (ValueError, TypeError, OverflowError, RecursionError, UnicodeError, AttributeError) as exc:
@@ -193,6 +196,9 @@ def validate_event(obj: Any, *, default_ts: int) -> DocumentEvent:
         raise InvalidEvent(f"event could not be validated ({type(exc).__name__}: {clipped(exc, 200)}); check its "
                            "field types against the event contract",
                            doc_id=doc_id if isinstance(doc_id, str) and _printable_id(doc_id) else None) from None
+    if max_skew_seconds is not None:
+        check_not_ahead(event, arrival=default_ts, max_skew_seconds=max_skew_seconds)
+    return event
 
 
 def _printable_id(value: str) -> bool:

@@ -42,7 +42,6 @@ from rtrag.core.errors import (
 from rtrag.core.events import (
     DELETE,
     SOURCE_TEXT_KEY,
-    check_not_ahead,
     could_be_doc_id,
     decode_event,
     filterable_metadata,
@@ -135,8 +134,7 @@ class BatchIndexer:
                     data = base64.b64decode(record.data, validate=True)
                 except (binascii.Error, ValueError):
                     raise InvalidEvent("record data is not valid base64") from None
-                event = decode_event(data, default_ts=int(record.arrival))
-                check_not_ahead(event, arrival=record.arrival, max_skew_seconds=self.max_ts_skew_seconds)
+                event = decode_event(data, default_ts=int(record.arrival), max_skew_seconds=self.max_ts_skew_seconds)
             except InvalidEvent as exc:
                 self._dead_letter(record, result, reason=exc.reason, kind="invalid-event", doc_id=exc.doc_id)
                 continue

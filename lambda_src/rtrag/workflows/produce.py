@@ -15,7 +15,6 @@ from rtrag.core.events import (
     DELETE,
     UPSERT,
     DocumentEvent,
-    check_not_ahead,
     decode_event,
     validate_event,
 )
@@ -54,10 +53,9 @@ def build_event(*, doc_id: str, text: str | None = None, source: str | None = No
         if metadata:
             payload["metadata"] = metadata
     try:
-        event = validate_event(payload, default_ts=int(now()))
         # The indexer refuses a ts too far ahead of the record's arrival; refuse it before it is sent.
-        check_not_ahead(event, arrival=now(), max_skew_seconds=DEFAULT_MAX_TS_SKEW_SECONDS)
-        return check_sendable(event)
+        return check_sendable(validate_event(payload, default_ts=int(now()),
+                                             max_skew_seconds=DEFAULT_MAX_TS_SKEW_SECONDS))
     except InvalidEvent as exc:
         raise InvalidInput(f"event for doc_id {doc_id!r} is invalid: {exc.reason}") from None
 
@@ -91,8 +89,8 @@ def read_jsonl_lines(lines: Iterable[str], *, first_line: int = 1,
         if number < first_line or not line.strip():
             continue
         try:
-            event = decode_event(line.encode("utf-8"), default_ts=default_ts)
-            check_not_ahead(event, arrival=default_ts, max_skew_seconds=DEFAULT_MAX_TS_SKEW_SECONDS)
+            event = decode_event(line.encode("utf-8"), default_ts=default_ts,
+                                 max_skew_seconds=DEFAULT_MAX_TS_SKEW_SECONDS)
             events.append((number, check_sendable(event)))
         except InvalidEvent as exc:
             problems.append(f"line {number}: {exc.reason}")
