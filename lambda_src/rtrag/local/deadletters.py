@@ -53,10 +53,13 @@ class LocalDeadLetters:
         return key
 
     def list(self, prefix: str = "") -> list[str]:
-        """Keys of the stored objects that start with ``prefix``, sorted (like ListObjectsV2)."""
-        if not self.directory.is_dir():
+        """Keys of the stored objects that start with ``prefix``, sorted (like ListObjectsV2). Only the directory
+        the prefix names is walked: a replay asks for one letter's key per bad record."""
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        top = self._path(folder) if folder else self.directory
+        if not top.is_dir():
             return []
-        keys = (p.relative_to(self.directory).as_posix() for p in self.directory.rglob("*")
+        keys = (p.relative_to(self.directory).as_posix() for p in top.rglob("*")
                 if p.is_file() and not p.name.startswith(".tmp-"))
         return sorted(k for k in keys if k.startswith(prefix))
 
