@@ -167,7 +167,7 @@ class Aws:
             bucket, name = self.res.deployed(contract.VECTOR_BUCKET), self.res.deployed(contract.VECTOR_INDEX)
             if not bucket or not name:
                 return None
-            return index_identity(self.res.backend.vector_index(bucket, name).described)
+            return self.res.backend.vector_index(bucket, name).identity
         except (RagError, BotoCoreError, ClientError) as exc:
             why = explain(exc, region=self.res.backend.region)
             print(f"note: the pipeline's vector index could not be read ({why}), so a checkpoint cannot tell "
@@ -202,7 +202,7 @@ class Aws:
                   "while it is replayed can end at either version until its next event. To be exact, disable "
                   "the event source mapping while replaying, or replay --to-stream.", file=sys.stderr)
         return IndexTarget(backend.indexer(settings), description=f"index:{bucket}/{name}",
-                           identity=index_identity(index.described))
+                           identity=index.identity)
 
     def exclusive(self, target_kind: str) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
@@ -225,15 +225,6 @@ class Aws:
 
     def close(self, *, drain: bool) -> None:
         pass
-
-
-def index_identity(described: dict[str, Any] | None) -> str | None:
-    """An S3 Vectors index told apart from one created later under the same name: its ARN and creation time
-    (GetIndex); None when GetIndex did not say."""
-    if not described or not described.get("indexArn") or not described.get("creationTime"):
-        return None
-    created = described["creationTime"]
-    return f"{described['indexArn']}@{created.isoformat() if hasattr(created, 'isoformat') else created}"
 
 
 def open_source(args: argparse.Namespace, backend: Local | Aws, started: float):

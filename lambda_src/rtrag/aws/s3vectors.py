@@ -62,6 +62,16 @@ class S3VectorsIndex(CheckedVectorIndex):
         self.index = index
         self.described: dict[str, Any] | None = None  # what GetIndex said of the index, when it was asked
 
+    @property
+    def identity(self) -> str | None:
+        """This index, told apart from one created later under the same name (as ``LocalVectorIndex.identity``):
+        its ARN and creation time, from GetIndex; None when GetIndex was not asked or did not say."""
+        described = self.described
+        if not described or not described.get("indexArn") or not described.get("creationTime"):
+            return None
+        created = described["creationTime"]
+        return f"{described['indexArn']}@{created.isoformat() if hasattr(created, 'isoformat') else created}"
+
     def _target(self) -> dict[str, str]:
         return {"vectorBucketName": self.bucket, "indexName": self.index}
 
