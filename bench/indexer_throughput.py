@@ -368,8 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
     bench = Bench(args)
-    subtitle = (f"Titan {args.embed_ms:g} ms/call, S3 Vectors {args.write_ms:g} ms/call, EMBED_CONCURRENCY "
-                f"{bench.concurrency}, {args.clients} clients")
+    setting = (f"Titan {args.embed_ms:g} ms/call, S3 Vectors {args.write_ms:g} ms/call, EMBED_CONCURRENCY "
+               f"{bench.concurrency}")  # the plot's subtitle: it shows both kinds of client
+    subtitle = f"{setting}, {args.clients} clients"
     note(f"indexer throughput: {subtitle}; {args.repeats} runs per batch size")
     warm, _ = bench.batch(min(sizes))
     bench.run_project(warm)  # the thread pool is kept across warm invocations, as in Lambda
@@ -416,9 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         fake, real = (rows, other["rows"] if other else None) if args.clients == "fake" else (
             other["rows"] if other else None, rows)
         if fake:
-            subtitle = (f"Titan {args.embed_ms:g} ms/call, S3 Vectors {args.write_ms:g} ms/call, EMBED_CONCURRENCY "
-                        f"{bench.concurrency}")
-            written = plot(fake, common.RESULTS_DIR / "throughput.png", subtitle, real_rows=real)
+            written = plot(fake, common.RESULTS_DIR / "throughput.png", setting, real_rows=real)
             if written:
                 note(f"plot: {written.relative_to(common.ROOT)}")
     return 0
