@@ -8,6 +8,7 @@ loopback port), else in-process against moto."""
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import re
@@ -33,6 +34,7 @@ PLACEHOLDERS = {"REGION", "NAME", "STACK", "KEY", "SOURCE", "URL", "PROXY", "CAL
                 "REASON", "PROVIDER", "VAR", "N", "M", "D", "WHAT", "SERVICE", "OUTPUT"}
 
 
+@functools.cache
 def troubleshooting_patterns() -> list[tuple[str, re.Pattern[str]]]:
     """Each row of README's Troubleshooting table: the message's beginning as written, and as a pattern."""
     section = README.read_text().split("\n## Troubleshooting\n", 1)[1].split("\n## ", 1)[0]

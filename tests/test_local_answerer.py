@@ -65,7 +65,8 @@ def test_unrelated_question_says_the_answer_is_not_in_the_documents(answerer):
 
 
 def test_no_hits_at_all_is_not_found(answerer):
-    assert (answerer.answer(SEED_QUESTION, []).found, answerer.answer(SEED_QUESTION, []).text) == (False, NOT_FOUND)
+    result = answerer.answer(SEED_QUESTION, [])
+    assert (result.found, result.text) == (False, NOT_FOUND)
 
 
 def test_only_the_answering_sentence_of_a_longer_passage_is_quoted(answerer):
