@@ -368,3 +368,18 @@ def test_local_list_as_a_process(local):
 
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert result.stdout.strip().endswith("3 item(s): 1 invalid, 2 batch; 0 already redriven")
+
+
+def test_a_dead_letter_is_looked_up_in_one_get_object_and_a_missing_one_is_none(env):
+    from rtrag.aws.s3 import S3DeadLetters
+    from rtrag.core.errors import RagError
+
+    store = S3DeadLetters(env.s3, bucket=DEAD_LETTERS)
+    key = store.write_object("invalid/2026/01/01/shard/1.json", {"reason": "not JSON"})
+    calls: list[str] = []
+    env.s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+
+    assert store.find(key) == {"reason": "not JSON"} and store.find("invalid/2026/01/01/shard/2.json") is None
+    assert calls == ["GetObject", "GetObject"]
+    with pytest.raises(RagError, match="no-such-bucket"):
+        S3DeadLetters(env.s3, bucket="no-such-bucket").find(key)

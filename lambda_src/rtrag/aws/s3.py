@@ -44,11 +44,19 @@ class S3DeadLetters:
         return sorted(keys)
 
     def read(self, key: str) -> dict[str, Any]:
+        letter = self.find(key)
+        if letter is None:
+            raise UserError(f"no dead letter {key} in s3://{self.bucket}: see `redrive.py list`")
+        return letter
+
+    def find(self, key: str) -> dict[str, Any] | None:
+        """The JSON object stored under ``key``, or None when there is none: one GetObject. (S3 answers a missing
+        key with 404 only to a caller allowed s3:ListBucket; without it, 403, which is raised as denied.)"""
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except AWS_ERRORS as exc:
             if error_code(exc) in ("NoSuchKey", "404"):
-                raise UserError(f"no dead letter {key} in s3://{self.bucket}: see `redrive.py list`") from None
+                return None
             raise classify(exc, action=f"S3 GetObject on dead-letter bucket {self.bucket}") from exc
         try:
             return json.loads(body)

@@ -66,3 +66,10 @@ class LocalDeadLetters:
     def read(self, key: str) -> dict[str, Any]:
         """The JSON object stored under ``key``."""
         return json.loads(self._path(key).read_text(encoding="utf-8"))
+
+    def find(self, key: str) -> dict[str, Any] | None:
+        """The JSON object stored under ``key``, or None when there is none."""
+        try:
+            return self.read(key)
+        except FileNotFoundError:
+            return None

@@ -132,11 +132,9 @@ class ReplayLetters:
         return self.store.write(letter)
 
     def _stored(self, key: str) -> dict[str, Any] | None:
-        """The letter stored under ``key``, if there is one (a store that cannot be listed: never)."""
-        listed = getattr(self.store, "list", None)
-        if listed is None or key not in listed(key):
-            return None
-        return self.store.read(key)  # type: ignore[attr-defined]
+        """The letter stored under ``key``, if there is one (a store that cannot be read: never), in one lookup."""
+        find = getattr(self.store, "find", None)
+        return None if find is None else find(key)
 
 
 def keyed_by_record(letter: DeadLetter, record: SourceRecord) -> DeadLetter:
