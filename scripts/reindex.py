@@ -132,9 +132,6 @@ class Local:
     def checkpoint_dir(self) -> Path:
         return self.backend.root / "reindex"
 
-    def check_rebuild(self, previous: str, target: Any, path: Path) -> None:
-        """A local index's version ledger lives in its own file: a new index starts with an empty one."""
-
     def close(self, *, drain: bool) -> None:
         if drain:
             self.backend.drain()  # the local "event source mapping": indexed before the command returns
@@ -196,7 +193,8 @@ class Aws:
             contract.ENV_VECTOR_BUCKET: bucket, contract.ENV_VECTOR_INDEX: name,
             contract.ENV_DEAD_LETTER_BUCKET: self.res.name(contract.DEAD_LETTER_BUCKET),
             contract.ENV_VERSION_TABLE: self.res.name(contract.VERSION_TABLE),
-            contract.ENV_EMBED_MODEL_ID: model_id, contract.ENV_EMBED_DIMENSIONS: str(index.dimension)})
+            contract.ENV_EMBED_MODEL_ID: model_id, contract.ENV_EMBED_DIMENSIONS: str(index.dimension),
+            contract.ENV_VECTOR_INDEX_GENERATION: index.generation or ""})
         if name == self.res.deployed(contract.VECTOR_INDEX):
             print("note: the pipeline's indexer writes this index too; a document that is also on the stream "
                   "while it is replayed can end at either version until its next event. To be exact, disable "
@@ -209,19 +207,6 @@ class Aws:
 
     def checkpoint_dir(self) -> Path:
         return Path(CHECKPOINT_DIR)
-
-    def check_rebuild(self, previous: str, target: Any, path: Path) -> None:
-        """Refuse to rebuild an index created again under the same name (same ARN, later creationTime): the version
-        ledger keys its entries by bucket and index name, so it still holds the versions of the old index's
-        documents, and a replay would skip each of them as not newer, leaving the new index empty."""
-        arn = previous.rpartition("@")[0]
-        if target.identity and target.identity.rpartition("@")[0] == arn:
-            raise UserError(
-                f"vector index {arn.rpartition('/')[2]} was deleted and created again under its name since checkpoint "
-                f"{path} was written; the version ledger still holds the versions of the documents the old index "
-                "held, so a replay would skip each of them as not newer and leave the new index empty: replay into "
-                "an index of another name (create it, then `reindex.py --to-index --vector-index NAME`) and point "
-                "the pipeline at it")
 
     def close(self, *, drain: bool) -> None:
         pass
@@ -274,7 +259,8 @@ def replay(args: argparse.Namespace, backend: Local | Aws, started: float) -> in
     checkpoint = open_checkpoint(path, job=job, source=source.description, target=target.description,
                                  restart=args.restart, target_id=target.identity)
     if checkpoint.superseded:
-        backend.check_rebuild(checkpoint.superseded, target, path)
+        # Its version ledger starts empty too: the local one lives in the index's file, and the DynamoDB one reads
+        # entries written for an earlier index of the same name as absent (their generation).
         print(f"job {job}: checkpoint {path} is of an index deleted since (another was created in its place): "
               "replaying from the start", file=sys.stderr)
     resumed = checkpoint.position is not None

@@ -83,6 +83,7 @@ class StreamIndexer(Construct):
         failed_batch_destination: S3FailedBatchDestination,
         vector_bucket_name: str,
         vector_index_name: str,
+        vector_index_generation: str,
         version_table_name: str,
         tombstone_retention_days: int,
         max_ts_skew_seconds: int,
@@ -127,6 +128,7 @@ class StreamIndexer(Construct):
             environment={
                 c.ENV_VECTOR_BUCKET: vector_bucket_name,
                 c.ENV_VECTOR_INDEX: vector_index_name,
+                c.ENV_VECTOR_INDEX_GENERATION: vector_index_generation,
                 c.ENV_DEAD_LETTER_BUCKET: dead_letter_bucket_name,
                 c.ENV_VERSION_TABLE: version_table_name,
                 c.ENV_TOMBSTONE_RETENTION_DAYS: str(tombstone_retention_days),

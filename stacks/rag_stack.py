@@ -96,6 +96,7 @@ class RealtimeRagStack(Stack):
             failed_batch_destination=S3FailedBatchDestination(dead_letters.bucket),
             vector_bucket_name=vectors.bucket_name,
             vector_index_name=vectors.index_name,
+            vector_index_generation=vectors.index_generation,
             version_table_name=versions.table.table_name,
             tombstone_retention_days=settings.tombstone_retention_days,
             max_ts_skew_seconds=settings.max_ts_skew_seconds,

@@ -94,6 +94,7 @@ class VectorIndex(Construct):
                     "s3vectors:GetIndex",
                     "s3vectors:DeleteIndex",
                     "s3vectors:TagResource",
+                    "s3vectors:ListVectors",  # at the stack's Create: an index kept from an earlier stack is empty
                 ],
                 resources=[self.index_arn_pattern],
             )
@@ -198,6 +199,8 @@ class VectorIndex(Construct):
         self.bucket_arn = self.resource.get_att_string("VectorBucketArn")
         self.index_name = self.resource.get_att_string("IndexName")
         self.index_arn = self.resource.get_att_string("IndexArn")
+        # Its creation time: tells the index from an earlier one of the same name (the version ledger's generation).
+        self.index_generation = self.resource.get_att_string("IndexGeneration")
         self.dimension = dimension
         self.kms_key_arn = kms_key_arn
 

@@ -423,3 +423,61 @@ def test_disabled_metrics_print_nothing_and_do_not_accumulate(env, monkeypatch, 
     assert '"_aws"' not in capsys.readouterr().out
     assert len(vectors(env)) == 300
     assert indexer.handler.metrics.metric_set == {}
+
+
+# The stack's settings changed and changed back: its index is deleted and created again under the same name (the
+# name is a hash of the settings), and the custom resource hands the indexer the new index's generation.
+def recreate_index(env, monkeypatch, generation: str) -> None:
+    env.s3vectors.delete_index(vectorBucketName=BUCKET, indexName=INDEX)
+    env.s3vectors.create_index(vectorBucketName=BUCKET, indexName=INDEX, dataType="float32", dimension=DIMENSIONS,
+                               distanceMetric="cosine",
+                               metadataConfiguration={"nonFilterableMetadataKeys": ["source_text"]})
+    monkeypatch.setenv("VECTOR_INDEX_GENERATION", generation)
+    indexer.handler.reset()
+
+
+def test_an_index_created_again_under_its_name_is_filled_again_by_the_same_events(env, monkeypatch):
+    monkeypatch.setenv("VECTOR_INDEX_GENERATION", "1767225600000")
+    indexer.handler.reset()
+    event = batch(doc("a", long_text(300)), doc("b", "Short b."), {"doc_id": "gone", "op": "delete"})
+    run(event)
+    first = {k: v["metadata"]["source_text"] for k, v in vectors(env).items()}
+    recreate_index(env, monkeypatch, "1767229200000")
+
+    # The same events again (a replay from the stream or the archive): not skipped as unchanged.
+    assert run(event) == {"batchItemFailures": []}
+
+    assert {k: v["metadata"]["source_text"] for k, v in vectors(env).items()} == first
+    items = env.dynamodb.scan(TableName=VERSIONS)["Items"]
+    assert {i["generation"]["S"] for i in items} == {"1767229200000"}
+
+
+def test_ledger_entries_written_before_generations_count_only_when_written_after_the_index_was_made(env, monkeypatch):
+    run(batch(doc("old", "Written for an earlier index.")))  # no generation: as the indexer wrote before it had one
+    entry = env.dynamodb.scan(TableName=VERSIONS)["Items"][0]
+    assert "generation" not in entry
+    updated_ms = int(entry["updated_at"]["N"]) * 1000
+    recreate_index(env, monkeypatch, str(updated_ms + 60_000))  # created a minute after the entry was written
+
+    run(batch(doc("old", "Written for an earlier index."), start=1))
+
+    assert [v["metadata"]["source_text"] for v in vectors(env).values()] == ["Written for an earlier index."]
+    # An unstamped entry written after the index was created describes it: trusted (unchanged, nothing embedded).
+    calls = env.aws.titan.calls
+    env.dynamodb.delete_item(TableName=VERSIONS, Key={"pk": entry["pk"]})
+    env.dynamodb.put_item(TableName=VERSIONS, Item={**entry, "updated_at": {"N": str(updated_ms // 1000 + 120)}})
+    run(batch(doc("old", "Written for an earlier index."), start=2))
+    assert env.aws.titan.calls == calls
+
+
+def test_a_malformed_index_generation_is_refused_at_cold_start_naming_the_variable():
+    from rtrag.core.config import IndexerSettings
+    from rtrag.core.errors import ConfigError
+
+    env = {"VECTOR_BUCKET": BUCKET, "VECTOR_INDEX": INDEX, "DEAD_LETTER_BUCKET": DEAD_LETTERS,
+           "VERSION_TABLE": VERSIONS}
+    assert IndexerSettings.from_env(env).index_generation is None
+    assert IndexerSettings.from_env({**env, "VECTOR_INDEX_GENERATION": " 1767225600000 "}).index_generation \
+        == "1767225600000"
+    with pytest.raises(ConfigError, match="VECTOR_INDEX_GENERATION='2026-01-01' is not the index's creation time"):
+        IndexerSettings.from_env({**env, "VECTOR_INDEX_GENERATION": "2026-01-01"})

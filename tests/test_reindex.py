@@ -451,25 +451,27 @@ def test_a_stream_replay_after_the_pipelines_index_was_replaced_starts_over(crea
         "the same index: resumed"
 
 
-def test_an_index_created_again_under_its_name_is_told_apart_and_not_rebuilt_in_vain(creation_times, archive,
-                                                                                      capsys):
+def test_an_index_created_again_under_its_name_is_told_apart_and_filled_again(creation_times, archive, capsys):
     create_index("chunks-new")
     assert reindex.main(["--to-index", "--vector-index", "chunks-new"]) == 0
     checkpoint = json.loads(next(Path(".rag-reindex").glob("archive-to-index-*.json")).read_text())
     assert checkpoint["target_id"] == (f"arn:aws:s3vectors:us-east-1:123456789012:bucket/{BUCKET}/index/chunks-new@"
                                        f"{creation_times['chunks-new'].isoformat()}")
+    filled = stored_texts(archive.s3vectors, "chunks-new")
+    assert filled
     archive.s3vectors.delete_index(vectorBucketName=BUCKET, indexName="chunks-new")
     create_index("chunks-new")
     capsys.readouterr()
 
-    # The version ledger keys entries by bucket and index name: it still says the old index holds every document,
-    # so a replay would skip them all and leave the new index empty. Refused, with what works instead.
-    assert reindex.main(["--to-index", "--vector-index", "chunks-new"]) == 1
+    # The version ledger still holds the old index's entries under this name: stamped with the old index's
+    # generation (its creation time), they read as absent, so the replay fills the new index instead of skipping
+    # every document as unchanged.
+    assert reindex.main(["--to-index", "--vector-index", "chunks-new", "--json"]) == 0
 
-    err = capsys.readouterr().err
-    assert "vector index chunks-new was deleted and created again under its name since checkpoint" in err
-    assert "replay into an index of another name" in err and len(err.strip().splitlines()) == 1
-    assert stored_texts(archive.s3vectors, "chunks-new") == {}
+    captured = capsys.readouterr()
+    assert "is of an index deleted since (another was created in its place): replaying from the start" in captured.err
+    assert json.loads(captured.out.strip().splitlines()[-1])["run"]["unchanged"] == 0
+    assert stored_texts(archive.s3vectors, "chunks-new") == filled
 
 
 # A bad line is dead-lettered once, however many replays read it.

@@ -170,6 +170,7 @@ def test_given_nothing_when_create_then_bucket_and_index_exist_with_requested_pa
             "VectorBucketArn": f"{ARN_PREFIX}{expected.bucket_name}",
             "IndexName": expected.index_name,
             "IndexArn": index_arn,
+            "IndexGeneration": "",  # moto 5.2.5 reports no creationTime (the Stubber test checks it)
         },
     }
 
@@ -276,6 +277,49 @@ def test_given_a_bucket_with_the_derived_name_but_other_encryption_when_create_t
         create()
 
     assert index_names(s3v, expected.bucket_name) == []
+
+
+def test_given_an_index_kept_from_an_earlier_stack_that_holds_vectors_when_create_then_it_is_refused(s3v):
+    expected = resource.parse_properties(props())
+    kept = create()  # the earlier stack's, kept by retain_data_on_destroy
+    s3v.put_vectors(vectorBucketName=expected.bucket_name, indexName=expected.index_name,
+                    vectors=[{"key": "doc#0", "data": {"float32": [0.5] * DIMENSION}}])
+
+    with pytest.raises(lifecycle.ResourceConflict) as raised:
+        create()
+
+    message = str(raised.value)
+    assert f"Vector index {expected.index_name} in bucket {expected.bucket_name} already holds vectors" in message
+    assert (f"aws s3vectors delete-index --vector-bucket-name {expected.bucket_name} --index-name "
+            f"{expected.index_name}") in message and "reindex.py --from-dir ./archive --to-index" in message
+    assert index_names(s3v, expected.bucket_name) == [kept["Data"]["IndexName"]], "kept, not deleted"
+
+
+def test_given_an_index_that_holds_vectors_when_update_keeps_the_names_then_it_is_kept(s3v):
+    created = create()
+    data = created["Data"]
+    s3v.put_vectors(vectorBucketName=data["VectorBucketName"], indexName=data["IndexName"],
+                    vectors=[{"key": "doc#0", "data": {"float32": [0.5] * DIMENSION}}])
+
+    response = vector_index_resource.on_event(
+        event("Update", props(RetainOnDelete="true"), physical_id=created["PhysicalResourceId"], old=props()), None)
+
+    assert response == created
+    listed = s3v.list_vectors(vectorBucketName=data["VectorBucketName"], indexName=data["IndexName"])["vectors"]
+    assert [v["key"] for v in listed] == ["doc#0"]
+
+
+def test_given_an_index_deleted_outside_the_stack_when_update_keeps_the_names_then_it_is_made_again(s3v):
+    created = create()
+    data = created["Data"]
+    s3v.delete_index(vectorBucketName=data["VectorBucketName"], indexName=data["IndexName"])
+
+    # Not a TagResource on a missing index, which would fail the update and then its rollback the same way.
+    response = vector_index_resource.on_event(
+        event("Update", props(RetainOnDelete="true"), physical_id=created["PhysicalResourceId"], old=props()), None)
+
+    assert response == created
+    assert index_names(s3v, data["VectorBucketName"]) == [data["IndexName"]]
 
 
 # --- update ---------------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ test_vector_index_resource.py."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import boto3
 import pytest
 from botocore.stub import Stubber
@@ -35,7 +37,8 @@ def test_given_nothing_when_create_then_requests_carry_encryption_and_non_filter
         "vectorBucketName": p.bucket_name,
         "indexName": p.index_name,
         "indexArn": index_arn,
-        "creationTime": "2026-11-24T00:00:00Z",
+        # As botocore parses it: an aware datetime, here in a time zone other than UTC (the generation is the same).
+        "creationTime": datetime(2026, 11, 24, 1, 0, tzinfo=timezone(timedelta(hours=1))),
         "dataType": "float32",
         "dimension": DIMENSION,
         "distanceMetric": "cosine",
@@ -82,6 +85,7 @@ def test_given_nothing_when_create_then_requests_carry_encryption_and_non_filter
 
     assert response["PhysicalResourceId"] == index_arn
     assert response["Data"]["VectorBucketArn"] == bucket_arn
+    assert response["Data"]["IndexGeneration"] == "1795478400000"  # 2026-11-24T00:00:00Z in epoch milliseconds
 
 
 def test_given_an_index_reported_with_other_non_filterable_keys_when_create_then_it_fails_clearly(stubbed):

@@ -154,13 +154,13 @@ def test_custom_resource_handler_is_scoped_to_this_stacks_base_names_or_its_owne
     for action in ("CreateVectorBucket", "GetVectorBucket", "DeleteVectorBucket", "ListIndexes", "TagResource"):
         assert f":bucket/{BUCKET_BASE}{SUFFIX}" in {
             s["Resource"]["Fn::Join"][1][-1] for s in unconditional if f"s3vectors:{action}" in actions(s)}
-    for action in ("CreateIndex", "GetIndex", "DeleteIndex"):
+    for action in ("CreateIndex", "GetIndex", "DeleteIndex", "ListVectors"):
         assert arn_suffix(f"s3vectors:{action}") == f":bucket/{BUCKET_BASE}{SUFFIX}/index/{INDEX_BASE}{SUFFIX}"
     assert not [a for a in by_action if a.startswith("kms:")]  # no key configured by default
     assert {a for a in by_action if a.startswith("s3vectors:")} == {
         "s3vectors:CreateVectorBucket", "s3vectors:GetVectorBucket", "s3vectors:DeleteVectorBucket",
         "s3vectors:ListIndexes", "s3vectors:CreateIndex", "s3vectors:GetIndex", "s3vectors:DeleteIndex",
-        "s3vectors:TagResource",
+        "s3vectors:TagResource", "s3vectors:ListVectors",
     }
     # beyond this stack's names: only the cleanup of an earlier bucket and index, and only by the owner tag
     # (which the handler alone puts, and only on this stack's names), valued with this stack's own id

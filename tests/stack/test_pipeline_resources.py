@@ -61,6 +61,7 @@ def test_indexer_environment_carries_actual_names_and_configuration(resources):
     assert function["Properties"]["Environment"]["Variables"] == {
         "VECTOR_BUCKET": getatt(index, "VectorBucketName"),
         "VECTOR_INDEX": getatt(index, "IndexName"),
+        "VECTOR_INDEX_GENERATION": getatt(index, "IndexGeneration"),
         "DEAD_LETTER_BUCKET": {"Ref": bucket_id},
         "VERSION_TABLE": {"Ref": table_id},
         "TOMBSTONE_RETENTION_DAYS": "400",
@@ -87,6 +88,7 @@ def test_the_indexer_accepts_the_environment_the_stack_gives_it(resources):
     _, function = function_by_handler(resources, "indexer.handler")
     env = {k: v if isinstance(v, str) else f"resolved-{k.lower()}"
            for k, v in function["Properties"]["Environment"]["Variables"].items()}
+    env["VECTOR_INDEX_GENERATION"] = "1795478400000"  # the index's creation time, as the custom resource gives it
 
     # when the indexer reads its settings the way it does on a cold start
     settings = IndexerSettings.from_env(env)
@@ -97,6 +99,7 @@ def test_the_indexer_accepts_the_environment_the_stack_gives_it(resources):
     assert settings.chunking.size_chars == DEFAULTS.chunk_size_chars
     assert settings.chunking.overlap_chars == DEFAULTS.chunk_overlap_chars
     assert settings.version_table == "resolved-version_table"
+    assert settings.index_generation == "1795478400000"
     assert settings.tombstone_retention_days == DEFAULTS.tombstone_retention_days
 
 

@@ -112,7 +112,8 @@ class AwsBackend:
                                    concurrency=settings.embed_concurrency, attempts=settings.embed_max_attempts),
             index=self.vector_index(settings.vector_bucket, settings.vector_index,
                                     dimension=settings.embed_dimensions),
-            ledger=self.ledger(settings.version_table, settings.vector_bucket, settings.vector_index),
+            ledger=self.ledger(settings.version_table, settings.vector_bucket, settings.vector_index,
+                               generation=settings.index_generation),
             dead_letters=self.dead_letters(settings.dead_letter_bucket),
             chunking=settings.chunking,
             tombstone_seconds=settings.tombstone_seconds,
@@ -143,8 +144,9 @@ class AwsBackend:
                                       resource=contract.VECTOR_INDEX) from None
             raise
 
-    def ledger(self, table: str, bucket: str, index: str) -> DynamoDBVersionLedger:
-        return DynamoDBVersionLedger(self.client("dynamodb"), table=table, namespace=namespace(bucket, index))
+    def ledger(self, table: str, bucket: str, index: str, *, generation: str | None = None) -> DynamoDBVersionLedger:
+        return DynamoDBVersionLedger(self.client("dynamodb"), table=table, namespace=namespace(bucket, index),
+                                     generation=generation)
 
     def dead_letters(self, bucket: str) -> S3DeadLetters:
         return S3DeadLetters(self.client("s3"), bucket=bucket)

@@ -23,6 +23,7 @@ from rtrag.aws.index_resource import (
     parse_retain_on_delete,
 )
 from rtrag.core import contract
+from rtrag.core.versions import index_generation
 
 logger = Logger(service="vector-index-resource")
 
@@ -135,9 +136,11 @@ def _get_index(client, bucket_name: str, index_name: str) -> dict[str, Any] | No
 
 
 def ensure_index(
-    client, bucket_name: str, index_name: str, params: IndexParams, tags: Mapping[str, str] | None = None
+    client, bucket_name: str, index_name: str, params: IndexParams, tags: Mapping[str, str] | None = None,
+    *, only_empty: bool = False
 ) -> dict[str, Any]:
-    """Create the index unless it exists with these parameters; return its description."""
+    """Create the index unless it exists with these parameters; return its description. ``only_empty``: an index
+    that exists already must hold no vector (``_check_empty``)."""
     index = _get_index(client, bucket_name, index_name)
     existed = index is not None
     # Look before creating: a duplicate CreateIndex must not pass unnoticed (AWS answers ConflictException;
@@ -170,8 +173,28 @@ def ensure_index(
             )
     _check_index_params(index, bucket_name, index_name, params)
     if existed:
+        if only_empty:
+            _check_empty(client, bucket_name, index_name)
         _tag(client, index["indexArn"], tags)
     return index
+
+
+def _check_empty(client, bucket_name: str, index_name: str) -> None:
+    """Refuse to take over an index that holds vectors when the stack is created: it was kept by an earlier stack
+    (``retain_data_on_destroy``), whose version ledger this stack does not have. With a new, empty ledger the
+    indexer could not know how many chunks each document has in the index, so an update that shrinks a document
+    or a delete would leave chunks a query still returns. (A retried Create of this stack finds its index empty:
+    nothing writes into it before the stack is created.)"""
+    listed = _call(client, "list_vectors", vectorBucketName=bucket_name, indexName=index_name, maxResults=1)
+    if listed.get("vectors"):
+        raise ResourceConflict(
+            f"Vector index {index_name} in bucket {bucket_name} already holds vectors, kept from an earlier stack "
+            "(retain_data_on_destroy). This new stack's version ledger knows none of its documents, so updates "
+            "and deletes could leave their old chunks behind. Delete the index (aws s3vectors delete-index "
+            f"--vector-bucket-name {bucket_name} --index-name {index_name}) and deploy again; then refill it from "
+            "the kept archive: aws s3 sync s3://<earlier archive bucket> ./archive, then "
+            "scripts/reindex.py --from-dir ./archive --to-index."
+        )
 
 
 def _check_index_params(index: Mapping[str, Any], bucket_name: str, index_name: str, wanted: IndexParams) -> None:
@@ -208,13 +231,14 @@ def owner_tags(props: VectorIndexProperties, stack_id: str | None) -> dict[str, 
 
 
 def create_vector_index(
-    client, props: VectorIndexProperties, tags: Mapping[str, str] | None = None
+    client, props: VectorIndexProperties, tags: Mapping[str, str] | None = None, *, only_empty: bool = False
 ) -> dict[str, Any]:
-    """Make sure the bucket and index ``props`` describe exist; return the Provider framework response."""
+    """Make sure the bucket and index ``props`` describe exist; return the Provider framework response.
+    ``only_empty``: as ``ensure_index`` (the stack's Create)."""
     bucket_name, index_name = props.bucket_name, props.index_name
     bucket, bucket_created = ensure_vector_bucket(client, bucket_name, props.encryption, tags)
     try:
-        index = ensure_index(client, bucket_name, index_name, props.index, tags)
+        index = ensure_index(client, bucket_name, index_name, props.index, tags, only_empty=only_empty)
     except VectorIndexResourceError:
         if bucket_created:
             _discard_new_bucket(client, bucket_name)
@@ -225,7 +249,11 @@ def create_vector_index(
         bucket_name=bucket_name,
         index_name=index_name,
     )
-    return {"PhysicalResourceId": ref.arn, "Data": ref.data()}
+    # The index's generation (its creation time): the indexer stamps its version ledger's entries with it, so an
+    # index deleted and created again under this name (settings changed and changed back) starts with an empty
+    # ledger instead of one that calls every document unchanged.
+    generation = index_generation(index.get("creationTime")) or ""
+    return {"PhysicalResourceId": ref.arn, "Data": {**ref.data(), "IndexGeneration": generation}}
 
 
 def _discard_new_bucket(client, bucket_name: str) -> None:
@@ -250,12 +278,12 @@ def update_vector_index(
     """
     current = parse_index_arn(physical_id)
     if current and (current.bucket_name, current.index_name) == (props.bucket_name, props.index_name):
-        # Tag what exists (idempotent): a bucket and index made before the owner tag are adopted here, so a
-        # later rename can still clean them up.
-        _tag(client, current.bucket_arn, tags)
-        _tag(client, current.arn, tags)
+        # Make sure both still exist, then tag them (all idempotent): a bucket and index made before the owner tag
+        # are adopted here, so a later rename can still clean them up; one deleted outside the stack is made
+        # again (an empty index of a new generation) rather than failing the update and then its rollback.
+        response = create_vector_index(client, props, tags)
         logger.info("no immutable parameter changed; kept", index_arn=physical_id, owner_tagged=bool(tags))
-        return {"PhysicalResourceId": physical_id, "Data": current.data()}
+        return response
     logger.info(
         "immutable parameters changed; creating the replacement",
         old_physical_id=physical_id,
@@ -333,7 +361,7 @@ def handle_event(client, event: Mapping[str, Any]) -> dict[str, Any]:
     props = event.get("ResourceProperties") or {}
     if request_type == "Create":
         properties = parse_properties(props)
-        return create_vector_index(client, properties, owner_tags(properties, event.get("StackId")))
+        return create_vector_index(client, properties, owner_tags(properties, event.get("StackId")), only_empty=True)
     if request_type == "Update":
         properties = parse_properties(props)
         return update_vector_index(

@@ -1,13 +1,17 @@
 """The version ledger in Amazon DynamoDB (``versions.VersionLedger``): one item per (vector index, document).
 
-Table: partition key ``pk`` (string) = ``<vector bucket>/<vector index>#<doc_id>`` (a doc id never holds ``#``),
-so every index has its own ledger in one table, and a new index (a reindex target, or one the stack replaced)
-starts with an empty one. A key that would pass DynamoDB's 2,048-byte limit (a doc id of 512 four-byte
-characters does) ends in ``sha256:<hex digest of the doc id>`` instead. Attributes: ``doc_id``, ``ts`` (N) and
-``seq`` (S) of the committed version, ``state``,
-``chunks``, ``content_hash``, ``attributes``, ``dirty`` (BOOL), ``reach``, ``updated_at`` and, on a clean
-tombstone only, ``expires_at``: the table's TTL attribute, so DynamoDB removes tombstones after their retention
-(``plan`` ignores an expired one that TTL has not removed yet).
+Table: partition key ``pk`` (string) = ``<vector bucket>/<vector index>#<doc_id>`` (a doc id never holds ``#``), so
+every index has its own ledger in one table, and a new index (a reindex target, or one the stack replaced) starts with
+an empty one. An index deleted and created again under its name (the stack's settings changed and changed back, or by
+hand) is told apart by its **generation**, its creation time (``index_generation``): each item is stamped with the
+generation it was written for, and an item of another generation is read as absent, so the new, empty index is filled
+again instead of every document being skipped as unchanged. (An item written before items were stamped counts as another
+generation's when it was last updated before the index was created.) A key that would pass DynamoDB's 2,048-byte limit
+(a doc id of 512 four-byte characters does) ends in ``sha256:<hex digest of the doc id>`` instead. Attributes:
+``doc_id``, ``ts`` (N) and ``seq`` (S) of the committed version, ``state``, ``chunks``, ``content_hash``,
+``attributes``, ``dirty`` (BOOL), ``reach``, ``updated_at``, ``generation`` and, on a clean tombstone only,
+``expires_at``: the table's TTL attribute, so DynamoDB removes tombstones after their retention (``plan`` ignores an
+expired one that TTL has not removed yet).
 
 Reads are BatchGetItem (100 keys a call, strongly consistent), writes BatchWriteItem (25 puts a call), the calls
 of one request all at once. Both APIs may leave part of a request unprocessed under throttling; those parts are
@@ -49,6 +53,12 @@ MAX_PARTITION_KEY_BYTES = 2048  # DynamoDB: a partition key value is at most 2,0
 UNPROCESSED_ATTEMPTS = 8
 _BACKOFF_BASE_S, _BACKOFF_CAP_S = 0.05, 1.0
 _CONCURRENCY = 8
+
+
+GENERATION_ATTRIBUTE = "generation"
+# An unstamped item last updated this long before the index's creation time was written for an earlier index
+# (``updated_at`` is in whole seconds; clocks agree far better than this).
+_UNSTAMPED_SLACK_MS = 2_000
 
 
 def namespace(bucket: str, index: str) -> str:
@@ -119,11 +129,13 @@ class FastBatchGet(FastBody):
         return json.dumps(envelope)
 
 
-def to_item(ns: str, entry: VersionEntry) -> LedgerItem:
-    """A ledger entry as a DynamoDB item (attribute-value form)."""
+def to_item(ns: str, entry: VersionEntry, *, generation: str | None = None) -> LedgerItem:
+    """A ledger entry as a DynamoDB item (attribute-value form), stamped with the index's ``generation``."""
     item = LedgerItem({PARTITION_KEY: {"S": item_key(ns, entry.doc_id)}, "doc_id": {"S": entry.doc_id},
                        "dirty": {"BOOL": entry.dirty},
                        "reach": {"N": str(entry.reach)}, "updated_at": {"N": str(entry.updated_at)}})
+    if generation is not None:
+        item[GENERATION_ATTRIBUTE] = {"S": generation}
     if entry.version is not None:
         item["ts"] = {"N": str(entry.version.ts)}
         item["seq"] = {"S": str(entry.version.seq)}
@@ -161,9 +173,13 @@ def from_item(item: dict[str, Any]) -> VersionEntry:
 class DynamoDBVersionLedger:
     """The ledger of one vector index in a DynamoDB table."""
 
-    def __init__(self, client: Any, *, table: str, namespace: str,
+    def __init__(self, client: Any, *, table: str, namespace: str, generation: str | None = None,
                  sleep: Callable[[float], None] = time.sleep):
+        """``generation``: the index's (``index_generation``); None trusts every item of the namespace."""
+        if generation is not None and not generation.isdigit():
+            raise ValueError(f"an index generation is its creation time in epoch milliseconds, not {generation!r}")
         self.client = client
+        self.generation = generation
         FastBatchWrite.install(client)
         FastBatchGet.install(client)
         self.table = table
@@ -202,8 +218,9 @@ class DynamoDBVersionLedger:
             except AWS_ERRORS as exc:
                 raise classify(exc, action=f"DynamoDB BatchGetItem on {self.table}") from exc
             for item in response.get("Responses", {}).get(self.table, []):
-                entry = from_item(item)
-                found[entry.doc_id] = entry
+                if not self._of_another_generation(item):
+                    entry = from_item(item)
+                    found[entry.doc_id] = entry
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 return found
@@ -213,10 +230,24 @@ class DynamoDBVersionLedger:
         raise TransientError(f"DynamoDB BatchGetItem on {self.table} left {left} key(s) unprocessed after "
                              f"{UNPROCESSED_ATTEMPTS} attempts (throttled)", code="UnprocessedKeys")
 
+    def _of_another_generation(self, item: dict[str, Any]) -> bool:
+        """Whether ``item`` was written for an earlier index of this name (module docstring)."""
+        if self.generation is None:
+            return False
+        stamped = item.get(GENERATION_ATTRIBUTE)
+        if isinstance(stamped, dict) and "S" in stamped:
+            return stamped["S"] != self.generation
+        try:
+            updated_ms = int(item["updated_at"]["N"]) * 1000
+        except (KeyError, TypeError, ValueError):
+            return False  # from_item words what is wrong with it
+        return updated_ms < int(self.generation) - _UNSTAMPED_SLACK_MS
+
     def put(self, entries: Sequence[VersionEntry]) -> None:
         # One item per document: BatchWriteItem refuses two requests for the same key in one call.
         latest = {e.doc_id: e for e in entries}
-        items = [{"PutRequest": {"Item": to_item(self.namespace, e)}} for e in latest.values()]
+        items = [{"PutRequest": {"Item": to_item(self.namespace, e, generation=self.generation)}}
+                 for e in latest.values()]
         parts = [items[i:i + MAX_ITEMS_PER_BATCH_WRITE] for i in range(0, len(items), MAX_ITEMS_PER_BATCH_WRITE)]
         self._map(self._put_part, parts)
 

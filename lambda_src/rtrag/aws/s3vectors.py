@@ -22,6 +22,7 @@ from rtrag.core.errors import LimitExceeded
 from rtrag.core.events import SOURCE_TEXT_KEY
 from rtrag.core.limits import MAX_TOP_K
 from rtrag.core.vectors import CheckedVectorIndex, Vector, check_vector, floats_json
+from rtrag.core.versions import index_generation
 
 _PLACEHOLDER = [0.0]
 
@@ -71,6 +72,11 @@ class S3VectorsIndex(CheckedVectorIndex):
             return None
         created = described["creationTime"]
         return f"{described['indexArn']}@{created.isoformat() if hasattr(created, 'isoformat') else created}"
+
+    @property
+    def generation(self) -> str | None:
+        """This index's generation (``versions.index_generation``), from GetIndex; None when not asked or not said."""
+        return index_generation((self.described or {}).get("creationTime"))
 
     def _target(self) -> dict[str, str]:
         return {"vectorBucketName": self.bucket, "indexName": self.index}

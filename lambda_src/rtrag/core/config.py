@@ -71,6 +71,7 @@ class IndexerSettings(NamedTuple):
     embed_max_attempts: int = c.DEFAULT_EMBED_MAX_ATTEMPTS
     chunking: ChunkSettings = ChunkSettings()
     max_ts_skew_seconds: int = c.DEFAULT_MAX_TS_SKEW_SECONDS
+    index_generation: str | None = None  # the index's creation time (epoch ms): tells it from an earlier namesake
 
     @property
     def tombstone_seconds(self) -> int | None:
@@ -84,7 +85,13 @@ class IndexerSettings(NamedTuple):
             allowed = ", ".join(str(d) for d in TITAN_V2_DIMENSIONS)
             raise ConfigError(f"{c.ENV_EMBED_DIMENSIONS}={dimensions} is not supported by Titan V2; use one of "
                               f"{allowed}")
+        generation = env.get(c.ENV_VECTOR_INDEX_GENERATION, "").strip() or None
+        if generation is not None and not generation.isdigit():
+            raise ConfigError(f"{c.ENV_VECTOR_INDEX_GENERATION}={generation!r} is not the index's creation time in "
+                              "epoch milliseconds; set it from the stack (the vector index resource's "
+                              "IndexGeneration) or leave it unset")
         return cls(
+            index_generation=generation,
             vector_bucket=_required(env, c.ENV_VECTOR_BUCKET),
             vector_index=_required(env, c.ENV_VECTOR_INDEX),
             dead_letter_bucket=_required(env, c.ENV_DEAD_LETTER_BUCKET),

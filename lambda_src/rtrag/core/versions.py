@@ -31,7 +31,7 @@ does to the index and the ledger. The indexer (``pipeline``) carries the plans o
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from rtrag.core.events import DocumentEvent
 
@@ -87,3 +87,9 @@ def vector_key(doc_id: str, chunk: int) -> str:
     return f"{doc_id}#{chunk}"
 
 
+def index_generation(created: Any) -> str | None:
+    """A vector index's generation, which tells it from an earlier index of the same name: its creation time
+    (S3 Vectors GetIndex's ``creationTime``, an aware datetime) in epoch milliseconds, as text. The same instant
+    gives the same text in any time zone. None when the time is not known."""
+    timestamp = getattr(created, "timestamp", None)
+    return None if timestamp is None else str(round(timestamp() * 1000))
