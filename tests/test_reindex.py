@@ -497,3 +497,12 @@ def test_a_stream_replay_whose_pipeline_index_cannot_be_read_still_runs_and_says
     assert json.loads(captured.out.strip().splitlines()[-1])["run"]["sent"] == VALID_EVENTS
     assert "note: the pipeline's vector index could not be read (vector index no-such-index" in captured.err
     assert "a checkpoint cannot tell whether it was replaced since" in captured.err
+
+
+def test_an_archive_file_outside_the_hour_folders_gives_events_without_ts_the_oldest_version():
+    from rtrag.workflows.sources import archive_times
+
+    # In Firehose's hour folder: the hour's start, a lower bound of the arrival, is the version of an event
+    # without ts. Elsewhere the file's time bounds it only from above (a copy is new): the oldest version instead.
+    assert archive_times("events/2026/01/01/05/rag-archive-1-x.gz", 1_900_000_000.0) == (1767243600.0, None)
+    assert archive_times("copied/by-hand.jsonl", 1_900_000_000.0) == (1_900_000_000.0, 0.0)

@@ -188,3 +188,19 @@ def test_a_checkpoint_written_before_checkpoints_named_their_index_is_resumed_an
     resumed.save(path)
     other = open_checkpoint(path, job="j", source="s", target="t", restart=False, target_id="index#2")
     assert (other.position, other.ordinal, other.superseded) == (None, 0, "index#1")
+
+
+# A JSON Lines file says nothing of when its events without ts were made: they get the oldest version, so they fill
+# what the index lacks and never bring back a deleted document or overwrite a stored version.
+def test_events_without_ts_in_a_jsonl_file_never_overwrite_a_stored_version_or_a_delete(local, tmp_path, capsys):
+    path = tmp_path / "old.jsonl"
+    lines = [{"doc_id": "gamma", "text": "Gamma is back."}, {"doc_id": "alpha", "text": "Alpha's old text."},
+             {"doc_id": "epsilon", "text": "Epsilon is new here."}, event("beta", "Beta moved to payments.", 400)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    assert reindex.main(["--local", "--to-index", "--from-jsonl", str(path), "--json"]) == 0
+
+    run = json_out(capsys)["run"]
+    assert (run["indexed"], run["stale"], run["dead_lettered"]) == (2, 2, 0)
+    assert local_texts(local.index) == {**FINAL, "epsilon": "Epsilon is new here.",
+                                        "beta": "Beta moved to payments."}

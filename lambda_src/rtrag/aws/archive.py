@@ -8,7 +8,14 @@ from typing import Any
 from rtrag.aws.errors import AWS_ERRORS, classify, error_code
 from rtrag.core.contract import ARCHIVE_BUCKET
 from rtrag.core.errors import ResourceMissing
-from rtrag.workflows.sources import ARCHIVE_PREFIX, HourWindow, SourceRecord, archive_hour, archive_lines, hour_start
+from rtrag.workflows.sources import (
+    ARCHIVE_PREFIX,
+    HourWindow,
+    SourceRecord,
+    archive_hour,
+    archive_lines,
+    archive_times,
+)
 
 
 class S3Archive:
@@ -50,8 +57,9 @@ class S3Archive:
             body = obj["Body"].read()
         except AWS_ERRORS as exc:
             raise self._error(exc, "GetObject") from exc
-        arrival = hour_start(archive_hour(unit), obj["LastModified"].timestamp())
-        yield from archive_lines(body, after=after, unit=unit, where=f"s3://{self.bucket}/{unit}", arrival=arrival)
+        arrival, default_ts = archive_times(unit, obj["LastModified"].timestamp())
+        yield from archive_lines(body, after=after, unit=unit, where=f"s3://{self.bucket}/{unit}", arrival=arrival,
+                                 default_ts=default_ts)
 
     def count(self) -> int | None:
         return None

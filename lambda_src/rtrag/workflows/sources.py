@@ -68,7 +68,8 @@ class Position:
 @dataclass(frozen=True)
 class SourceRecord:
     """One archived record: its bytes exactly as they were put, where it is, and the time that stands for its
-    arrival (the version of an event that has no ``ts``)."""
+    arrival (the version of an event that has no ``ts``, unless ``default_ts`` says otherwise: where nothing
+    bounds the arrival from below, 0, the oldest version, which never overwrites a stored one or a delete)."""
 
     position: Position
     data: bytes
@@ -76,12 +77,18 @@ class SourceRecord:
     where: str
     partition_key: str | None = None
     sequence_number: str | None = None  # the record's original one, where the source knows it
+    default_ts: float | None = None
+
+    @property
+    def version_ts(self) -> int:
+        """The ``ts`` of its event when the event has none."""
+        return int(self.arrival if self.default_ts is None else self.default_ts)
 
     def pinned(self, ordinal: int) -> bytes:
         """The record's event with its version pinned (``events.pin_version``): its original sequence number, or
         where the source does not keep one, the replay's ordinal, which is below every Kinesis sequence number:
         a replayed event never wins a tie of ``ts`` against one the stream delivered."""
-        return pin_version(self.data, default_ts=int(self.arrival), seq=self.sequence_number or str(ordinal))
+        return pin_version(self.data, default_ts=self.version_ts, seq=self.sequence_number or str(ordinal))
 
 
 class Source(Protocol):
@@ -184,8 +191,16 @@ def hour_start(hour: Hour | None, fallback: float) -> float:
     return float(calendar.timegm((y, m, d, h, 0, 0, 0, 0, 0)))
 
 
+def archive_times(unit: str, written: float) -> tuple[float, float | None]:
+    """``(arrival, default_ts)`` of the records of archive file ``unit``, last written at ``written``: in an hour
+    folder, the hour's start (``hour_start``); elsewhere the file's time, which bounds their arrival only from
+    above (a copied file is new), so an event without ``ts`` gets the oldest version, 0, instead."""
+    hour = archive_hour(unit)
+    return (hour_start(hour, written), None) if hour is not None else (written, 0.0)
+
+
 def archive_lines(body: bytes, *, after: int | str | None, unit: str, where: str,
-                  arrival: float) -> Iterator[SourceRecord]:
+                  arrival: float, default_ts: float | None = None) -> Iterator[SourceRecord]:
     """The records of one archive file (GZIP or plain JSON Lines), after line number ``after``; blank lines are
     not records."""
     if body[:2] == GZIP_MAGIC:
@@ -198,7 +213,7 @@ def archive_lines(body: bytes, *, after: int | str | None, unit: str, where: str
     for number, line in enumerate(body.split(b"\n"), start=1):
         if number <= skip or not line.strip():
             continue
-        yield SourceRecord(Position(unit, number), line, arrival, f"{where}#L{number}")
+        yield SourceRecord(Position(unit, number), line, arrival, f"{where}#L{number}", default_ts=default_ts)
 
 
 class DirectoryArchive:
@@ -228,16 +243,19 @@ class DirectoryArchive:
             body, mtime = path.read_bytes(), path.stat().st_mtime
         except OSError as exc:
             raise UserError(f"cannot read {path}: {exc.strerror}") from None
-        yield from archive_lines(body, after=after, unit=unit, where=path.resolve().as_uri(),
-                                 arrival=hour_start(archive_hour(unit), mtime))
+        arrival, default_ts = archive_times(unit, mtime)
+        yield from archive_lines(body, after=after, unit=unit, where=path.resolve().as_uri(), arrival=arrival,
+                                 default_ts=default_ts)
 
     def count(self) -> int | None:
         return None
 
 
 class JsonLinesFile:
-    """One JSON Lines file of document events (plain or GZIP). Events without ``ts`` get the time the job
-    started as their version."""
+    """One JSON Lines file of document events (plain or GZIP). Nothing tells when its events without ``ts`` were
+    made, so they get the oldest version, 0: they fill documents the index does not hold and never overwrite a
+    stored version or bring back a deleted document. (Their arrival, which a ``ts`` may not run ahead of, is the
+    time the job started.)"""
 
     unit_label = "records"
 
@@ -262,7 +280,7 @@ class JsonLinesFile:
 
     def read(self, unit: str, after: int | str | None) -> Iterator[SourceRecord]:
         yield from archive_lines(self._read(), after=after, unit=unit, where=self.path.resolve().as_uri(),
-                                 arrival=self.started)
+                                 arrival=self.started, default_ts=0.0)
 
     def count(self) -> int | None:
         return sum(1 for _ in archive_lines(self._read(), after=None, unit="", where="", arrival=0))

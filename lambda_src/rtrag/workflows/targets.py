@@ -181,7 +181,7 @@ class StreamTarget:
         self.dead_letters.expect(batch)
         for ordinal, record in batch:
             try:
-                event = decode_event(record.data, default_ts=int(record.arrival))
+                event = decode_event(record.data, default_ts=record.version_ts)
                 sendable.append(check_sendable(RawRecord(event.doc_id, record.pinned(ordinal))))  # type: ignore
             except InvalidEvent as exc:
                 already = self.dead_letters.already
