@@ -17,6 +17,7 @@ import json
 import shlex
 import sys
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser
@@ -144,21 +145,30 @@ def _is_from_line(argv: list[str], i: int) -> bool:
     return arg == FROM_LINE or arg.startswith(FROM_LINE + "=") or (i > 0 and argv[i - 1] == FROM_LINE)
 
 
-def send(args: argparse.Namespace, stream: Stream, events: list, *, announce: bool = True) -> tuple[int, list]:
+def send(args: argparse.Namespace, stream: Stream, events: list, *, announce: bool = True,
+         later: list[Callable[[], None]] | None = None) -> tuple[int, list]:
     """Put the events and print where they landed (for one event, only if ``announce``); 1 if any could not be
-    sent. Also returns (receipt, event) for each event sent."""
+    sent. Also returns (receipt, event) for each event sent. With ``later``, the printing is appended to it
+    instead of done: local mode indexes first, so a reader that goes away early cannot stop the indexing."""
     if args.file is None:
         receipt = stream.put(events[0])
         if announce:
             print_receipt(args, receipt, events[0])
         return 0, [(receipt, events[0])]
     report = send_all(stream, events, progress=progress_printer("sending"))
-    for event, code in report.failed:
-        print(f"failed doc_id={event.doc_id}: {code}", file=sys.stderr)
-    if args.json:
-        print(json.dumps({"sent": len(report.sent), "failed": len(report.failed), "retried": report.retries}))
+
+    def say() -> None:
+        for event, code in report.failed:
+            print(f"failed doc_id={event.doc_id}: {code}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"sent": len(report.sent), "failed": len(report.failed), "retried": report.retries}))
+        else:
+            print(f"sent {len(report.sent)}, failed {len(report.failed)} (retried {report.retries} entries)")
+
+    if later is None:
+        say()
     else:
-        print(f"sent {len(report.sent)}, failed {len(report.failed)} (retried {report.retries} entries)")
+        later.append(say)
     return (1 if report.failed else 0), report.delivered
 
 
@@ -183,17 +193,22 @@ def send_local(args: argparse.Namespace, events: list) -> int:
     from rtrag.local.compose import LocalBackend
 
     local = LocalBackend()
+    later: list[Callable[[], None]] = []
     try:
-        code, sent = send(args, local.producer, events, announce=False)
+        code, sent = send(args, local.producer, events, announce=False, later=later)
         try:
             local.drain()
         except KeyboardInterrupt:
+            for say in later:
+                say()
             print(f"interrupted while indexing: {len(sent)} event(s) were put on the local stream; "
                   "`python scripts/local_indexer.py` indexes the rest of them", file=sys.stderr)
             return 130
         outcomes = local.outcomes(sent)
     finally:
         local.close()
+    for say in later:
+        say()
     if args.file is None:
         [(receipt, event)], [outcome] = sent, outcomes
         print_receipt(args, receipt, event, outcome)

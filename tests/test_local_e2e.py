@@ -4,6 +4,8 @@ $RAG_LOCAL_DIR: the seed's flow, an update, a delete, a bad event dead-lettered,
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,6 +50,23 @@ def test_bulk_file_is_indexed_and_filters_apply(cli, tmp_path):
     result = cli("ask.py", "--local", "--json", "--no-generate", "--where", "team=billing", "Who owns it?")
 
     assert [p["doc_id"] for p in json.loads(result.stdout)["passages"]] == ["team-billing"]
+
+
+def test_a_bulk_put_whose_reader_went_away_still_indexes_every_event(cli, tmp_path):
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(json.dumps({"doc_id": f"doc-{i}", "text": f"Document {i} is here."})
+                                for i in range(3)))
+    read, write = os.pipe()
+    os.close(read)  # `put_event.py ... | head -0`: the first line printed meets a closed pipe
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"RAG_LOCAL_DIR": str(cli.state)}
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "put_event.py"), "--local", "--file", str(events)],
+                       stdout=write, stderr=subprocess.DEVNULL, env=env, timeout=120, cwd=tmp_path, check=False)
+    finally:
+        os.close(write)
+
+    found = cli("ask.py", "--local", "--json", "--no-generate", "--top-k", "5", "Which document is here?")
+    assert sorted(p["doc_id"] for p in json.loads(found.stdout)["passages"]) == ["doc-0", "doc-1", "doc-2"]
 
 
 def test_bad_event_on_the_stream_is_dead_lettered_locally_and_does_not_block(cli):
