@@ -360,6 +360,25 @@ def test_local_batch_without_payload_is_read_from_the_local_stream(local, capsys
     assert [r["event"]["doc_id"] for r in shown] == [doc_id]
 
 
+@pytest.mark.parametrize("command", ["show", "send"])
+def test_local_show_or_send_of_a_key_that_is_no_letter_says_so_in_one_line(local, command, capsys):
+    folder = local.bad_key.rsplit("/", 1)[0] + "/"  # a directory, not a letter
+    for key in ("invalid/2026/01/01/none.json", "aws/lambda/none.json", folder):
+        assert redrive.main([command, key, "--local"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == f"error: no dead letter {key} in {local.dead_letters.directory}: see `redrive.py list --local`"
+
+
+def test_a_local_letter_that_is_not_json_is_named_with_the_fix(local, capsys):
+    (local.dead_letters.directory / local.bad_key).write_text('{"reason": "trunc')
+
+    assert redrive.main(["list", "--local"]) == 1
+
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {local.dead_letters.directory / local.bad_key} is not a readable JSON file (")
+    assert err.endswith(f"it is not a dead letter: move it out of {local.dead_letters.directory}")
+
+
 # as a user runs it
 def test_local_list_as_a_process(local):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rtrag.core.deadletters import DeadLetter
-from rtrag.core.errors import ConfigError, TransientError
+from rtrag.core.errors import ConfigError, TransientError, UserError
 
 
 class LocalDeadLetters:
@@ -64,12 +64,20 @@ class LocalDeadLetters:
         return sorted(k for k in keys if k.startswith(prefix))
 
     def read(self, key: str) -> dict[str, Any]:
-        """The JSON object stored under ``key``."""
-        return json.loads(self._path(key).read_text(encoding="utf-8"))
+        """The JSON object stored under ``key`` (as ``S3DeadLetters.read``: a missing or unreadable one is a
+        UserError that names it)."""
+        letter = self.find(key)
+        if letter is None:
+            raise UserError(f"no dead letter {key} in {self.directory}: see `redrive.py list --local`")
+        return letter
 
     def find(self, key: str) -> dict[str, Any] | None:
         """The JSON object stored under ``key``, or None when there is none."""
-        try:
-            return self.read(key)
-        except FileNotFoundError:
+        path = self._path(key)
+        if not path.is_file():
             return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as exc:
+            raise UserError(f"{path} is not a readable JSON file ({exc}); it is not a dead letter: move it out of "
+                            f"{self.directory}") from None
