@@ -105,10 +105,21 @@ def test_bad_jsonl_lines_are_reported_by_number_and_nothing_is_sent(stream, tmp_
     code = put_event.main(["--file", str(path), "--stream-name", STREAM])
 
     assert code == 1
-    err = capsys.readouterr().err
-    assert "line 2: record data is not JSON" in err and "line 4: doc_id must not contain '#'" in err
-    assert "nothing was sent" in err
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "error: 2 invalid line(s); nothing was sent; fix these lines and run it again:"
+    assert err[1].startswith("  line 2: record data is not JSON") and err[2].startswith("  line 4: doc_id must not")
+    assert len(err) == 3
     assert records_on(stream) == []
+
+
+def test_a_bad_line_cannot_forge_lines_of_the_error(stream, tmp_path, capsys):
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps({"doc_id": "x", "text": "t", "error: all good\nfake": 1}) + "\n")
+
+    assert put_event.main(["--file", str(path), "--stream-name", STREAM]) == 1
+
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and err[1].startswith("  line 1: ") and "\\n" in err[1]
 
 
 def test_events_read_back_from_the_stream_are_indexed_by_the_indexer(stream, env, tmp_path):

@@ -211,6 +211,8 @@ def run_cli(main: Callable[[], int], *, region: Callable[[], str | None] = lambd
         return 141  # what a shell reports for a process ended by SIGPIPE
     except (RagError, BotoCoreError, ClientError) as exc:
         print(f"error: {one_line(explain(exc, region=region()))}", file=sys.stderr)
+        for detail in getattr(exc, "details", ()):
+            print(f"  {one_line(detail)}", file=sys.stderr)  # each escaped: no detail can forge a line
         return 1
     finally:
         sys.stdout, sys.stderr = stdout, stderr

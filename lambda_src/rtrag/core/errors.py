@@ -4,7 +4,10 @@ from __future__ import annotations
 
 
 class RagError(Exception):
-    """Base class of the pipeline's own errors."""
+    """Base class of the pipeline's own errors. ``details``: lines that follow the message (one per bad input
+    line, say); a command line prints each on a line of its own."""
+
+    details: tuple[str, ...] = ()
 
 
 class UserError(RagError):

@@ -95,8 +95,9 @@ def read_jsonl_lines(lines: Iterable[str], *, first_line: int = 1,
         except InvalidEvent as exc:
             problems.append(f"line {number}: {exc.reason}")
     if problems:
-        shown = "\n".join(problems[:20]) + (f"\n... and {len(problems) - 20} more" if len(problems) > 20 else "")
-        raise InvalidInput(f"{len(problems)} invalid line(s); nothing was sent:\n{shown}")
+        error = InvalidInput(f"{len(problems)} invalid line(s); nothing was sent; fix these lines and run it again:")
+        error.details = (*problems[:20], *([f"... and {len(problems) - 20} more"] if len(problems) > 20 else []))
+        raise error
     return events
 
 
