@@ -19,6 +19,8 @@ import threading
 
 from rtrag.cli.common import run_cli, script_parser
 
+INVALID = "invalid/"  # where the indexer dead-letters records that are not valid events
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = script_parser("local_indexer.py", __doc__)
@@ -37,23 +39,30 @@ def main(argv: list[str] | None = None) -> int:
 
         backend = LocalBackend()
         try:
+            # The handler dead-letters a bad record and goes on (its response cannot say so): count the letters.
+            letters = set(backend.dead_letters.list(INVALID))
             if args.follow:
                 stop = threading.Event()
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     signal.signal(sig, lambda *_: stop.set())  # finish the batch in hand, then stop
                 print(f"indexing new events from {backend.root}/stream (Ctrl-C to stop)", file=sys.stderr)
                 summary = backend.follow(poll_interval=args.poll_interval, stop_event=stop, on_pass=lambda s: print(
-                    f"indexed {s.records} record(s) in {s.batches} batch(es)", file=sys.stderr, flush=True))
+                    f"processed {s.records} record(s) in {s.batches} batch(es)", file=sys.stderr, flush=True))
             else:
                 summary = backend.drain()
+            dead_lettered = len(set(backend.dead_letters.list(INVALID)) - letters)
         finally:
             backend.close()
-        line = {"batches": summary.batches, "records": summary.records, "failures": summary.failures,
-                "on_failure_records": summary.on_failure_records}
+        line = {"batches": summary.batches, "records": summary.records, "dead_lettered": dead_lettered,
+                "failures": summary.failures, "on_failure_records": summary.on_failure_records}
         print(json.dumps(line) if args.json else
-              f"indexed {summary.records} record(s) in {summary.batches} batch(es); "
-              f"{summary.failures} failed invocation(s), {summary.on_failure_records} record(s) sent to "
+              f"processed {summary.records} record(s) in {summary.batches} batch(es): {dead_lettered} dead-lettered "
+              f"as invalid; {summary.failures} failed invocation(s), {summary.on_failure_records} record(s) sent to "
               "dead-letters/aws/lambda/")
+        if dead_lettered or summary.on_failure_records:
+            print("error: some records were not indexed: see `python scripts/redrive.py list --local`",
+                  file=sys.stderr)
+            return 1
         return 0
 
     return run_cli(body)

@@ -79,11 +79,26 @@ def test_bad_event_on_the_stream_is_dead_lettered_locally_and_does_not_block(cli
     indexed = cli("local_indexer.py", "--json")
     put = cli("put_event.py", "--local", FACT, "nimbus-v3")
 
-    assert json.loads(indexed.stdout)["records"] == 1 and put.returncode == 0
+    assert json.loads(indexed.stdout) == {"batches": 1, "records": 1, "dead_lettered": 1, "failures": 0,
+                                          "on_failure_records": 0}
+    assert indexed.returncode == 1 and "see `python scripts/redrive.py list --local`" in indexed.stderr
+    assert put.returncode == 0
     [letter_path] = list((cli.state / "dead-letters" / "invalid").rglob("*.json"))
     letter = json.loads(letter_path.read_text())
     assert "not JSON" in letter["reason"] and letter["partition_key"] == "pk-1"
     assert ask_json(cli)["answer"] == f"{FACT} [nimbus-v3]"
+
+
+def test_a_log_level_the_logger_would_fail_on_is_refused_before_anything_is_put(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "LOUD")
+    from scripts import put_event
+
+    assert put_event.main(["--local", FACT, "nimbus-v3"]) == 1
+
+    assert capsys.readouterr().err.strip() == ("error: POWERTOOLS_LOG_LEVEL='LOUD' is not a log level: set it to "
+                                               "DEBUG, INFO, WARNING, ERROR or CRITICAL, or unset it")
+    assert not (tmp_path / "state").exists()
 
 
 def test_state_survives_restarts_and_nothing_is_delivered_twice(cli):

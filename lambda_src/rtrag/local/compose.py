@@ -48,12 +48,21 @@ def local_dir() -> Path:
 
 def _quiet_lambda_environment() -> None:
     """The handler's Powertools logs and EMF metrics are for CloudWatch; in a terminal they would bury the
-    scripts' output. An explicit setting in the environment still wins."""
+    scripts' output, which says what became of each record itself (a dead-lettered one included). Errors still
+    show; an explicit setting in the environment still wins."""
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "rag-indexer-local")
     # With metrics disabled every batch's flush finds an empty set, which Powertools warns about.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+def _check_log_level() -> None:
+    """Refuse a log level the handler's logger would fail on, before anything is put on the local stream."""
+    level = os.environ.get("POWERTOOLS_LOG_LEVEL", "").strip()
+    if level and not isinstance(logging.getLevelName(level.upper()), int):
+        raise UserError(f"POWERTOOLS_LOG_LEVEL={level!r} is not a log level: set it to DEBUG, INFO, WARNING, ERROR "
+                        "or CRITICAL, or unset it")
 
 
 def _logs_to_stderr() -> None:
@@ -122,6 +131,7 @@ class LocalBackend:
     under ``root``; builds the indexer, the runner and the other adapters on them."""
 
     def __init__(self, root: Path | None = None, *, chunking: ChunkSettings | None = None):
+        _check_log_level()
         self.root = Path(root or local_dir())
         self.chunking = chunking or LOCAL_CHUNKING
         self.stream = LocalStream(self.root / "stream")
