@@ -50,14 +50,18 @@ CDK_APP := --app "$(PY) app.py"
 # Extra CLI options, e.g. make deploy CDK_FLAGS="-c stack_name=RagDev"
 CDK_FLAGS ?=
 
-.PHONY: synth deploy destroy lint
+.PHONY: synth bootstrap deploy destroy lint
 
 ## make synth: full synth with local bundling (pip fetches the layer's wheels), then checks the bundled boto3
 synth: check-node $(STAMP)
 	$(CDK) synth $(CDK_APP) --quiet $(CDK_FLAGS)
 	$(PY) tests/stack/check_bundle.py cdk.out
 
-## make deploy: deploy to the account and Region of your AWS CLI credentials (bootstrap once: cdk bootstrap)
+## make bootstrap: the CDK's bootstrap stack, once per account and Region (of your AWS CLI credentials)
+bootstrap: check-node $(STAMP)
+	$(CDK) bootstrap $(CDK_APP) $(CDK_FLAGS)
+
+## make deploy: deploy to the account and Region of your AWS CLI credentials (bootstrap once: make bootstrap)
 deploy: check-node $(STAMP)
 	$(CDK) deploy $(CDK_APP) --require-approval broadening $(CDK_FLAGS)
 
