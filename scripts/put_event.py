@@ -65,6 +65,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("the document id is given twice with different values")
     if args.from_line is not None and (args.file is None or args.from_line < 1):
         parser.error(f"{FROM_LINE} N goes with --file, and N is a line number (1 or more)")
+    # An option that would change nothing is refused, not ignored.
+    one_event = {"--doc-id": args.doc_id, "--source": args.source, "--metadata": args.metadata, "--ts": args.ts}
+    if args.file is not None and (given := [flag for flag, value in one_event.items() if value]):
+        parser.error(f"{', '.join(given)}: with --file, each line is a whole event (put them in its lines)")
+    if args.delete is not None and (given := [f for f in ("--source", "--metadata") if one_event[f]]):
+        parser.error(f"{', '.join(given)}: a delete has no text, source or metadata (leave them out)")
+    if args.local and args.stream_name:
+        parser.error("--stream-name names an AWS resource; local mode has one stream (leave it out, or drop --local)")
     return args
 
 

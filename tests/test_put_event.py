@@ -341,3 +341,16 @@ def test_a_local_bulk_put_interrupted_while_indexing_says_everything_was_put_and
         assert {k.split("#")[0] for k in backend.index.list_keys()} == set(doc_on_line.values())
     finally:
         backend.close()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--file", "x.jsonl", "--source", "wiki", "--ts", "5"], "--source, --ts: with --file, each line is a whole event"),
+    (["--file", "x.jsonl", "--doc-id", "a"], "--doc-id: with --file, each line is a whole event"),
+    (["--delete", "a", "--metadata", "team=x"], "--metadata: a delete has no text, source or metadata"),
+    (["--local", "--stream-name", "s", "text", "a"], "--stream-name names an AWS resource; local mode has one stream"),
+])
+def test_an_option_that_would_change_nothing_is_refused(argv, message, capsys):
+    with pytest.raises(SystemExit) as exited:
+        put_event.parse_args(argv)
+
+    assert exited.value.code == 2 and message in capsys.readouterr().err
