@@ -55,6 +55,9 @@ def test_local_stream_replayed_into_a_named_local_index_then_again_without_embed
     assert ask.main(["--local", "--vector-index", "rebuilt", "--json", "--no-generate", "Who owns Alpha?"]) == 0
     passages = json.loads(capsys.readouterr().out)["passages"]
     assert passages and {(p["doc_id"], p["text"]) for p in passages} <= set(FINAL.items())
+    for bad in ("e1", "../../etc"):  # a name no index can have is refused as such, not "build it with ..."
+        assert ask.main(["--local", "--vector-index", bad, "Who owns Alpha?"]) == 1
+        assert f"error: vector index name {bad!r} m" in (err := capsys.readouterr().err) and "build it" not in err
     assert ask.main(["--local", "--vector-index", "missing", "Who owns Alpha?"]) == 1
     assert ("no local index named 'missing'" in (err := capsys.readouterr().err)
             and "build it with `reindex.py --local --to-index --vector-index missing`" in err)

@@ -73,6 +73,14 @@ def _logs_to_stderr() -> None:
                 handler.setStream(sys.stderr)
 
 
+def _check_index_name(name: str) -> None:
+    """S3 Vectors' naming rules, for a local index as for a deployed one (so a name is never a path either)."""
+    try:
+        validate_index_name(name)
+    except InvalidName as exc:
+        raise UserError(str(exc)) from None
+
+
 class LocalIndexMissing(UserError):
     """A named local index that does not exist (a query cannot create one; a replay into it does)."""
 
@@ -146,16 +154,14 @@ class LocalBackend:
         """The default index, or the index named ``name`` (S3 Vectors' naming rules) under ``indexes/``."""
         if name is None:
             return self.index
-        try:
-            validate_index_name(name)
-        except InvalidName as exc:
-            raise UserError(str(exc)) from None
+        _check_index_name(name)
         index = LocalVectorIndex.open(self.root / "indexes" / name, dimension=self.embedder.dimensions)
         self._opened.append(index)
         return index
 
     def named_index(self, name: str) -> LocalVectorIndex:
         """An index named ``name`` that must exist already (a query cannot create one)."""
+        _check_index_name(name)  # before the message that says how to create it names a name that cannot be
         if not (self.root / "indexes" / name).is_dir():
             raise LocalIndexMissing(name, self.root / "indexes")
         return self.vector_index(name)
