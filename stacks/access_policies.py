@@ -34,12 +34,7 @@ class AccessPolicies(Construct):
             statements=[
                 iam.PolicyStatement(
                     sid="PutDocumentEvents",
-                    actions=[
-                        "kinesis:PutRecord",
-                        "kinesis:PutRecords",
-                        "kinesis:DescribeStreamSummary",
-                        "kinesis:ListShards",
-                    ],
+                    actions=["kinesis:PutRecord", "kinesis:PutRecords"],  # put_event.py's only stream calls
                     resources=[stream.stream_arn],
                 ),
                 _read_stack_outputs(),
@@ -57,7 +52,9 @@ class AccessPolicies(Construct):
                 ),
                 iam.PolicyStatement(
                     sid="AnswerWithNova",
-                    actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+                    # ask.py answers through ConverseStream, which IAM authorizes as InvokeModelWithResponseStream
+                    # (Bedrock API Reference, ConverseStream); it never calls Converse or InvokeModel on Nova.
+                    actions=["bedrock:InvokeModelWithResponseStream"],
                     resources=[answer_profile.profile_arn, answer_profile.destination_model_arn],
                 ),
                 *index_statements,

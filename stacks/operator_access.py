@@ -49,10 +49,9 @@ class OperatorPolicy(Construct):
             iam.PolicyStatement(
                 sid="ReplayOntoStream",
                 actions=[
+                    # What reindex.py --to-stream and redrive.py call: puts, and reads of a failed batch's range.
                     "kinesis:PutRecord",
                     "kinesis:PutRecords",
-                    "kinesis:DescribeStreamSummary",
-                    "kinesis:ListShards",
                     "kinesis:GetShardIterator",
                     "kinesis:GetRecords",
                 ],
