@@ -123,3 +123,20 @@ def test_shown_quotes_a_value_within_its_limit(value, limit):
 
     assert len(text) <= limit + len("...")
     assert text == repr(value) if len(repr(value)) <= limit else text == repr(value)[:limit] + "..."
+
+
+def test_records_under_another_partition_key_are_indexed_counted_and_the_fix_logged(env, log_lines, capsys):
+    from kinesis import record
+
+    response = run({"Records": [record({"doc_id": "a", "text": "Keyed by its doc id."}, seq=1),
+                                record({"doc_id": "b", "text": "Keyed by something else."}, seq=2,
+                                       partition_key="random-key-1")]})
+
+    assert response == {"batchItemFailures": []}
+    assert sorted(test_indexer.vectors(env)) == ["a#0", "b#0"]
+    logged = [json.loads(line) for line in log_lines()]
+    [warning] = [x for x in logged if x.get("message") == "records put under a partition key other than their doc id"]
+    assert warning["records"] == 1 and "put each event with its doc_id as the partition key" in warning["fix"]
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    counts = [blob["RecordsMisKeyed"] for blob in emf]
+    assert [c if isinstance(c, list) else [c] for c in counts] == [[1]]  # one value, 1 (a list or not, per flush)

@@ -354,3 +354,25 @@ def test_an_option_that_would_change_nothing_is_refused(argv, message, capsys):
         put_event.parse_args(argv)
 
     assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_doc_id_longer_than_a_partition_key_is_put_under_its_digest_and_indexed(stream, env, capsys):
+    import base64
+    import hashlib
+
+    from conftest import run
+    from kinesis import record
+
+    doc_id = "d" * 300  # the contract allows 512 characters; Kinesis a 256-character partition key
+
+    assert put_event.main(["A long-named document.", doc_id, "--stream-name", STREAM]) == 0
+
+    [put] = records_on(stream)
+    assert put["PartitionKey"] == "sha256:" + hashlib.sha256(doc_id.encode()).hexdigest()
+    response = run({"Records": [record(None, seq=1, raw_data=base64.b64encode(put["Data"]).decode(),
+                                       partition_key=put["PartitionKey"],
+                                       arrival=put["ApproximateArrivalTimestamp"].timestamp())]})
+    assert response == {"batchItemFailures": []}
+    listed = env.s3vectors.list_vectors(vectorBucketName="vectors-test", indexName="docs")["vectors"]
+    assert [v["key"] for v in listed] == [f"{doc_id}#0"]
+    assert "partition key other than their doc id" not in capsys.readouterr().out

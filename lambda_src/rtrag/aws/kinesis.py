@@ -10,7 +10,7 @@ from typing import Any
 from rtrag.aws.errors import AWS_ERRORS, classify, error_code
 from rtrag.core import contract
 from rtrag.core.errors import ResourceMissing
-from rtrag.core.events import DocumentEvent
+from rtrag.core.events import DocumentEvent, partition_key_of
 from rtrag.workflows.produce import Receipt
 from rtrag.workflows.redrive import (
     MAX_EMPTY_POLLS,
@@ -29,14 +29,14 @@ class KinesisStream:
 
     def put(self, event: DocumentEvent) -> Receipt:
         try:
-            r = self.client.put_record(StreamName=self.stream_name, Data=event.to_bytes(), PartitionKey=event.doc_id)
+            r = self.client.put_record(StreamName=self.stream_name, Data=event.to_bytes(), PartitionKey=partition_key_of(event.doc_id))
         except AWS_ERRORS as exc:
             raise self._error(exc, "PutRecord") from exc
         return Receipt(event.doc_id, r["ShardId"], r["SequenceNumber"])
 
     def put_batch(self, events: Sequence[DocumentEvent]) -> list[Receipt | str]:
         """One PutRecords call; per entry a Receipt, or the error code of an entry Kinesis did not take."""
-        entries = [{"Data": e.to_bytes(), "PartitionKey": e.doc_id} for e in events]
+        entries = [{"Data": e.to_bytes(), "PartitionKey": partition_key_of(e.doc_id)} for e in events]
         try:
             response = self.client.put_records(StreamName=self.stream_name, Records=entries)
         except AWS_ERRORS as exc:

@@ -87,6 +87,7 @@ METRIC_CHUNKS_DELETED = "ChunksDeleted"
 METRIC_EMBEDDING_CALLS = "EmbeddingCalls"
 METRIC_DEAD_LETTERS = "DeadLetters"
 METRIC_FAILED = "DocumentsFailed"
+METRIC_MISKEYED = "RecordsMisKeyed"  # put under a partition key other than their doc id's: per-document order at risk
 
 # Bounds that the stack checks at synth and the indexer at cold start.
 MIN_CHUNK_CHARS = 200

@@ -14,6 +14,7 @@ from rtrag.core.limits import (
     MAX_DOC_ID_CHARS,
     MAX_FILTERABLE_METADATA_BYTES,
     MAX_METADATA_KEYS,
+    MAX_PARTITION_KEY_CHARS,
     MAX_SEQUENCE_NUMBER_DIGITS,
 )
 from rtrag.core.shown import clipped, shown
@@ -203,6 +204,15 @@ def validate_event(obj: Any, *, default_ts: int, max_skew_seconds: int | None = 
 
 def _printable_id(value: str) -> bool:
     return not _SURROGATE_RE.search(value) and not _CONTROL_RE.search(value)
+
+
+def partition_key_of(doc_id: str) -> str:
+    """The partition key of a document's records: its doc id, or, for a doc id longer than Kinesis allows a key
+    (256 characters; a doc id may have 512), ``sha256:`` and the hex digest of it. Every event of a document
+    shares it, so they reach one shard in order, and the event source mapping processes them one batch at a time."""
+    if len(doc_id) <= MAX_PARTITION_KEY_CHARS:
+        return doc_id
+    return "sha256:" + hashlib.sha256(doc_id.encode("utf-8")).hexdigest()
 
 
 def could_be_doc_id(value: str) -> bool:

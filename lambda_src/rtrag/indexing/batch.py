@@ -45,6 +45,7 @@ from rtrag.core.events import (
     could_be_doc_id,
     decode_event,
     filterable_metadata,
+    partition_key_of,
 )
 from rtrag.core.kinesis import KinesisRecord
 from rtrag.core.limits import MAX_KEYS_PER_GET
@@ -138,6 +139,8 @@ class BatchIndexer:
             except InvalidEvent as exc:
                 self._dead_letter(record, result, reason=exc.reason, kind="invalid-event", doc_id=exc.doc_id)
                 continue
+            if record.partition_key != partition_key_of(event.doc_id):
+                result.miskeyed += 1
             doc = Document(record=record, event=event, version=event_version(event, record.sequence_number))
             current = winners.get(event.doc_id)
             if current is not None:
@@ -146,6 +149,13 @@ class BatchIndexer:
                 if doc.version <= current.version:
                     continue
             winners[event.doc_id] = doc
+        if result.miskeyed:
+            # Indexed all the same (the versions decide), but the order per document that the ledger's one
+            # writer per document rests on holds only when a document's events share one partition key.
+            log.warning("records put under a partition key other than their doc id", extra={
+                "records": result.miskeyed, "fix": "put each event with its doc_id as the partition key "
+                "(put_event.py and rtrag.aws.kinesis.KinesisStream do); otherwise two versions of a document can "
+                "be indexed at once, and the older one can end in the index"})
         return list(winners.values())
 
     def _dead_letter(self, record: KinesisRecord, result: BatchResult, *, reason: str, kind: str,

@@ -88,5 +88,6 @@ class IndexerHandler:
             (c.METRIC_EMBEDDING_CALLS, result.embedding_calls),
             (c.METRIC_DEAD_LETTERS, result.dead_letters),
             (c.METRIC_FAILED, result.failed_documents),
+            (c.METRIC_MISKEYED, result.miskeyed),
         ):
             self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -15,7 +15,7 @@ from rtrag.indexing.plan import Action, Plan
 # Both are plain classes with __slots__ rather than dataclasses: they are on the indexer's import path, where a
 # dataclass costs about 0.6 ms to define at every cold start (``bench/cold_start.py``).
 _COUNTS = ("records", "upserted", "retagged", "deleted", "skipped_unchanged", "skipped_stale", "superseded",
-           "chunks_written", "chunks_deleted", "embedding_calls", "dead_letters", "failed_documents")
+           "chunks_written", "chunks_deleted", "embedding_calls", "dead_letters", "failed_documents", "miskeyed")
 
 
 class BatchResult:
@@ -35,6 +35,7 @@ class BatchResult:
     embedding_calls: int
     dead_letters: int
     failed_documents: int
+    miskeyed: int  # records put under a partition key other than their doc id's (``events.partition_key_of``)
     failures: set[str]
     lags_ms: list[float]
 

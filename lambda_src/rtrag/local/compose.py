@@ -22,7 +22,7 @@ from typing import Any
 
 from rtrag.core.config import ChunkSettings
 from rtrag.core.errors import UserError
-from rtrag.core.events import DELETE, DocumentEvent
+from rtrag.core.events import DELETE, DocumentEvent, partition_key_of
 from rtrag.core.names import InvalidName, validate_index_name
 from rtrag.core.versions import Version, event_version
 from rtrag.indexing.batch import BatchIndexer
@@ -120,11 +120,11 @@ class LocalStreamProducer:
         self.stream = stream
 
     def put(self, event: DocumentEvent) -> Receipt:
-        shard_id, sequence = self.stream.put_record(event.to_bytes(), event.doc_id)
+        shard_id, sequence = self.stream.put_record(event.to_bytes(), partition_key_of(event.doc_id))
         return Receipt(event.doc_id, shard_id, sequence)
 
     def put_batch(self, events: Sequence[DocumentEvent]) -> list[Receipt | str]:
-        results = self.stream.put_records([(e.to_bytes(), e.doc_id) for e in events])
+        results = self.stream.put_records([(e.to_bytes(), partition_key_of(e.doc_id)) for e in events])
         return [Receipt(e.doc_id, r.shard_id, r.sequence_number) for e, r in zip(events, results)]
 
 

@@ -16,10 +16,10 @@ from rtrag.core.events import (
     UPSERT,
     DocumentEvent,
     decode_event,
+    partition_key_of,
     validate_event,
 )
 from rtrag.core.limits import (
-    MAX_PARTITION_KEY_CHARS,
     MAX_PUT_RECORDS_BYTES,
     MAX_RECORD_BYTES,
     MAX_RECORDS_PER_PUT_RECORDS,
@@ -61,14 +61,11 @@ def build_event(*, doc_id: str, text: str | None = None, source: str | None = No
 
 
 def check_sendable(event: DocumentEvent) -> DocumentEvent:
-    """Kinesis' own limits on a record whose partition key is the doc id."""
-    size = len(event.to_bytes()) + len(event.doc_id.encode("utf-8"))
+    """Kinesis' own limit on a record (its data and its partition key, ``partition_key_of`` the doc id)."""
+    size = len(event.to_bytes()) + len(partition_key_of(event.doc_id).encode("utf-8"))
     if size > MAX_RECORD_BYTES:
         raise InvalidEvent(f"the event is {size} bytes; a Kinesis record holds at most {MAX_RECORD_BYTES}: "
                            "split the document", doc_id=event.doc_id)
-    if len(event.doc_id) > MAX_PARTITION_KEY_CHARS:
-        raise InvalidEvent(f"doc_id is used as the partition key, which Kinesis limits to "
-                           f"{MAX_PARTITION_KEY_CHARS} characters", doc_id=event.doc_id)
     return event
 
 
@@ -122,7 +119,7 @@ def _plan_indices(events: Sequence[DocumentEvent]) -> list[list[int]]:
     size = 0
     keys: set[str] = set()
     for i, event in enumerate(events):
-        entry = len(event.to_bytes()) + len(event.doc_id.encode("utf-8"))
+        entry = len(event.to_bytes()) + len(partition_key_of(event.doc_id).encode("utf-8"))
         if current and (len(current) == MAX_RECORDS_PER_PUT_RECORDS or size + entry > MAX_PUT_RECORDS_BYTES
                         or event.doc_id in keys):
             batches.append(current)
