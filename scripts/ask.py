@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
             if stream_text:
                 print()
             print_result(args, asked)
+            found = asked.retrieval
+            if filter_ is not None and not found.hits and not found.dropped:
+                print("note: no indexed chunk matches the filter; check its keys and values (they are "
+                      "case-sensitive)", file=sys.stderr)
         return 0
 
     return run_cli(body, region=lambda: current_region(args))

@@ -63,3 +63,38 @@ def test_an_index_whose_documents_were_all_deleted_still_answers_not_found(local
 
     assert ask.main(["--local", "When does Project Nimbus v3 ship?"]) == 0
     assert NOT_FOUND in capsys.readouterr().out
+
+
+def test_a_filter_that_matches_nothing_says_so_beside_the_answer(local, capsys):
+    assert put_event.main(["--local", "The search team owns the query service.", "svc", "--source", "Handbook"]) == 0
+    capsys.readouterr()
+
+    assert ask.main(["--local", "--where", "source=handbook", "Who owns the query service?"]) == 0
+
+    captured = capsys.readouterr()
+    assert captured.out.strip() == NOT_FOUND
+    assert captured.err.strip() == ("note: no indexed chunk matches the filter; check its keys and values (they are "
+                                    "case-sensitive)")
+    assert ask.main(["--local", "--where", "source=Handbook", "Who owns the query service?"]) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--max-distance", "nan"], "--max-distance must be a cosine distance, 0..2 (got nan)"),
+    (["--max-distance", "-1"], "--max-distance must be a cosine distance, 0..2 (got -1.0)"),
+    (["--no-generate", "--local-generator", "bedrock"], "--local-generator bedrock picks who answers"),
+])
+def test_ask_options_that_cannot_work_are_refused(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        ask.parse_args(["--local", *argv, "Who?"])
+    assert message in capsys.readouterr().err
+
+
+def test_a_question_that_is_not_utf8_is_one_line(local, capsys):
+    assert put_event.main(["--local", "The search team owns the query service.", "svc"]) == 0
+    capsys.readouterr()
+
+    assert ask.main(["--local", b"\xff\xfe who?".decode("utf-8", "surrogateescape")]) == 1
+
+    assert capsys.readouterr().err.strip() == ("error: the question is not valid UTF-8 text: type it in a UTF-8 "
+                                               "terminal or locale")

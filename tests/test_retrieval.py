@@ -128,3 +128,28 @@ def test_each_part_of_a_two_part_question_gets_its_own_chunks(local):
                      top_k=1)
 
     assert {h.key for h in found.hits} == {"orbit#0", "comet#0"}, "top_k chunks for each part"
+
+
+def test_a_question_of_too_many_parts_is_refused_and_the_chunks_stay_within_the_query_limit():
+    from rtrag.core.errors import UserError
+    from rtrag.core.limits import MAX_TOP_K
+    from rtrag.workflows.retrieval import MAX_QUESTION_PARTS
+
+    index = DenseOnly()
+    many = "; ".join(f"who owns service {i}" for i in range(MAX_QUESTION_PARTS + 1))
+    with pytest.raises(UserError, match=f"the question has {MAX_QUESTION_PARTS + 1} parts; ask at most "
+                                        f"{MAX_QUESTION_PARTS} at a time"):
+        retrieve(many, embedder=Flat(), index=index, top_k=MAX_TOP_K)
+    assert index.requests == [], "refused before any query"
+
+    class EachPartItsOwn(DenseOnly):
+        """Every query returns chunks no other query returned."""
+
+        def query(self, vector, *, top_k, filter=None, return_metadata=True):
+            start = len(self.requests) * top_k
+            self.requests.append({"top_k": top_k})
+            return [chunk(f"c{i}#0", f"Chunk {i}.", 0.1) for i in range(start, start + top_k)]
+
+    most = "; ".join(f"who owns service {i}" for i in range(MAX_QUESTION_PARTS))
+    found = retrieve(most, embedder=Flat(), index=EachPartItsOwn(), top_k=MAX_TOP_K)
+    assert len(found.hits) + len(found.dropped) == MAX_TOP_K  # not 8 x 100: the prompt stays bounded

@@ -44,6 +44,11 @@ def check_asking_arguments(parser: argparse.ArgumentParser, args: argparse.Names
         parser.error(f"--top-k must be 1..{MAX_TOP_K}")
     if args.where and args.filter:
         parser.error("use --where or --filter, not both")
+    # A cosine distance is 0..2; NaN would compare false with every distance and silently drop hits.
+    if args.max_distance is not None and not 0 <= args.max_distance <= 2:
+        parser.error(f"--max-distance must be a cosine distance, 0..2 (got {args.max_distance})")
+    if getattr(args, "no_generate", False) and args.local_generator == "bedrock":  # evaluate.py has no such flag
+        parser.error("--local-generator bedrock picks who answers, and --no-generate answers nothing: drop one")
 
 
 def build_filter(args: argparse.Namespace) -> dict | None:

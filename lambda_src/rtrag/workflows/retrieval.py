@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from rtrag.core.errors import RagError, UnindexableDocument
+from rtrag.core.errors import RagError, UnindexableDocument, UserError
 from rtrag.core.events import SOURCE_TEXT_KEY
 from rtrag.core.limits import MAX_TOP_K
 from rtrag.workflows.text import fts_query, question_parts, reciprocal_rank_fusion, split_sentences
@@ -94,6 +94,9 @@ class Retrieval:
     query_ms: float  # everything after the question's embedding: queries, lexical ranking, fusion
 
 
+MAX_QUESTION_PARTS = 8  # parts of one question ("When did A launch, and when did B?") retrieved and answered
+
+
 def retrieve(question: str, *, embedder: QuestionEmbedder, index: QueryIndex, top_k: int = DEFAULT_TOP_K,
              filter: dict[str, Any] | None = None, max_distance: float = DEFAULT_MAX_DISTANCE,
              candidates: int = DEFAULT_CANDIDATES, sentence_embedder: SentenceEmbedder | None = None) -> Retrieval:
@@ -102,8 +105,15 @@ def retrieve(question: str, *, embedder: QuestionEmbedder, index: QueryIndex, to
     each part (the parts' best chunks taking turns), so each part has its own chunks to be answered from."""
     if not question.strip():
         raise UnindexableDocument("the question is empty")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:  # bytes of another encoding on a command line arrive as lone surrogates
+        raise UserError("the question is not valid UTF-8 text: type it in a UTF-8 terminal or locale") from None
     start = time.perf_counter()
     texts = question_parts(question)
+    if len(texts) > MAX_QUESTION_PARTS:
+        # Each part costs an embedding and its own queries, and brings its own chunks to the prompt.
+        raise UserError(f"the question has {len(texts)} parts; ask at most {MAX_QUESTION_PARTS} at a time")
     vectors = [embedder.embed(text) for text in texts]
     embedded = time.perf_counter()
     pool = min(MAX_TOP_K, max(top_k, candidates))
@@ -115,7 +125,9 @@ def retrieve(question: str, *, embedder: QuestionEmbedder, index: QueryIndex, to
                                 sentence_embedder=sentence_embedder)
         orders.append(order)
         matched.update(lexical)
-    fused = [by_key[key] for key in _take_turns(orders, top_k * len(orders))]
+    # At most MAX_TOP_K chunks in all, whatever the number of parts: 100 chunks of 2,000 characters are about 50K
+    # tokens, well inside Nova Lite's 300K-token context (aws-facts).
+    fused = [by_key[key] for key in _take_turns(orders, min(MAX_TOP_K, top_k * len(orders)))]
     done = time.perf_counter()
     return Retrieval(hits=[h for h in fused if h.distance <= max_distance or h.key in matched],
                      dropped=[h for h in fused if h.distance > max_distance and h.key not in matched],
