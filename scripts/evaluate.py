@@ -7,6 +7,9 @@ The question set is JSON Lines, one question per line:
   {"question": "...", "expected_doc_ids": ["doc-a"], "expected_answer": "35 days"}
   {"question": "...", "expected_doc_ids": ["doc-a", "doc-b"], "expected_answer": ["span from a", "span from b"]}
   {"question": "...", "answerable": false}
+Optional keys: "tags" (a list of strings; the report breaks the figures down by tag) and "near_doc_ids" (for an
+unanswerable question, the documents it is near; for the reader only). Any other key is refused, so that a
+misspelt one is not ignored.
 An answer is right when it is not a refusal and holds every expected_answer span (case and spacing ignored), or,
 for a question with expected_doc_ids only, when its sources include all of them. An unanswerable question is
 right when the answer is "The answer is not in the indexed documents."
@@ -64,12 +67,18 @@ class Question:
     tags: tuple[str, ...] = ()
 
 
+QUESTION_FIELDS = frozenset({"question", "answerable", "expected_doc_ids", "expected_answer", "tags", "near_doc_ids"})
+
+
 def load_questions(path: Path) -> list[Question]:
     """The question set; a line that is not a question is an error naming its line and the fix."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # JSON Lines ends a line at \n only: a U+2028 or a form feed inside a string is part of it.
+        lines = path.read_text(encoding="utf-8").split("\n")
     except OSError as exc:
         raise UserError(f"--questions {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"--questions {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON Lines") from None
     out = []
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -81,11 +90,18 @@ def load_questions(path: Path) -> list[Question]:
             raise UserError(f"{where}: not JSON ({exc})") from None
         if not isinstance(item, dict) or not isinstance(item.get("question"), str) or not item["question"].strip():
             raise UserError(f'{where}: each line needs a non-empty "question" string')
+        unknown = sorted(set(item) - QUESTION_FIELDS)
+        if unknown:  # a misspelt key would otherwise be ignored and the question scored on less than meant
+            raise UserError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; the keys are "
+                            f"{', '.join(sorted(QUESTION_FIELDS))}")
+        tags = item.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise UserError(f'{where}: "tags" is a list of strings')
         answerable = item.get("answerable", True)
         if not isinstance(answerable, bool):
             raise UserError(f'{where}: "answerable" is true or false')
-        docs = item.get("expected_doc_ids") or []
-        spans = item.get("expected_answer") or []
+        docs = item.get("expected_doc_ids", [])
+        spans = item.get("expected_answer", [])
         spans = [spans] if isinstance(spans, str) else spans
         if not isinstance(docs, list) or not all(isinstance(d, str) and d for d in docs):
             raise UserError(f'{where}: "expected_doc_ids" is a list of doc ids')
@@ -95,8 +111,7 @@ def load_questions(path: Path) -> list[Question]:
             raise UserError(f'{where}: give "expected_doc_ids" and/or "expected_answer", or "answerable": false')
         if not answerable and spans:
             raise UserError(f'{where}: an unanswerable question has no "expected_answer"')
-        out.append(Question(number, item["question"], answerable, tuple(docs), tuple(spans),
-                            tuple(str(t) for t in item.get("tags") or ())))
+        out.append(Question(number, item["question"], answerable, tuple(docs), tuple(spans), tuple(tags)))
     if not out:
         raise UserError(f"--questions {path}: no questions in it")
     return out

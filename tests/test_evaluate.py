@@ -74,13 +74,27 @@ def test_the_table_names_each_wrong_question_and_check_fails_when_a_goal_is_miss
     ('{"question": "x"}', 'give "expected_doc_ids" and/or "expected_answer", or "answerable": false'),
     ('{"question": "x", "answerable": false, "expected_answer": "y"}', 'an unanswerable question has no'),
     ('{"question": "x", "expected_doc_ids": "d"}', '"expected_doc_ids" is a list of doc ids'),
+    ('{"question": "x", "expected_answers": "y"}', "q.jsonl:1: unknown key(s) 'expected_answers'; the keys are"),
+    ('{"question": "x", "expected_answer": "y", "tags": 5}', '"tags" is a list of strings'),
+    ('{"question": "x", "expected_answer": "y", "tags": "abc"}', '"tags" is a list of strings'),
+    ('{"question": "x", "expected_answer": 0}', '"expected_answer" is a string or a list of strings'),
+    ('\udcff', "q.jsonl: not UTF-8 text (byte 0); save it as UTF-8 JSON Lines"),
 ])
 def test_a_bad_question_line_is_named_with_the_fix(tmp_path, capsys, line, message):
-    (tmp_path / "q.jsonl").write_text(line + "\n")
+    (tmp_path / "q.jsonl").write_bytes(line.encode("utf-8", "surrogateescape") + b"\n")
 
     assert evaluate.main(["--local", "--questions", str(tmp_path / "q.jsonl")]) == 1
 
     assert message in capsys.readouterr().err
+
+
+def test_a_line_separator_inside_a_question_string_is_part_of_the_line(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "Who\u2028owns\x85it?", "answerable": false}\n', encoding="utf-8")
+
+    [question] = evaluate.load_questions(path)
+
+    assert question.text == "Who\u2028owns\x85it?"  # both are allowed raw in a JSON string
 
 
 def test_the_local_pipeline_is_measured_as_a_user_runs_it(cli, tmp_path):
