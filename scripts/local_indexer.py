@@ -28,7 +28,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--poll-interval", type=float, default=1.0, help="seconds between polls when idle "
                         "(default 1.0, like the event source mapping's once-a-second poll)")
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not 0.01 <= args.poll_interval <= 3600:  # NaN fails too; 0 would spin a core
+        parser.error(f"--poll-interval must be 0.01..3600 seconds (got {args.poll_interval})")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

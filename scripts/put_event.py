@@ -90,8 +90,9 @@ def load_numbered(args: argparse.Namespace) -> list[tuple[int | None, DocumentEv
                 raise UserError(f"cannot read {args.file}: {exc.strerror}") from None
             except UnicodeDecodeError:
                 raise InvalidInput(f"{args.file} is not UTF-8 text") from None
-        if not numbered and first > 1:
-            raise UserError(f"{args.file} has no event from line {first} on: nothing to send")
+        if not numbered:
+            raise UserError(f"{args.file} has no event from line {first} on: nothing to send" if first > 1
+                            else f"{args.file} holds no event (only blank lines, or nothing): nothing to send")
         return numbered  # type: ignore[return-value]  # (int, event) pairs
     if args.delete is not None:
         return [(None, build_event(doc_id=args.delete, ts=args.ts, delete=True))]

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 FACT = "Project Nimbus ships its v3 release on 2026-08-14 and drops Python 3.9 support."
 QUESTION = "When does Project Nimbus v3 ship and what does it drop?"
@@ -129,3 +131,12 @@ def test_make_demo_script_runs_the_whole_story(cli):
     assert "it now ships on 2026-09-01" in out
     assert out.rstrip().splitlines()[-3] == NOT_FOUND
     assert out.count("-> searchable") == 2 and "-> gone from the index" in out
+
+
+@pytest.mark.parametrize("interval", ["0", "-1", "nan"])
+def test_a_poll_interval_that_would_spin_or_never_poll_is_refused(interval, capsys):
+    from scripts import local_indexer
+
+    with pytest.raises(SystemExit):
+        local_indexer.parse_args(["--follow", "--poll-interval", interval])
+    assert "--poll-interval must be 0.01..3600 seconds" in capsys.readouterr().err

@@ -376,3 +376,14 @@ def test_a_doc_id_longer_than_a_partition_key_is_put_under_its_digest_and_indexe
     listed = env.s3vectors.list_vectors(vectorBucketName="vectors-test", indexName="docs")["vectors"]
     assert [v["key"] for v in listed] == [f"{doc_id}#0"]
     assert "partition key other than their doc id" not in capsys.readouterr().out
+
+
+def test_an_empty_file_says_there_is_nothing_to_send(stream, tmp_path, capsys):
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n\n")
+
+    assert put_event.main(["--file", str(path), "--stream-name", STREAM]) == 1
+
+    assert capsys.readouterr().err.strip() == (f"error: {path} holds no event (only blank lines, or nothing): "
+                                               "nothing to send")
+    assert records_on(stream) == []
