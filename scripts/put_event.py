@@ -24,7 +24,7 @@ from rtrag.cli.common import add_aws_arguments, current_region, progress_printer
 from rtrag.cli.resources import AwsResources, add_resource_arguments
 from rtrag.core import contract
 from rtrag.core.errors import UserError
-from rtrag.core.events import DocumentEvent
+from rtrag.core.events import DELETE, DocumentEvent
 from rtrag.workflows.produce import (
     InvalidInput,
     Receipt,
@@ -204,6 +204,7 @@ def send_local(args: argparse.Namespace, events: list) -> int:
     local = LocalBackend()
     later: list[Callable[[], None]] = []
     try:
+        live_before = local.live([e.doc_id for e in events if e.op == DELETE])
         code, sent = send(args, local.producer, events, announce=False, later=later)
         try:
             local.drain()
@@ -213,7 +214,7 @@ def send_local(args: argparse.Namespace, events: list) -> int:
             print(f"interrupted while indexing: {len(sent)} event(s) were put on the local stream; "
                   "`python scripts/local_indexer.py` indexes the rest of them", file=sys.stderr)
             return 130
-        outcomes = local.outcomes(sent)
+        outcomes = local.outcomes(sent, live_before=live_before)
     finally:
         local.close()
     for say in later:
@@ -229,6 +230,8 @@ def send_local(args: argparse.Namespace, events: list) -> int:
             print(json.dumps({"documents": counts}))
         else:
             print("documents: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n or status == "indexed"))
+    for outcome in [o for o in outcomes if o.ok and o.message][:20]:
+        print(f"note: doc_id={outcome.doc_id}: {outcome.message}", file=sys.stderr)
     for outcome in problems[:20]:
         see = f"; see `redrive.py show {outcome.dead_letter} --local`" if outcome.dead_letter else ""
         print(f"error: doc_id={outcome.doc_id}: {outcome.message}{see}", file=sys.stderr)

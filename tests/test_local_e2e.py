@@ -140,3 +140,15 @@ def test_a_poll_interval_that_would_spin_or_never_poll_is_refused(interval, caps
     with pytest.raises(SystemExit):
         local_indexer.parse_args(["--follow", "--poll-interval", interval])
     assert "--poll-interval must be 0.01..3600 seconds" in capsys.readouterr().err
+
+
+def test_deleting_a_doc_id_that_was_never_indexed_says_nothing_was_removed(cli):
+    cli("put_event.py", "--local", FACT, "nimbus-v3")
+
+    typo = cli("put_event.py", "--local", "--delete", "nimbus-v33")
+    real = cli("put_event.py", "--local", "--delete", "nimbus-v3")
+
+    assert typo.returncode == 0 and typo.stderr.strip() == (
+        "note: doc_id=nimbus-v33: no document nimbus-v33 was indexed, so nothing was removed (the delete is kept "
+        "as a tombstone); check the doc id")
+    assert real.returncode == 0 and real.stderr == ""

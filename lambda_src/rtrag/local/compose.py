@@ -24,7 +24,7 @@ from rtrag.core.config import ChunkSettings
 from rtrag.core.errors import UserError
 from rtrag.core.events import DELETE, DocumentEvent, partition_key_of
 from rtrag.core.names import InvalidName, validate_index_name
-from rtrag.core.versions import Version, event_version
+from rtrag.core.versions import LIVE, Version, event_version
 from rtrag.indexing.batch import BatchIndexer
 from rtrag.indexing.handler import IndexerHandler
 from rtrag.local.answerer import ExtractiveAnswerer
@@ -220,10 +220,16 @@ class LocalBackend:
             self._runner = LocalEventSourceMapping(self.stream, handler, on_failure=self.dead_letters)
         return self._runner
 
-    def outcomes(self, sent: Sequence[tuple[Receipt, DocumentEvent]]) -> list[PutOutcome]:
+    def live(self, doc_ids: Sequence[str]) -> set[str]:
+        """Which of ``doc_ids`` the pipeline's index holds now (a live entry in its ledger)."""
+        return {doc_id for doc_id, entry in self.ledger.get(list(doc_ids)).items() if entry.state == LIVE}
+
+    def outcomes(self, sent: Sequence[tuple[Receipt, DocumentEvent]], *,
+                 live_before: set[str] | None = None) -> list[PutOutcome]:
         """What became of events put on the local stream and drained since: one outcome per document, for its
         greatest version among ``sent`` (an event superseded by a newer one of the same ``sent`` is no failure).
-        Read from what the pipeline kept: the dead letters and the version ledger."""
+        Read from what the pipeline kept: the dead letters and the version ledger. With ``live_before`` (``live``
+        before the put), a delete of a document that was not indexed says so: a mistyped doc id removes nothing."""
         latest: dict[str, tuple[Version, Receipt, DocumentEvent]] = {}
         for receipt, event in sent:
             version = event_version(event, receipt.sequence_number)
@@ -240,7 +246,11 @@ class LocalBackend:
                 out.append(PutOutcome(doc_id, "dead-lettered", f"not indexed: {reason} (kept as {key})",
                                       dead_letter=key))
             elif entry is not None and entry.version == version:
-                out.append(PutOutcome(doc_id, "deleted" if event.op == DELETE else "indexed", ""))
+                note = ""
+                if event.op == DELETE and live_before is not None and doc_id not in live_before:
+                    note = (f"no document {doc_id} was indexed, so nothing was removed (the delete is kept as a "
+                            "tombstone); check the doc id")
+                out.append(PutOutcome(doc_id, "deleted" if event.op == DELETE else "indexed", note))
             elif entry is not None and entry.version is not None and entry.version > version:
                 what = "a delete" if entry.state == "deleted" else "a version"
                 stored = entry.version
