@@ -3,7 +3,7 @@
 
 examples:
   python scripts/ask.py "When does Project Nimbus v3 ship and what does it drop?"
-  python scripts/ask.py --top-k 5 --where team=platform --where tier=1 "Who rotates the signing keys?"
+  python scripts/ask.py --top-k 5 --where team=platform --where tier=1 "How often are the signing keys rotated?"
   python scripts/ask.py --filter '{"source": {"$in": ["wiki", "runbooks"]}}' "How often are keys rotated?"
   python scripts/ask.py --no-generate "signing keys"        # only the retrieved passages
   python scripts/ask.py --json "When does Nimbus v3 ship?"   # answer, sources and timings as JSON
