@@ -313,7 +313,10 @@ def delete_bucket_if_empty(client, bucket_name: str, *, ignore_index: str | None
             return True
         raise
     if others:
-        logger.info("vector bucket kept: it holds other indexes", vector_bucket=bucket_name, indexes=others[:10])
+        # Not this stack's to delete (an index made by hand, e.g. a reindex target): kept, and said loudly, since
+        # the bucket and that index go on costing after the stack is gone.
+        logger.warning("vector bucket kept: it holds other indexes; delete them, then the bucket, by hand when no "
+                       "longer needed", vector_bucket=bucket_name, indexes=others[:10])
         return False
     try:
         _call(client, "delete_vector_bucket", vectorBucketName=bucket_name)
