@@ -50,7 +50,7 @@ CDK_APP := --app "$(PY) app.py"
 # Extra CLI options, e.g. make deploy CDK_FLAGS="-c stack_name=RagDev"
 CDK_FLAGS ?=
 
-.PHONY: synth bootstrap deploy destroy lint
+.PHONY: synth bootstrap deploy destroy lint layer-lock
 
 ## make synth: full synth with local bundling (pip fetches the layer's wheels), then checks the bundled boto3
 synth: check-node $(STAMP)
@@ -68,6 +68,10 @@ deploy: check-node $(STAMP)
 ## make destroy: delete the stack (asks first); retain_data_on_destroy=true keeps the data resources
 destroy: check-node $(STAMP)
 	$(CDK) destroy $(CDK_APP) $(CDK_FLAGS)
+
+## make layer-lock: after editing lambda_src/requirements.txt, re-pin the layer's whole closure with hashes
+layer-lock: $(STAMP)
+	$(PY) -m stacks.dependencies > /dev/null
 
 ## make lint: cfn-lint over the templates of the last synth (W3005 is how CDK writes DependsOn)
 lint: synth

@@ -8,6 +8,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import jsii
@@ -24,7 +25,10 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 # pip's view of the same runtime: Amazon Linux 2023 on Graviton, CPython 3.13.
 PIP_PLATFORM = "manylinux2014_aarch64"
 PIP_PYTHON_VERSION = "3.13"
-REQUIREMENTS = LAMBDA_SRC / "requirements.txt"
+REQUIREMENTS = LAMBDA_SRC / "requirements.txt"  # what the functions need, edited by hand
+# Everything the layer installs, each pinned with its wheel's hash for PIP_PLATFORM (``make layer-lock`` writes it
+# from REQUIREMENTS): a build on any machine, any day, installs exactly these files, or fails.
+LAYER_LOCK = LAMBDA_SRC / "requirements-layer.lock"
 # Why the functions are not on the newest Python runtime (cdk-nag AwsSolutions-L1).
 PYTHON_RUNTIME_PIN_REASON = (
     "python3.13 is pinned on purpose: the dependency layer is built by pip for CPython 3.13 "
@@ -48,6 +52,8 @@ class PipInstallLocally:
         command = [
             sys.executable, "-m", "pip", "install",
             "--requirement", str(self._requirements),
+            "--require-hashes",  # every file pinned by its hash (LAYER_LOCK), the transitive ones included
+            "--no-deps",  # the lock is the whole closure: nothing outside it may come in
             "--target", str(target),
             "--platform", self._platform,
             "--python-version", self._python_version,
@@ -72,18 +78,19 @@ class DependencyLayer(Construct):
         super().__init__(scope, construct_id)
         code = lambda_.Code.from_asset(
             str(LAMBDA_SRC),
-            exclude=["*", "!requirements.txt"],
+            exclude=["*", f"!{LAYER_LOCK.name}"],
             # The layer is rebuilt when a pin or the target platform changes, and reused from cdk.out otherwise.
             asset_hash_type=AssetHashType.CUSTOM,
             asset_hash=_layer_hash(),
             bundling=BundlingOptions(
                 local=PipInstallLocally(
-                    requirements=REQUIREMENTS, platform=PIP_PLATFORM, python_version=PIP_PYTHON_VERSION
+                    requirements=LAYER_LOCK, platform=PIP_PLATFORM, python_version=PIP_PYTHON_VERSION
                 ),
                 # Used only if local bundling declined; it never does, but the option is required.
                 image=RUNTIME.bundling_image,
                 platform="linux/arm64",
-                command=["bash", "-c", "pip install --no-compile -r requirements.txt -t /asset-output/python"],
+                command=["bash", "-c", f"pip install --no-compile --require-hashes --no-deps -r {LAYER_LOCK.name} "
+                         "-t /asset-output/python"],
             ),
         )
         self.layer = lambda_.LayerVersion(
@@ -97,8 +104,35 @@ class DependencyLayer(Construct):
 
 
 def _layer_hash() -> str:
-    inputs = f"{REQUIREMENTS.read_text()}\n{PIP_PLATFORM}\n{PIP_PYTHON_VERSION}"
+    """What the layer is made of: every pinned file (the lock, hashes included) and the target platform."""
+    inputs = f"{LAYER_LOCK.read_text()}\n{PIP_PLATFORM}\n{PIP_PYTHON_VERSION}"
     return hashlib.sha256(inputs.encode()).hexdigest()
+
+
+def write_layer_lock() -> str:
+    """Resolve REQUIREMENTS for the Lambda platform with pip (binary wheels only, as the layer is built), and write
+    LAYER_LOCK: every distribution of the closure pinned to the version pip chose, with its wheel's sha256.
+    Returns the text written."""
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run([
+            sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+            "--requirement", str(REQUIREMENTS), "--dest", folder, "--platform", PIP_PLATFORM,
+            "--python-version", PIP_PYTHON_VERSION, "--implementation", "cp", "--only-binary=:all:",
+        ], check=True)
+        pins = []
+        for wheel in sorted(Path(folder).glob("*.whl")):
+            name, version = wheel.name.split("-")[:2]
+            digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+            pins.append(f"{name.lower().replace('_', '-')}=={version} \\\n    --hash=sha256:{digest}")
+    text = (f"# Written by `make layer-lock` from {REQUIREMENTS.name} for {PIP_PLATFORM}, CPython {PIP_PYTHON_VERSION}: "
+            "the layer's whole\n# dependency closure, each wheel pinned by its hash (pip --require-hashes). Do not "
+            "edit by hand.\n" + "\n".join(pins) + "\n")
+    LAYER_LOCK.write_text(text)
+    return text
+
+
+if __name__ == "__main__":
+    print(write_layer_lock(), end="")
 
 
 # What the functions run, by package: their entry modules, and the layers of rtrag below the CLI and local mode
