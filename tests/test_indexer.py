@@ -481,3 +481,15 @@ def test_a_malformed_index_generation_is_refused_at_cold_start_naming_the_variab
         == "1767225600000"
     with pytest.raises(ConfigError, match="VECTOR_INDEX_GENERATION='2026-01-01' is not the index's creation time"):
         IndexerSettings.from_env({**env, "VECTOR_INDEX_GENERATION": "2026-01-01"})
+
+
+@pytest.mark.parametrize("data", [None, 5, ["x"]])
+def test_record_data_that_is_not_a_string_is_dead_lettered_and_the_rest_indexed(env, data):
+    bad = record({"doc_id": "x"}, seq=2, raw_data="placeholder")
+    bad["kinesis"]["data"] = data
+
+    response = run({"Records": [record(doc("good", "A good one."), seq=1), bad]})
+
+    assert response == {"batchItemFailures": []}
+    assert sorted(vectors(env)) == ["good#0"]
+    assert [x["reason"] for x in dead_letters(env)] == ["record data is not valid base64"]

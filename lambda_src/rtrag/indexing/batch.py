@@ -133,7 +133,7 @@ class BatchIndexer:
             try:
                 try:
                     data = base64.b64decode(record.data, validate=True)
-                except (binascii.Error, ValueError):
+                except (binascii.Error, ValueError, TypeError):  # TypeError: data that is not a string at all
                     raise InvalidEvent("record data is not valid base64") from None
                 event = decode_event(data, default_ts=int(record.arrival), max_skew_seconds=self.max_ts_skew_seconds)
             except InvalidEvent as exc:
