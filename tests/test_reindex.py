@@ -351,6 +351,8 @@ def test_unreadable_checkpoint_missing_source_and_missing_bucket_name_the_flag_t
     assert f"error: --from-dir {tmp_path / 'nowhere'}: no such directory" in capsys.readouterr().err
     assert reindex.main(["--to-index", "--from-jsonl", str(tmp_path / "none.jsonl")]) == 1
     assert f"error: --from-jsonl {tmp_path / 'none.jsonl'}: no such file" in capsys.readouterr().err
+    assert reindex.main(["--to-index", "--from-jsonl", str(tmp_path)]) == 1
+    assert f"error: --from-jsonl {tmp_path}: a directory, not a file: use --from-dir" in capsys.readouterr().err
 
     monkeypatch.setenv("ARCHIVE_BUCKET", "no-such-archive")
     assert reindex.main(["--to-stream"]) == 1

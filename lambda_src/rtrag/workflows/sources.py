@@ -113,7 +113,10 @@ class SourceNotFound(UserError):
     """The directory (``kind`` "directory") or JSON Lines file (``kind`` "file") to replay from does not exist."""
 
     def __init__(self, path: str | Path, *, kind: str):
-        super().__init__(f"{path}: no such {kind}")
+        other = {"file": ("directory", "--from-dir"), "directory": ("file", "--from-jsonl")}[kind]
+        exists_as = Path(path).is_dir() if kind == "file" else Path(path).is_file()
+        super().__init__(f"{path}: a {other[0]}, not a {kind}: use {other[1]}" if exists_as
+                         else f"{path}: no such {kind}")
         self.path = Path(path)
         self.kind = kind
 
