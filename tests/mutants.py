@@ -43,6 +43,9 @@ MUTANTS = {
                                       "keys = tuple(vector_key(doc_id, i) for i in range(reach))"),
     "equal-version-applied-again": ("lambda_src/rtrag/indexing/plan.py", "version <= entry.version:",
                                     "version < entry.version:"),
+    "earlier-index-entries-trusted": ("lambda_src/rtrag/aws/ledger.py",
+                                      "                if not self._of_another_generation(item):",
+                                      "                if True:"),
 }
 
 
