@@ -184,6 +184,9 @@ class VectorIndex(Construct):
             "SseType": "aws:kms" if kms_key_arn else "AES256",
             "RetainOnDelete": "true" if retain_on_destroy else "false",
             "OwnerTagKey": c.VECTOR_OWNER_TAG_KEY,
+            # A new Data key (IndexGeneration) comes with a new value: on a stack made before it, the property
+            # change makes CloudFormation ask the handler again, so the get_att below finds the key.
+            "DataVersion": c.VECTOR_INDEX_DATA_VERSION,
         }
         if kms_key_arn:
             properties["KmsKeyArn"] = kms_key_arn

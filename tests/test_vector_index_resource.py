@@ -322,6 +322,24 @@ def test_given_an_index_deleted_outside_the_stack_when_update_keeps_the_names_th
     assert index_names(s3v, data["VectorBucketName"]) == [data["IndexName"]]
 
 
+def test_given_a_stack_made_before_index_generation_when_data_version_arrives_then_the_update_answers_every_key(s3v):
+    # A resource created by the earlier template: no DataVersion property, and Data without IndexGeneration.
+    created = create()
+    earlier = {k: v for k, v in created["Data"].items() if k != "IndexGeneration"}
+
+    # This template adds DataVersion: the property change makes CloudFormation send an Update.
+    response = vector_index_resource.on_event(
+        event("Update", props(DataVersion="2"), physical_id=created["PhysicalResourceId"], old=props()), None)
+
+    assert response["PhysicalResourceId"] == created["PhysicalResourceId"], "kept, not replaced"
+    assert "IndexGeneration" in response["Data"] and earlier.items() <= response["Data"].items()
+
+
+def test_given_a_data_version_this_handler_does_not_write_when_parsing_then_it_is_refused():
+    with pytest.raises(resource.InvalidProperties, match="DataVersion '3' is not this handler's"):
+        resource.parse_properties(props(DataVersion="3"))
+
+
 # --- update ---------------------------------------------------------------------------------------------------
 
 

@@ -20,6 +20,9 @@ def test_custom_resource_asks_for_a_cosine_float32_index_with_source_text_non_fi
         "SseType": "AES256",
         "KmsKeyArn": Match.absent(),
         "RetainOnDelete": "false",
+        # Read by the handler: a stack made before IndexGeneration gets an Update that answers it (see the handler
+        # test test_given_a_stack_made_before_index_generation_when_data_version_arrives_...).
+        "DataVersion": "2",
     })
 
 

@@ -123,3 +123,7 @@ LEDGER_TTL_ATTRIBUTE = "expires_at"
 # CloudFormation stack id (stacks/vector_index.py, rtrag.aws.index_lifecycle): the handler's role may delete an
 # EARLIER bucket or index of this stack (after a rename) by this tag, since its names are no longer the stack's.
 VECTOR_OWNER_TAG_KEY = "rtrag:stack-id"
+
+# The Data the vector index custom resource returns, by version: 2 added IndexGeneration. The template passes it as
+# the DataVersion property, so that a new Data key reaches a stack made before it (rtrag.aws.index_resource, "Data").
+VECTOR_INDEX_DATA_VERSION = "2"
