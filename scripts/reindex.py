@@ -196,6 +196,7 @@ class Aws:
             contract.ENV_EMBED_MODEL_ID: model_id, contract.ENV_EMBED_DIMENSIONS: str(index.dimension),
             contract.ENV_VECTOR_INDEX_GENERATION: index.generation or ""})
         if name == self.res.deployed(contract.VECTOR_INDEX):
+            self.check_generation(index)
             print("note: the pipeline's indexer writes this index too; a document that is also on the stream "
                   "while it is replayed can end at either version until its next event. To be exact, disable "
                   "the event source mapping while replaying, or replay --to-stream.", file=sys.stderr)
@@ -204,6 +205,22 @@ class Aws:
 
     def exclusive(self, target_kind: str) -> contextlib.AbstractContextManager[Any]:
         return contextlib.nullcontext()
+
+    def check_generation(self, index: Any) -> None:
+        """Refuse to replay into the pipeline's own index when it is not the one the stack gave the indexer (it
+        was deleted and made again outside the stack): the indexer would go on trusting the earlier index's
+        version ledger entries, so its next events for documents written here would be skipped as unchanged or
+        older, against an index that no longer holds what those entries say."""
+        try:
+            known = self.res.outputs.get(contract.OUTPUT_VECTOR_INDEX_GENERATION)
+        except UserError:
+            return  # no stack to ask (names given by flags or the environment)
+        if known and index.generation and known != index.generation:
+            raise UserError(
+                f"vector index {index.index} is the pipeline's, and it was created again outside the stack (the "
+                f"stack gave its indexer generation {known}; the index's is {index.generation}), so the indexer would "
+                "trust the earlier index's version ledger: give the pipeline a new index, `make deploy "
+                "CDK_FLAGS=\"-c vector_index_name=NEW\"`, then replay into it (see Reindex)")
 
     def checkpoint_dir(self) -> Path:
         return Path(CHECKPOINT_DIR)

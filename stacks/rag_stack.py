@@ -224,6 +224,10 @@ class RealtimeRagStack(Stack):
             c.VECTOR_BUCKET.output: (self.vectors.bucket_name, "S3 Vectors bucket holding the index"),
             c.VECTOR_INDEX.output: (self.vectors.index_name, "S3 Vectors index of document chunks"),
             c.OUTPUT_VECTOR_INDEX_ARN: (self.vectors.index_arn, "ARN of the S3 Vectors index"),
+            c.OUTPUT_VECTOR_INDEX_GENERATION: (
+                self.vectors.index_generation,
+                "Creation time (epoch ms) of the S3 Vectors index the indexer was given (its version ledger's generation)",
+            ),
             c.DEAD_LETTER_BUCKET.output: (
                 self.dead_letters.bucket.bucket_name,
                 "S3 bucket of bad events (invalid/) and failed batches (aws/lambda/)",

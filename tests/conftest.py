@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -140,3 +141,28 @@ def run(event):
     import indexer
 
     return indexer.handler(event, Context())
+
+
+@pytest.fixture
+def creation_times():
+    """GetIndex as S3 Vectors answers it, with the index's creationTime (moto leaves it out): the time of its last
+    CreateIndex, by index name."""
+    from datetime import UTC, datetime
+
+    from botocore.handlers import BUILTIN_HANDLERS
+
+    created: dict[str, datetime] = {}
+
+    def on_create(params, **kwargs):
+        created[json.loads(params["body"])["indexName"]] = datetime.now(UTC)
+
+    def on_get(parsed, **kwargs):
+        index = parsed.get("index") or {}
+        if index.get("indexName") in created:
+            index["creationTime"] = created[index["indexName"]]
+
+    handlers = [("before-call.s3vectors.CreateIndex", on_create), ("after-call.s3vectors.GetIndex", on_get)]
+    BUILTIN_HANDLERS.extend(handlers)
+    yield created
+    for handler in handlers:
+        BUILTIN_HANDLERS.remove(handler)

@@ -44,8 +44,11 @@ MUTANTS = {
     "equal-version-applied-again": ("lambda_src/rtrag/indexing/plan.py", "version <= entry.version:",
                                     "version < entry.version:"),
     "earlier-index-entries-trusted": ("lambda_src/rtrag/aws/ledger.py",
-                                      "                if not self._of_another_generation(item):",
-                                      "                if True:"),
+                                      "                if self._of_another_generation(item):\n",
+                                      "                if False:\n"),
+    "earlier-index-reach-dropped": ("lambda_src/rtrag/aws/ledger.py",
+                                    "                    entry = _as_of_another_index(entry)\n",
+                                    "                    continue\n"),
 }
 
 

@@ -493,3 +493,18 @@ def test_record_data_that_is_not_a_string_is_dead_lettered_and_the_rest_indexed(
     assert response == {"batchItemFailures": []}
     assert sorted(vectors(env)) == ["good#0"]
     assert [x["reason"] for x in dead_letters(env)] == ["record data is not valid base64"]
+
+
+def test_a_writer_with_another_generation_still_deletes_every_chunk_within_the_reach(env, monkeypatch):
+    # One writer configured with the index's generation, another still with an earlier one (an indexer whose
+    # environment is not updated yet): each reads the other's entries as another index's, but keeps their reach.
+    monkeypatch.setenv("VECTOR_INDEX_GENERATION", "1767229200000")
+    indexer.handler.reset()
+    run(batch(doc("a", long_text(300))))
+    assert len([k for k in vectors(env) if k.startswith("a#")]) > 1
+    monkeypatch.setenv("VECTOR_INDEX_GENERATION", "1767225600000")
+    indexer.handler.reset()
+
+    assert run(batch({"doc_id": "a", "op": "delete"}, start=5)) == {"batchItemFailures": []}
+
+    assert [k for k in vectors(env) if k.startswith("a#")] == []

@@ -398,31 +398,6 @@ def test_hours_and_windows():
 
 
 # A checkpoint of an index deleted and created again under its name is not resumed.
-@pytest.fixture
-def creation_times():
-    """GetIndex as S3 Vectors answers it, with the index's creationTime (moto leaves it out): the time of its last
-    CreateIndex, by index name."""
-    from datetime import UTC, datetime
-
-    from botocore.handlers import BUILTIN_HANDLERS
-
-    created: dict[str, datetime] = {}
-
-    def on_create(params, **kwargs):
-        created[json.loads(params["body"])["indexName"]] = datetime.now(UTC)
-
-    def on_get(parsed, **kwargs):
-        index = parsed.get("index") or {}
-        if index.get("indexName") in created:
-            index["creationTime"] = created[index["indexName"]]
-
-    handlers = [("before-call.s3vectors.CreateIndex", on_create), ("after-call.s3vectors.GetIndex", on_get)]
-    BUILTIN_HANDLERS.extend(handlers)
-    yield created
-    for handler in handlers:
-        BUILTIN_HANDLERS.remove(handler)
-
-
 def create_index(name: str) -> None:
     boto3.client("s3vectors").create_index(vectorBucketName=BUCKET, indexName=name, dataType="float32",
                                            dimension=256, distanceMetric="cosine",
@@ -508,3 +483,46 @@ def test_an_archive_file_outside_the_hour_folders_gives_events_without_ts_the_ol
     # without ts. Elsewhere the file's time bounds it only from above (a copy is new): the oldest version instead.
     assert archive_times("events/2026/01/01/05/rag-archive-1-x.gz", 1_900_000_000.0) == (1767243600.0, None)
     assert archive_times("copied/by-hand.jsonl", 1_900_000_000.0) == (1_900_000_000.0, 0.0)
+
+
+def deployed_stack(outputs: dict[str, str]) -> None:
+    """The stack as CloudFormation describes it (moto): only its outputs matter to the scripts."""
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+                "Outputs": {key: {"Value": value} for key, value in outputs.items()}}
+    boto3.client("cloudformation").create_stack(StackName="RealtimeRag", TemplateBody=json.dumps(template))
+
+
+# The pipeline's index made again outside the stack: its indexer still has the earlier generation.
+def test_a_replay_into_the_pipelines_index_made_again_outside_the_stack_is_refused(creation_times, archive, capsys):
+    archive.s3vectors.delete_index(vectorBucketName=BUCKET, indexName=INDEX)
+    create_index(INDEX)
+    deployed_stack({"VectorIndexGeneration": "1767225600000"})  # what the stack gave the indexer, earlier
+
+    assert reindex.main(["--to-index"]) == 1
+
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: vector index {INDEX} is the pipeline's, and it was created again outside the "
+                          "stack (the stack gave its indexer generation 1767225600000; the index's is ")
+    assert 'make deploy CDK_FLAGS="-c vector_index_name=NEW"' in err and stored_texts(archive.s3vectors) == {}
+
+
+def test_a_replay_into_the_pipelines_index_the_stack_knows_goes_ahead(creation_times, archive, capsys):
+    from rtrag.core.versions import index_generation
+
+    archive.s3vectors.delete_index(vectorBucketName=BUCKET, indexName=INDEX)
+    create_index(INDEX)
+    deployed_stack({"VectorIndexGeneration": index_generation(creation_times[INDEX])})
+
+    assert reindex.main(["--to-index"]) == 0
+    assert stored_texts(archive.s3vectors) == FINAL
+
+
+def test_an_output_the_deployed_stack_lacks_is_named_with_the_fix(archive):
+    from rtrag.aws.compose import AwsBackend
+    from rtrag.cli.resources import StackOutputs
+    from rtrag.core.errors import UserError
+
+    deployed_stack({"VectorIndexGeneration": "1"})
+
+    with pytest.raises(UserError, match="^stack RealtimeRag has no output Missing: redeploy it with `make deploy`$"):
+        StackOutputs(AwsBackend(), None).get("Missing")

@@ -6,6 +6,7 @@ calls, so the tests that need the exact request and response shapes use botocore
 
 from __future__ import annotations
 
+import json
 import re
 
 import boto3
@@ -77,6 +78,29 @@ def s3v():
     """A moto-backed s3vectors client for arranging and inspecting state."""
     with mock_aws():
         yield boto3.client("s3vectors", region_name=REGION)
+
+
+@pytest.fixture
+def created_at(s3v):
+    """The handler's client, as S3 Vectors answers it: GetIndex reports the creationTime of the index's last
+    CreateIndex (moto leaves it out), so each index made again has a new generation."""
+    from datetime import UTC, datetime, timedelta
+
+    client = function._s3vectors_client()
+    times: dict[str, datetime] = {}
+
+    def on_create(params, **_):
+        name = json.loads(params["body"])["indexName"]
+        times[name] = datetime.now(UTC) + timedelta(seconds=len(times))  # distinct even within a millisecond
+
+    def on_get(parsed, **_):
+        index = parsed.get("index") or {}
+        if index.get("indexName") in times:
+            index["creationTime"] = times[index["indexName"]]
+
+    client.meta.events.register("before-call.s3vectors.CreateIndex", on_create)
+    client.meta.events.register("after-call.s3vectors.GetIndex", on_get)
+    return times
 
 
 def bucket_names(client) -> list[str]:
@@ -293,6 +317,13 @@ def test_given_an_index_kept_from_an_earlier_stack_that_holds_vectors_when_creat
     assert (f"aws s3vectors delete-index --vector-bucket-name {expected.bucket_name} --index-name "
             f"{expected.index_name}") in message and "reindex.py --from-dir ./archive --to-index" in message
     assert index_names(s3v, expected.bucket_name) == [kept["Data"]["IndexName"]], "kept, not deleted"
+    # and not taken over: the earlier stack's owner tag stays on the bucket and the index
+    earlier = {"rtrag:stack-id": "arn:aws:cloudformation:us-east-1:123456789012:stack/earlier/1"}
+    for arn in (kept["Data"]["VectorBucketArn"], kept["Data"]["IndexArn"]):
+        s3v.tag_resource(resourceArn=arn, tags=earlier)
+    with pytest.raises(lifecycle.ResourceConflict):
+        vector_index_resource.on_event(event("Create", props(OwnerTagKey="rtrag:stack-id")), None)
+    assert [tags_of(s3v, arn) for arn in (kept["Data"]["VectorBucketArn"], kept["Data"]["IndexArn"])] == [earlier] * 2
 
 
 def test_given_an_index_that_holds_vectors_when_update_keeps_the_names_then_it_is_kept(s3v):
@@ -309,7 +340,7 @@ def test_given_an_index_that_holds_vectors_when_update_keeps_the_names_then_it_i
     assert [v["key"] for v in listed] == ["doc#0"]
 
 
-def test_given_an_index_deleted_outside_the_stack_when_update_keeps_the_names_then_it_is_made_again(s3v):
+def test_given_an_index_deleted_outside_the_stack_when_update_keeps_the_names_then_it_is_made_again(s3v, created_at):
     created = create()
     data = created["Data"]
     s3v.delete_index(vectorBucketName=data["VectorBucketName"], indexName=data["IndexName"])
@@ -318,11 +349,16 @@ def test_given_an_index_deleted_outside_the_stack_when_update_keeps_the_names_th
     response = vector_index_resource.on_event(
         event("Update", props(RetainOnDelete="true"), physical_id=created["PhysicalResourceId"], old=props()), None)
 
-    assert response == created
+    assert response["PhysicalResourceId"] == created["PhysicalResourceId"]
     assert index_names(s3v, data["VectorBucketName"]) == [data["IndexName"]]
+    # a new index: its own generation, which the indexer's ledger entries will be stamped with
+    assert data["IndexGeneration"] and response["Data"]["IndexGeneration"] > data["IndexGeneration"]
+    assert {k: v for k, v in response["Data"].items() if k != "IndexGeneration"} == \
+        {k: v for k, v in data.items() if k != "IndexGeneration"}
 
 
-def test_given_a_stack_made_before_index_generation_when_data_version_arrives_then_the_update_answers_every_key(s3v):
+def test_given_a_stack_made_before_index_generation_when_data_version_arrives_then_the_update_answers_every_key(
+        s3v, created_at):
     # A resource created by the earlier template: no DataVersion property, and Data without IndexGeneration.
     created = create()
     earlier = {k: v for k, v in created["Data"].items() if k != "IndexGeneration"}
@@ -332,12 +368,13 @@ def test_given_a_stack_made_before_index_generation_when_data_version_arrives_th
         event("Update", props(DataVersion="2"), physical_id=created["PhysicalResourceId"], old=props()), None)
 
     assert response["PhysicalResourceId"] == created["PhysicalResourceId"], "kept, not replaced"
-    assert "IndexGeneration" in response["Data"] and earlier.items() <= response["Data"].items()
+    assert earlier.items() <= response["Data"].items()
+    assert response["Data"]["IndexGeneration"] == created["Data"]["IndexGeneration"] != "", "the same index"
 
 
-def test_given_a_data_version_this_handler_does_not_write_when_parsing_then_it_is_refused():
-    with pytest.raises(resource.InvalidProperties, match="DataVersion '3' is not this handler's"):
-        resource.parse_properties(props(DataVersion="3"))
+@pytest.mark.parametrize("version", ["1", "2", "3"])
+def test_given_any_data_version_when_parsing_then_it_is_accepted_since_a_rollback_sends_an_earlier_one(version):
+    assert resource.parse_properties(props(DataVersion=version)) == resource.parse_properties(props())
 
 
 # --- update ---------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ EXPECTED_OUTPUTS = {
     "StreamName", "StreamArn", "VectorBucketName", "VectorIndexName", "VectorIndexArn", "DeadLetterBucketName",
     "IndexerFunctionName", "ProducerPolicyArn", "AskerPolicyArn", "EmbedModelId", "EmbedDimensions",
     "AnswerModelId", "Region", "OperatorPolicyArn", "AlarmTopicArn", "DashboardName", "DashboardUrl",
-    "VersionTableName",
+    "VersionTableName", "VectorIndexGeneration",
     "ArchiveBucketName",  # only while archive_enabled (tests/stack/test_archive.py covers the other case)
 }
 
@@ -34,6 +34,7 @@ def test_outputs_point_at_the_resources(synth, resources):
     assert outputs["StreamName"] == {"Ref": stream_id}
     assert outputs["StreamArn"] == getatt(stream_id, "Arn")
     assert outputs["VectorIndexArn"] == getatt(custom_resource(resources), "IndexArn")
+    assert outputs["VectorIndexGeneration"] == getatt(custom_resource(resources), "IndexGeneration")
     assert outputs["DeadLetterBucketName"] == {"Ref": bucket_id}
     assert outputs["IndexerFunctionName"] == {"Ref": indexer_id}
     assert outputs["VersionTableName"] == {"Ref": table_id}

@@ -96,9 +96,10 @@ def _tag(client, arn: str, tags: Mapping[str, str] | None) -> None:
 
 
 def ensure_vector_bucket(
-    client, name: str, encryption: Encryption, tags: Mapping[str, str] | None = None
+    client, name: str, encryption: Encryption, tags: Mapping[str, str] | None = None, *, tag_existing: bool = True
 ) -> tuple[dict[str, Any], bool]:
-    """Create the vector bucket unless it exists with this encryption; return (its description, created)."""
+    """Create the vector bucket unless it exists with this encryption; return (its description, created). An
+    existing one is tagged too, unless ``tag_existing`` is False (the caller tags it once it may take it over)."""
     created = True
     request: dict[str, Any] = {"vectorBucketName": name, "encryptionConfiguration": encryption.canonical()}
     if tags:
@@ -120,7 +121,7 @@ def ensure_vector_bucket(
             f"for {encryption.canonical()}. Its name is derived from its encryption, so it was made outside this "
             "resource; delete it or choose another VectorBucketName."
         )
-    if not created:  # kept from a retried create or a retained earlier stack: it is this stack's now
+    if not created and tag_existing:  # kept from a retried create or a retained earlier stack: this stack's now
         _tag(client, bucket["vectorBucketArn"], tags)
     logger.info("vector bucket ready", vector_bucket=name, newly_created=created, encryption=encryption.canonical())
     return bucket, created
@@ -236,13 +237,18 @@ def create_vector_index(
     """Make sure the bucket and index ``props`` describe exist; return the Provider framework response.
     ``only_empty``: as ``ensure_index`` (the stack's Create)."""
     bucket_name, index_name = props.bucket_name, props.index_name
-    bucket, bucket_created = ensure_vector_bucket(client, bucket_name, props.encryption, tags)
+    # With only_empty, an existing bucket is tagged only once its index may be taken over: a refused Create must
+    # not move another stack's owner tag (its rename cleanup would then be denied).
+    bucket, bucket_created = ensure_vector_bucket(client, bucket_name, props.encryption, tags,
+                                                  tag_existing=not only_empty)
     try:
         index = ensure_index(client, bucket_name, index_name, props.index, tags, only_empty=only_empty)
     except VectorIndexResourceError:
         if bucket_created:
             _discard_new_bucket(client, bucket_name)
         raise
+    if only_empty and not bucket_created:
+        _tag(client, bucket["vectorBucketArn"], tags)
     ref = IndexRef(
         arn=index["indexArn"],
         bucket_arn=bucket["vectorBucketArn"],

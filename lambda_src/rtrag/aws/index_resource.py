@@ -21,16 +21,16 @@ property                        default   rule
 ``KmsKeyArn``                   (none)    required with ``aws:kms`` (a full KMS key ARN), else absent
 ``RetainOnDelete``              false     ``true`` or ``false``
 ``OwnerTagKey``                 (none)    a tag key (1..128 chars, not ``aws:*``), see "Ownership"
-``DataVersion``                 (none)    the ``DATA_VERSION`` of the Data the template reads, see "Data"
+``DataVersion``                 (none)    any text; the template's is ``contract.VECTOR_INDEX_DATA_VERSION``, see "Data"
 ==============================  ========  ===============================================================
 
-Data: ``VectorBucketName``, ``VectorBucketArn``, ``IndexName``, ``IndexArn`` -- the actual names and ARNs,
-which the stack must reference (``get_att``) instead of the base names -- and ``IndexGeneration``, the index's
-creation time in epoch milliseconds (the indexer stamps its version ledger with it). CloudFormation keeps the Data
-of the last response and asks the handler again only when a property changes, so a stack made before a Data key
-existed would fail its ``get_att`` of that key; the template therefore passes ``DataVersion``, and a new Data key
-comes with a new ``DATA_VERSION``: the property change makes CloudFormation send an Update, which answers with the
-whole Data.
+Data: ``VectorBucketName``, ``VectorBucketArn``, ``IndexName``, ``IndexArn`` -- the actual names and ARNs, which
+the stack must reference (``get_att``) instead of the base names -- and ``IndexGeneration``, the index's creation
+time in epoch milliseconds (the indexer stamps its version ledger with it). CloudFormation keeps the Data of the
+last response and asks the handler again only when a property changes, so a stack made before a Data key existed
+would fail its ``get_att`` of that key; the template therefore passes ``DataVersion``, and a new Data key comes
+with a new ``contract.VECTOR_INDEX_DATA_VERSION``: the property change makes CloudFormation send an Update, which
+answers with the whole Data.
 
 Naming. S3 Vectors cannot change an index's parameters or a bucket's encryption, and two indexes in one
 bucket cannot share a name, so a change must create a new index (CloudFormation then deletes the old one,
@@ -93,7 +93,6 @@ _PROPERTY_NAMES = (
     "OwnerTagKey",
     "DataVersion",
 )
-DATA_VERSION = contract.VECTOR_INDEX_DATA_VERSION  # the Data this handler returns (module docstring, "Data")
 _FRAMEWORK_PROPERTIES = ("ServiceToken",)  # CloudFormation adds it to every custom resource's properties
 
 
@@ -259,10 +258,8 @@ def parse_properties(props: Mapping[str, Any] | None) -> VectorIndexProperties:
         retain = False
 
     owner_tag_key = _owner_tag_key(props.get("OwnerTagKey"), problems)
-    data_version = props.get("DataVersion")
-    if data_version is not None and data_version != DATA_VERSION:
-        problems.append(f"DataVersion {data_version!r} is not this handler's ({DATA_VERSION!r}): deploy the template "
-                        "and the handler of the same version")
+    # DataVersion is not checked: it only makes CloudFormation call the handler again, and a rollback sends the
+    # earlier template's value to this handler.
 
     if problems:
         raise InvalidProperties("Invalid vector index properties: " + "; ".join(problems))

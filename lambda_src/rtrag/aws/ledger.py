@@ -2,11 +2,14 @@
 
 Table: partition key ``pk`` (string) = ``<vector bucket>/<vector index>#<doc_id>`` (a doc id never holds ``#``), so
 every index has its own ledger in one table, and a new index (a reindex target, or one the stack replaced) starts with
-an empty one. An index deleted and created again under its name (the stack's settings changed and changed back, or by
-hand) is told apart by its **generation**, its creation time (``index_generation``): each item is stamped with the
-generation it was written for, and an item of another generation is read as absent, so the new, empty index is filled
-again instead of every document being skipped as unchanged. (An item written before items were stamped counts as another
-generation's when it was last updated before the index was created.) A key that would pass DynamoDB's 2,048-byte limit
+an empty one. An index deleted and created again under its name (the stack's settings changed and changed back, or a
+replay target made again) is told apart by its **generation**, its creation time (``index_generation``): each item is
+stamped with the generation it was written for, and an item of another generation keeps only its reach
+(``_as_of_another_index``): no version, so the new, empty index is filled again instead of every document being
+skipped as unchanged, but every key an earlier attempt may have written is still deleted when it must be. (An item
+written before items were stamped counts as another generation's when it was last updated before the index was
+created.) The indexer learns its index's generation from the stack (``VECTOR_INDEX_GENERATION``, set when the vector
+index resource runs), so the pipeline's own index must not be deleted and made again by hand. A key that would pass DynamoDB's 2,048-byte limit
 (a doc id of 512 four-byte characters does) ends in ``sha256:<hex digest of the doc id>`` instead. Attributes:
 ``doc_id``, ``ts`` (N) and ``seq`` (S) of the committed version, ``state``, ``chunks``, ``content_hash``,
 ``attributes``, ``dirty`` (BOOL), ``reach``, ``updated_at``, ``generation`` and, on a clean tombstone only,
@@ -129,6 +132,14 @@ class FastBatchGet(FastBody):
         return json.dumps(envelope)
 
 
+def _as_of_another_index(entry: VersionEntry) -> VersionEntry:
+    """What an entry written for another generation of the index still says: no version (the document is written
+    again, whatever was committed there), but its reach, marked dirty. On a new, empty index that costs a few
+    deletes of keys that are not there; where two writers disagree on the generation (one still configured with
+    an earlier one), it keeps every chunk either may have written within reach of the next write or delete."""
+    return VersionEntry(entry.doc_id, dirty=True, reach=max(entry.reach, entry.chunks), updated_at=entry.updated_at)
+
+
 def to_item(ns: str, entry: VersionEntry, *, generation: str | None = None) -> LedgerItem:
     """A ledger entry as a DynamoDB item (attribute-value form), stamped with the index's ``generation``."""
     item = LedgerItem({PARTITION_KEY: {"S": item_key(ns, entry.doc_id)}, "doc_id": {"S": entry.doc_id},
@@ -218,9 +229,10 @@ class DynamoDBVersionLedger:
             except AWS_ERRORS as exc:
                 raise classify(exc, action=f"DynamoDB BatchGetItem on {self.table}") from exc
             for item in response.get("Responses", {}).get(self.table, []):
-                if not self._of_another_generation(item):
-                    entry = from_item(item)
-                    found[entry.doc_id] = entry
+                entry = from_item(item)
+                if self._of_another_generation(item):
+                    entry = _as_of_another_index(entry)
+                found[entry.doc_id] = entry
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 return found

@@ -109,6 +109,6 @@ MESSAGES = {
 }
 
 
-def message(key: str, **fields: object) -> str:
-    """The command line's message ``key`` of ``MESSAGES``, with ``fields`` filled in."""
-    return MESSAGES[key].format(**fields)
+def message(name: str, /, **fields: object) -> str:
+    """The command line's message ``name`` of ``MESSAGES``, with ``fields`` filled in (``key`` among them)."""
+    return MESSAGES[name].format(**fields)

@@ -61,6 +61,7 @@ RESOURCES = (STREAM, VECTOR_BUCKET, VECTOR_INDEX, DEAD_LETTER_BUCKET, VERSION_TA
 # The stack's other outputs (README, "Deploy to AWS").
 OUTPUT_STREAM_ARN = "StreamArn"
 OUTPUT_VECTOR_INDEX_ARN = "VectorIndexArn"
+OUTPUT_VECTOR_INDEX_GENERATION = "VectorIndexGeneration"  # the generation the indexer was given
 OUTPUT_INDEXER_FUNCTION = "IndexerFunctionName"
 OUTPUT_PRODUCER_POLICY = "ProducerPolicyArn"
 OUTPUT_ASKER_POLICY = "AskerPolicyArn"

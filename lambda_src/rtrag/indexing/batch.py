@@ -153,9 +153,10 @@ class BatchIndexer:
             # Indexed all the same (the versions decide), but the order per document that the ledger's one
             # writer per document rests on holds only when a document's events share one partition key.
             log.warning("records put under a partition key other than their doc id", extra={
-                "records": result.miskeyed, "fix": "put each event with its doc_id as the partition key "
-                "(put_event.py and rtrag.aws.kinesis.KinesisStream do); otherwise two versions of a document can "
-                "be indexed at once, and the older one can end in the index"})
+                "records": result.miskeyed, "fix": "put each event with its doc_id as the partition key (one "
+                "longer than 256 characters: rtrag.core.events.partition_key_of(doc_id)), as put_event.py does; "
+                "otherwise two versions of a document can be indexed at once, and the older one can end in the "
+                "index"})
         return list(winners.values())
 
     def _dead_letter(self, record: KinesisRecord, result: BatchResult, *, reason: str, kind: str,

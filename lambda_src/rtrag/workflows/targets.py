@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from rtrag.core.backoff import backoff_delay
 from rtrag.core.deadletters import DeadLetter
 from rtrag.core.errors import InvalidEvent, UserError
-from rtrag.core.events import decode_event
+from rtrag.core.events import decode_event, partition_key_of
 from rtrag.core.kinesis import StreamRecord, kinesis_event_record
 from rtrag.indexing.batch import BatchIndexer, BatchResult
 from rtrag.indexing.ports import DeadLetterSink
@@ -152,9 +152,10 @@ def keyed_by_record(letter: DeadLetter, record: SourceRecord) -> DeadLetter:
 
 
 def _partition_key(data: bytes, fallback: str) -> str:
-    """The doc id of an event (its partition key on the stream), or ``fallback`` when it has none."""
+    """The partition key a producer gives an event (``events.partition_key_of`` its doc id), or ``fallback`` when
+    it has none."""
     try:
-        return decode_event(data, default_ts=0).doc_id
+        return partition_key_of(decode_event(data, default_ts=0).doc_id)
     except InvalidEvent as exc:
         return exc.doc_id or fallback
 
