@@ -90,18 +90,30 @@ def load_questions(path: Path) -> list[Question]:
             raise UserError(f"{where}: not JSON ({exc})") from None
         if not isinstance(item, dict) or not isinstance(item.get("question"), str) or not item["question"].strip():
             raise UserError(f'{where}: each line needs a non-empty "question" string')
+        try:
+            item["question"].encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate written as a \\u escape
+            raise UserError(f'{where}: the "question" holds an unpaired surrogate (\\ud800..\\udfff): not text') from None
         unknown = sorted(set(item) - QUESTION_FIELDS)
         if unknown:  # a misspelt key would otherwise be ignored and the question scored on less than meant
             raise UserError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; the keys are "
                             f"{', '.join(sorted(QUESTION_FIELDS))}")
-        tags = item.get("tags", [])
+        tags = item.get("tags")
+        tags = [] if tags is None else tags
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise UserError(f'{where}: "tags" is a list of strings')
+        near = item.get("near_doc_ids")
+        near = [] if near is None else near
+        if not isinstance(near, list) or not all(isinstance(d, str) for d in near):
+            raise UserError(f'{where}: "near_doc_ids" is a list of doc ids')
         answerable = item.get("answerable", True)
         if not isinstance(answerable, bool):
             raise UserError(f'{where}: "answerable" is true or false')
-        docs = item.get("expected_doc_ids", [])
-        spans = item.get("expected_answer", [])
+        # null or empty means "none given", as it always has; any other value is type-checked below.
+        docs = item.get("expected_doc_ids")
+        docs = [] if docs is None or docs == [] else docs
+        spans = item.get("expected_answer")
+        spans = [] if spans is None or spans in ("", []) else spans
         spans = [spans] if isinstance(spans, str) else spans
         if not isinstance(docs, list) or not all(isinstance(d, str) and d for d in docs):
             raise UserError(f'{where}: "expected_doc_ids" is a list of doc ids')

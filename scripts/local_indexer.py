@@ -19,8 +19,6 @@ import threading
 
 from rtrag.cli.common import run_cli, script_parser
 
-INVALID = "invalid/"  # where the indexer dead-letters records that are not valid events
-
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = script_parser("local_indexer.py", __doc__)
@@ -42,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
 
         backend = LocalBackend()
         try:
-            # The handler dead-letters a bad record and goes on (its response cannot say so): count the letters.
-            letters = set(backend.dead_letters.list(INVALID))
+            # The handler dead-letters a bad record and goes on (its response cannot say so): count the letters
+            # this process writes (not those of other processes meanwhile).
             if args.follow:
                 stop = threading.Event()
                 for sig in (signal.SIGINT, signal.SIGTERM):
@@ -53,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"processed {s.records} record(s) in {s.batches} batch(es)", file=sys.stderr, flush=True))
             else:
                 summary = backend.drain()
-            dead_lettered = len(set(backend.dead_letters.list(INVALID)) - letters)
+            dead_lettered = backend.dead_letters.written
         finally:
             backend.close()
         line = {"batches": summary.batches, "records": summary.records, "dead_lettered": dead_lettered,

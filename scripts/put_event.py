@@ -2,7 +2,8 @@
 """Put document events on the pipeline's Kinesis stream.
 
 examples:
-  python scripts/put_event.py "Project Nimbus ships its v3 release on 2026-08-14." nimbus-v3
+  python scripts/put_event.py "Project Nimbus ships its v3 release on 2026-08-14 and drops Python 3.9 support." \\
+      nimbus-v3
   python scripts/put_event.py --doc-id runbook-42 --source wiki --metadata team=platform --metadata tier=1 \\
       "Rotate the signing keys every 90 days."
   python scripts/put_event.py --delete nimbus-v3
@@ -66,12 +67,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.from_line is not None and (args.file is None or args.from_line < 1):
         parser.error(f"{FROM_LINE} N goes with --file, and N is a line number (1 or more)")
     # An option that would change nothing is refused, not ignored.
-    one_event = {"--doc-id": args.doc_id, "--source": args.source, "--metadata": args.metadata, "--ts": args.ts}
-    if args.file is not None and (given := [flag for flag, value in one_event.items() if value]):
+    one_event = {"--doc-id": args.doc_id, "--source": args.source, "--metadata": args.metadata or None,
+                 "--ts": args.ts}
+    if args.file is not None and (given := [flag for flag, value in one_event.items() if value is not None]):
         parser.error(f"{', '.join(given)}: with --file, each line is a whole event (put them in its lines)")
-    if args.delete is not None and (given := [f for f in ("--source", "--metadata") if one_event[f]]):
-        parser.error(f"{', '.join(given)}: a delete has no text, source or metadata (leave them out)")
-    if args.local and args.stream_name:
+    if args.delete is not None and (given := [f for f in ("--doc-id", "--source", "--metadata")
+                                              if one_event[f] is not None]):
+        parser.error(f"{', '.join(given)}: --delete names the document, and a delete has no source or metadata "
+                     "(leave them out)")
+    if args.local and args.stream_name is not None:
         parser.error("--stream-name names an AWS resource; local mode has one stream (leave it out, or drop --local)")
     return args
 
@@ -204,7 +208,9 @@ def send_local(args: argparse.Namespace, events: list) -> int:
     local = LocalBackend()
     later: list[Callable[[], None]] = []
     try:
-        live_before = local.live([e.doc_id for e in events if e.op == DELETE])
+        # A delete of a document neither indexed before nor put earlier in this same send removes nothing.
+        live_before = local.live([e.doc_id for e in events if e.op == DELETE]) | {
+            e.doc_id for e in events if e.op != DELETE}
         code, sent = send(args, local.producer, events, announce=False, later=later)
         try:
             local.drain()
@@ -230,7 +236,7 @@ def send_local(args: argparse.Namespace, events: list) -> int:
             print(json.dumps({"documents": counts}))
         else:
             print("documents: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n or status == "indexed"))
-    for outcome in [o for o in outcomes if o.ok and o.message][:20]:
+    for outcome in [o for o in outcomes if o.ok and o.message and not args.json][:20]:  # --json: in "reason"
         print(f"note: doc_id={outcome.doc_id}: {outcome.message}", file=sys.stderr)
     for outcome in problems[:20]:
         see = f"; see `redrive.py show {outcome.dead_letter} --local`" if outcome.dead_letter else ""

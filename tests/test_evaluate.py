@@ -79,6 +79,8 @@ def test_the_table_names_each_wrong_question_and_check_fails_when_a_goal_is_miss
     ('{"question": "x", "expected_answer": "y", "tags": "abc"}', '"tags" is a list of strings'),
     ('{"question": "x", "expected_answer": 0}', '"expected_answer" is a string or a list of strings'),
     ('\udcff', "q.jsonl: not UTF-8 text (byte 0); save it as UTF-8 JSON Lines"),
+    ('{"question": "\\udcff", "answerable": false}', 'q.jsonl:1: the "question" holds an unpaired surrogate'),
+    ('{"question": "x", "answerable": false, "near_doc_ids": 5}', '"near_doc_ids" is a list of doc ids'),
 ])
 def test_a_bad_question_line_is_named_with_the_fix(tmp_path, capsys, line, message):
     (tmp_path / "q.jsonl").write_bytes(line.encode("utf-8", "surrogateescape") + b"\n")
@@ -86,6 +88,17 @@ def test_a_bad_question_line_is_named_with_the_fix(tmp_path, capsys, line, messa
     assert evaluate.main(["--local", "--questions", str(tmp_path / "q.jsonl")]) == 1
 
     assert message in capsys.readouterr().err
+
+
+def test_null_or_empty_expectations_mean_none_given(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "Capital of Mars?", "answerable": false, "expected_answer": ""}\n'
+                    '{"question": "Who owns it?", "expected_doc_ids": null, "expected_answer": "team"}\n')
+
+    first, second = evaluate.load_questions(path)
+
+    assert (first.answerable, first.expected_answer) == (False, ())
+    assert (second.expected_doc_ids, second.expected_answer) == ((), ("team",))
 
 
 def test_a_line_separator_inside_a_question_string_is_part_of_the_line(tmp_path):

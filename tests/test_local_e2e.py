@@ -152,3 +152,9 @@ def test_deleting_a_doc_id_that_was_never_indexed_says_nothing_was_removed(cli):
         "note: doc_id=nimbus-v33: no document nimbus-v33 was indexed, so nothing was removed (the delete is kept "
         "as a tombstone); check the doc id")
     assert real.returncode == 0 and real.stderr == ""
+    # put and deleted in one send: the delete removes what that send indexed, so no note
+    events = cli.state.parent / "events.jsonl"
+    events.write_text(json.dumps({"doc_id": "new1", "text": "A new one."}) + "\n" +
+                      json.dumps({"doc_id": "new1", "op": "delete"}) + "\n")
+    both = cli("put_event.py", "--local", "--file", str(events))
+    assert both.returncode == 0 and "note:" not in both.stderr and "1 deleted" in both.stdout

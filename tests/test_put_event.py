@@ -346,8 +346,12 @@ def test_a_local_bulk_put_interrupted_while_indexing_says_everything_was_put_and
 @pytest.mark.parametrize(("argv", "message"), [
     (["--file", "x.jsonl", "--source", "wiki", "--ts", "5"], "--source, --ts: with --file, each line is a whole event"),
     (["--file", "x.jsonl", "--doc-id", "a"], "--doc-id: with --file, each line is a whole event"),
-    (["--delete", "a", "--metadata", "team=x"], "--metadata: a delete has no text, source or metadata"),
+    (["--file", "x.jsonl", "--ts", "0"], "--ts: with --file, each line is a whole event"),
+    (["--file", "x.jsonl", "--source", ""], "--source: with --file, each line is a whole event"),
+    (["--delete", "a", "--metadata", "team=x"], "--metadata: --delete names the document, and a delete has no"),
+    (["--delete", "a", "--doc-id", "b"], "--doc-id: --delete names the document"),
     (["--local", "--stream-name", "s", "text", "a"], "--stream-name names an AWS resource; local mode has one stream"),
+    (["--local", "--stream-name", "", "text", "a"], "--stream-name names an AWS resource; local mode has one stream"),
 ])
 def test_an_option_that_would_change_nothing_is_refused(argv, message, capsys):
     with pytest.raises(SystemExit) as exited:

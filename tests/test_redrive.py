@@ -369,14 +369,16 @@ def test_local_show_or_send_of_a_key_that_is_no_letter_says_so_in_one_line(local
         assert err == f"error: no dead letter {key} in {local.dead_letters.directory}: see `redrive.py list --local`"
 
 
-def test_a_local_letter_that_is_not_json_is_named_with_the_fix(local, capsys):
-    (local.dead_letters.directory / local.bad_key).write_text('{"reason": "trunc')
+@pytest.mark.parametrize(("body", "says"), [('{"reason": "trunc', "is not a readable JSON file ("),
+                                            ("[1, 2]", "holds JSON but not an object;")])
+def test_a_local_letter_that_is_not_a_json_object_is_named_with_the_fix(local, capsys, body, says):
+    (local.dead_letters.directory / local.bad_key).write_text(body)
 
-    assert redrive.main(["list", "--local"]) == 1
-
-    err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: {local.dead_letters.directory / local.bad_key} is not a readable JSON file (")
-    assert err.endswith(f"it is not a dead letter: move it out of {local.dead_letters.directory}")
+    for argv in (["list", "--local"], ["show", local.bad_key, "--local"]):
+        assert redrive.main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: {local.dead_letters.directory / local.bad_key} {says}")
+        assert err.endswith(f"it is not a dead letter: move it out of {local.dead_letters.directory}")
 
 
 # as a user runs it

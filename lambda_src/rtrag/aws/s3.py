@@ -59,6 +59,9 @@ class S3DeadLetters:
                 return None
             raise classify(exc, action=f"S3 GetObject on dead-letter bucket {self.bucket}") from exc
         try:
-            return json.loads(body)
+            letter = json.loads(body)
         except ValueError as exc:
             raise UserError(f"s3://{self.bucket}/{key} is not JSON ({exc}); it is not a dead letter") from None
+        if not isinstance(letter, dict):
+            raise UserError(f"s3://{self.bucket}/{key} holds JSON but not an object; it is not a dead letter")
+        return letter

@@ -21,6 +21,7 @@ class LocalDeadLetters:
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
+        self.written = 0
 
     def _path(self, key: str) -> Path:
         parts = PurePosixPath(key).parts
@@ -29,8 +30,11 @@ class LocalDeadLetters:
         return self.directory.joinpath(*parts)
 
     def write(self, letter: DeadLetter) -> str:
-        """Store ``letter`` under its key (a redelivered record overwrites its own letter); returns the key."""
-        return self.write_object(letter.key, letter.to_json())
+        """Store ``letter`` under its key (a redelivered record overwrites its own letter); returns the key.
+        ``written`` counts this object's letters (the ones this process wrote)."""
+        key = self.write_object(letter.key, letter.to_json())
+        self.written += 1
+        return key
 
     def write_object(self, key: str, body: dict[str, Any]) -> str:
         """Store ``body`` as JSON under ``key``. A failed write raises TransientError (the caller retries)."""
@@ -77,7 +81,11 @@ class LocalDeadLetters:
         if not path.is_file():
             return None
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            letter = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, OSError) as exc:
             raise UserError(f"{path} is not a readable JSON file ({exc}); it is not a dead letter: move it out of "
                             f"{self.directory}") from None
+        if not isinstance(letter, dict):
+            raise UserError(f"{path} holds JSON but not an object; it is not a dead letter: move it out of "
+                            f"{self.directory}")
+        return letter

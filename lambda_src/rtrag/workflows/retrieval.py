@@ -94,9 +94,6 @@ class Retrieval:
     query_ms: float  # everything after the question's embedding: queries, lexical ranking, fusion
 
 
-MAX_QUESTION_PARTS = 8  # parts of one question ("When did A launch, and when did B?") retrieved and answered
-
-
 def retrieve(question: str, *, embedder: QuestionEmbedder, index: QueryIndex, top_k: int = DEFAULT_TOP_K,
              filter: dict[str, Any] | None = None, max_distance: float = DEFAULT_MAX_DISTANCE,
              candidates: int = DEFAULT_CANDIDATES, sentence_embedder: SentenceEmbedder | None = None) -> Retrieval:
@@ -110,10 +107,7 @@ def retrieve(question: str, *, embedder: QuestionEmbedder, index: QueryIndex, to
     except UnicodeEncodeError:  # bytes of another encoding on a command line arrive as lone surrogates
         raise UserError("the question is not valid UTF-8 text: type it in a UTF-8 terminal or locale") from None
     start = time.perf_counter()
-    texts = question_parts(question)
-    if len(texts) > MAX_QUESTION_PARTS:
-        # Each part costs an embedding and its own queries, and brings its own chunks to the prompt.
-        raise UserError(f"the question has {len(texts)} parts; ask at most {MAX_QUESTION_PARTS} at a time")
+    texts = question_parts(question)  # at most MAX_QUESTION_PARTS: each costs an embedding and its own queries
     vectors = [embedder.embed(text) for text in texts]
     embedded = time.perf_counter()
     pool = min(MAX_TOP_K, max(top_k, candidates))

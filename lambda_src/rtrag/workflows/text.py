@@ -140,10 +140,16 @@ _PART_BREAK = re.compile(r"\s*(?:;|,?\s+and\s+(?=(?:when|what|what's|who|whom|wh
                          r"(?:with|to)|versus|vs\.?)\s+)", re.I)
 
 
+MAX_QUESTION_PARTS = 8  # more "parts" than this are not several questions (a pasted log line, a list): one part
+
+
 def question_parts(question: str) -> list[str]:
-    """The parts of a question that each need their own answer (most questions have one)."""
+    """The parts of a question that each need their own answer (most questions have one). Each part is retrieved
+    and answered on its own; a text that would make more than ``MAX_QUESTION_PARTS`` is taken as one part, so
+    that what a question costs and brings to the prompt stays bounded."""
     parts = [p.strip(" ,?") for p in _PART_BREAK.split(question)]
-    return [p for p in parts if any(w not in STOP_WORDS for w in words(p))] or [question]
+    parts = [p for p in parts if any(w not in STOP_WORDS for w in words(p))]
+    return parts if 0 < len(parts) <= MAX_QUESTION_PARTS else [question]
 
 
 def reciprocal_rank_fusion(rankings: Iterable[list[str]], *, k: int = 60) -> list[str]:
