@@ -82,6 +82,7 @@ def test_a_filter_that_matches_nothing_says_so_beside_the_answer(local, capsys):
 @pytest.mark.parametrize(("argv", "message"), [
     (["--max-distance", "nan"], "--max-distance must be a cosine distance, 0..2 (got nan)"),
     (["--max-distance", "-1"], "--max-distance must be a cosine distance, 0..2 (got -1.0)"),
+    (["--max-distance", "2.5"], "--max-distance must be a cosine distance, 0..2 (got 2.5)"),
     (["--no-generate", "--local-generator", "bedrock"], "--local-generator bedrock picks who answers"),
 ])
 def test_ask_options_that_cannot_work_are_refused(argv, message, capsys):
