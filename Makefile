@@ -79,7 +79,7 @@ lint: synth
 
 .PHONY: bench mutants
 
-## make mutants: break the indexer in eleven ways, one at a time, and check the tests catch each (a few minutes)
+## make mutants: break the indexer in twelve ways, one at a time, and check the tests catch each (a few minutes)
 mutants: $(STAMP)
 	$(PY) tests/mutants.py
 
