@@ -93,7 +93,8 @@ def load_questions(path: Path) -> list[Question]:
         try:
             item["question"].encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate written as a \\u escape
-            raise UserError(f'{where}: the "question" holds an unpaired surrogate (\\ud800..\\udfff): not text') from None
+            raise UserError(f'{where}: the "question" holds an unpaired surrogate (\\ud800..\\udfff): '
+                            "not text") from None
         unknown = sorted(set(item) - QUESTION_FIELDS)
         if unknown:  # a misspelt key would otherwise be ignored and the question scored on less than meant
             raise UserError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; the keys are "

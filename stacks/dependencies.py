@@ -124,9 +124,9 @@ def write_layer_lock() -> str:
             name, version = wheel.name.split("-")[:2]
             digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
             pins.append(f"{name.lower().replace('_', '-')}=={version} \\\n    --hash=sha256:{digest}")
-    text = (f"# Written by `make layer-lock` from {REQUIREMENTS.name} for {PIP_PLATFORM}, CPython {PIP_PYTHON_VERSION}: "
-            "the layer's whole\n# dependency closure, each wheel pinned by its hash (pip --require-hashes). Do not "
-            "edit by hand.\n" + "\n".join(pins) + "\n")
+    text = (f"# Written by `make layer-lock` from {REQUIREMENTS.name} for {PIP_PLATFORM}, CPython "
+            f"{PIP_PYTHON_VERSION}: the layer's whole\n# dependency closure, each wheel pinned by its hash (pip "
+            "--require-hashes). Do not edit by hand.\n" + "\n".join(pins) + "\n")
     LAYER_LOCK.write_text(text)
     return text
 

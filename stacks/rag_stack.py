@@ -226,7 +226,7 @@ class RealtimeRagStack(Stack):
             c.OUTPUT_VECTOR_INDEX_ARN: (self.vectors.index_arn, "ARN of the S3 Vectors index"),
             c.OUTPUT_VECTOR_INDEX_GENERATION: (
                 self.vectors.index_generation,
-                "Creation time (epoch ms) of the S3 Vectors index the indexer was given (its version ledger's generation)",
+                "Creation time (epoch ms) of the S3 Vectors index the indexer was given (its ledger's generation)",
             ),
             c.DEAD_LETTER_BUCKET.output: (
                 self.dead_letters.bucket.bucket_name,

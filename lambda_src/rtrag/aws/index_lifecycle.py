@@ -256,8 +256,8 @@ def create_vector_index(
         index_name=index_name,
     )
     # The index's generation (its creation time): the indexer stamps its version ledger's entries with it, so an
-    # index deleted and created again under this name (settings changed and changed back) starts with an empty
-    # ledger instead of one that calls every document unchanged.
+    # index deleted and created again under this name (settings changed and changed back) starts over: entries of
+    # the earlier index keep only their reach instead of calling every document unchanged.
     generation = index_generation(index.get("creationTime")) or ""
     return {"PhysicalResourceId": ref.arn, "Data": {**ref.data(), "IndexGeneration": generation}}
 

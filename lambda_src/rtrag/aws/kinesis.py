@@ -29,7 +29,8 @@ class KinesisStream:
 
     def put(self, event: DocumentEvent) -> Receipt:
         try:
-            r = self.client.put_record(StreamName=self.stream_name, Data=event.to_bytes(), PartitionKey=partition_key_of(event.doc_id))
+            r = self.client.put_record(StreamName=self.stream_name, Data=event.to_bytes(),
+                                       PartitionKey=partition_key_of(event.doc_id))
         except AWS_ERRORS as exc:
             raise self._error(exc, "PutRecord") from exc
         return Receipt(event.doc_id, r["ShardId"], r["SequenceNumber"])

@@ -9,12 +9,12 @@ stamped with the generation it was written for, and an item of another generatio
 skipped as unchanged, but every key an earlier attempt may have written is still deleted when it must be. (An item
 written before items were stamped counts as another generation's when it was last updated before the index was
 created.) The indexer learns its index's generation from the stack (``VECTOR_INDEX_GENERATION``, set when the vector
-index resource runs), so the pipeline's own index must not be deleted and made again by hand. A key that would pass DynamoDB's 2,048-byte limit
-(a doc id of 512 four-byte characters does) ends in ``sha256:<hex digest of the doc id>`` instead. Attributes:
-``doc_id``, ``ts`` (N) and ``seq`` (S) of the committed version, ``state``, ``chunks``, ``content_hash``,
-``attributes``, ``dirty`` (BOOL), ``reach``, ``updated_at``, ``generation`` and, on a clean tombstone only,
-``expires_at``: the table's TTL attribute, so DynamoDB removes tombstones after their retention (``plan`` ignores an
-expired one that TTL has not removed yet).
+index resource runs), so the pipeline's own index must not be deleted and made again by hand. A key that would pass
+DynamoDB's 2,048-byte limit (a doc id of 512 four-byte characters does) ends in ``sha256:<hex digest of the doc id>``
+instead. Attributes: ``doc_id``, ``ts`` (N) and ``seq`` (S) of the committed version, ``state``, ``chunks``,
+``content_hash``, ``attributes``, ``dirty`` (BOOL), ``reach``, ``updated_at``, ``generation`` and, on a clean
+tombstone only, ``expires_at``: the table's TTL attribute, so DynamoDB removes tombstones after their retention
+(``plan`` ignores an expired one that TTL has not removed yet).
 
 Reads are BatchGetItem (100 keys a call, strongly consistent), writes BatchWriteItem (25 puts a call), the calls
 of one request all at once. Both APIs may leave part of a request unprocessed under throttling; those parts are
