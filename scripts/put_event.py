@@ -98,6 +98,13 @@ def load_numbered(args: argparse.Namespace) -> list[tuple[int | None, DocumentEv
             raise UserError(f"{args.file} has no event from line {first} on: nothing to send" if first > 1
                             else f"{args.file} holds no event (only blank lines, or nothing): nothing to send")
         return numbered  # type: ignore[return-value]  # (int, event) pairs
+    for name, value in (("TEXT", args.text), ("DOC_ID", args.doc_id or args.doc_id_pos or args.delete),
+                        ("--source", args.source), ("--metadata", " ".join(args.metadata))):
+        try:
+            (value or "").encode("utf-8")
+        except UnicodeEncodeError:  # bytes of another encoding on the command line arrive as lone surrogates
+            raise InvalidInput(f"{name} is not valid UTF-8 text: type it in a UTF-8 terminal or locale, or put the "
+                               "event in a UTF-8 file and send it with --file") from None
     if args.delete is not None:
         return [(None, build_event(doc_id=args.delete, ts=args.ts, delete=True))]
     return [(None, build_event(doc_id=args.doc_id or args.doc_id_pos or str(uuid.uuid4()), text=args.text,

@@ -391,3 +391,13 @@ def test_an_empty_file_says_there_is_nothing_to_send(stream, tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (f"error: {path} holds no event (only blank lines, or nothing): "
                                                "nothing to send")
     assert records_on(stream) == []
+
+
+def test_command_line_text_that_is_not_utf8_is_named_as_such(stream, capsys):
+    text = b"caf\xe9 opens at 9".decode("utf-8", "surrogateescape")  # Latin-1 bytes from a terminal
+
+    assert put_event.main([text, "menu", "--stream-name", STREAM]) == 1
+
+    assert capsys.readouterr().err.strip() == ("error: TEXT is not valid UTF-8 text: type it in a UTF-8 terminal or "
+                                               "locale, or put the event in a UTF-8 file and send it with --file")
+    assert records_on(stream) == []
