@@ -17,7 +17,7 @@ import sys
 from rtrag.cli.asking import add_asking_arguments, build_filter, check_asking_arguments, open_asker
 from rtrag.cli.common import add_aws_arguments, current_region, run_cli, script_parser
 from rtrag.cli.safe import one_line, safe_json, safe_text
-from rtrag.workflows.answering import Asked
+from rtrag.workflows.answering import Asked, is_refusal
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -40,15 +40,30 @@ def main(argv: list[str] | None = None) -> int:
         with open_asker(args) as asker:
             stream_text = not args.json and not args.no_generate
 
+            streamed: list[str] = []
+
             def show(text: str) -> None:
+                streamed.append(text)
                 sys.stdout.write(safe_text(text))
                 sys.stdout.flush()
 
-            asked = asker.ask(args.question, top_k=args.top_k, filter=filter_, generate=not args.no_generate,
-                              max_distance=args.max_distance, on_text=show if stream_text else (lambda t: None))
+            try:
+                asked = asker.ask(args.question, top_k=args.top_k, filter=filter_, generate=not args.no_generate,
+                                  max_distance=args.max_distance, on_text=show if stream_text else (lambda t: None))
+            except BaseException:
+                if streamed:  # part of an answer is on the screen (or in a file): mark it, then say why
+                    print(" [answer incomplete]", flush=True)
+                raise
             if stream_text:
                 print()
             print_result(args, asked)
+            answer = asked.answer
+            cut_short = getattr(answer, "cut_short", None)  # a model's answer (the extractive one is never cut)
+            if cut_short:
+                print(f"note: the answer stopped early ({cut_short}): it may be incomplete", file=sys.stderr)
+            if answer is not None and not answer.sources and not is_refusal(answer.text):
+                print("note: the answer cites none of the retrieved documents: check it against them "
+                      "(--no-generate shows them)", file=sys.stderr)
             found = asked.retrieval
             if filter_ is not None and not found.hits and not found.dropped:
                 print("note: no indexed chunk matches the filter; check its keys and values (they are "

@@ -10,6 +10,8 @@ The question set is JSON Lines, one question per line:
 Optional keys: "tags" (a list of strings; the report breaks the figures down by tag) and "near_doc_ids" (for an
 unanswerable question, the documents it is near; for the reader only). Any other key is refused, so that a
 misspelt one is not ignored.
+recall@K and MRR count the documents of the retrieved chunks: K chunks, or K for each part of a question of several
+parts ("When did A launch, and when did B?"), which is what the answer is made from.
 An answer is right when it is not a refusal and holds every expected_answer span (case and spacing ignored), or,
 for a question with expected_doc_ids only, when its sources include all of them. An unanswerable question is
 right when the answer is "The answer is not in the indexed documents."
@@ -28,6 +30,7 @@ import json
 import math
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,7 @@ from typing import Any
 from rtrag.cli.asking import add_asking_arguments, build_filter, check_asking_arguments, open_asker
 from rtrag.cli.common import REPO_ROOT, add_aws_arguments, current_region, progress_printer, run_cli, script_parser
 from rtrag.cli.safe import one_line, safe_json
-from rtrag.core.errors import UserError
+from rtrag.core.errors import RagError, TransientError, UserError
 from rtrag.workflows.answering import Asked, is_refusal
 
 DEFAULT_QUESTIONS = REPO_ROOT / "eval" / "demo_questions.jsonl"
@@ -257,6 +260,31 @@ def print_report(summary: dict[str, Any], scored: list[Scored], source: Path) ->
                   f"got {one_line(answer[:160])}")
 
 
+# A question whose call fails transiently (throttled, including mid-answer, which botocore does not retry) is
+# asked again, after these pauses, before the run stops.
+RETRY_PAUSES_S = (2.0, 8.0)
+
+
+def ask_with_retries(asker: Any, question: Question, args: argparse.Namespace, filter_: dict | None, *,
+                     evaluated: int, of: int, sleep: Any = time.sleep) -> Asked:
+    """``question`` asked, again after a transient failure (``RETRY_PAUSES_S``); a failure that stays, or any
+    other, stops the run with a note of where."""
+    for pause in (*RETRY_PAUSES_S, None):
+        try:
+            return asker.ask(question.text, top_k=args.top_k, filter=filter_, max_distance=args.max_distance)
+        except TransientError:
+            if pause is None:
+                print(f"note: stopped at line {question.line} of {args.questions} ({evaluated} of {of} questions "
+                      "evaluated); run it again later", file=sys.stderr)
+                raise
+            sleep(pause)
+        except RagError:
+            print(f"note: stopped at line {question.line} of {args.questions} ({evaluated} of {of} questions "
+                  "evaluated)", file=sys.stderr)
+            raise
+    raise AssertionError("unreachable")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
@@ -267,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         scored = []
         with open_asker(args) as asker:
             for done, question in enumerate(questions, start=1):
-                asked = asker.ask(question.text, top_k=args.top_k, filter=filter_, max_distance=args.max_distance)
+                asked = ask_with_retries(asker, question, args, filter_, evaluated=done - 1, of=len(questions))
                 scored.append(Scored(question, asked, list(dict.fromkeys(h.doc_id for h in asked.retrieval.hits))))
                 progress(done, len(questions))
         summary = summarize(scored, top_k=args.top_k)

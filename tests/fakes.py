@@ -255,7 +255,8 @@ class FakeNova:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.error: tuple[int, str, str] | None = None
-        self.stream_error: str | None = None
+        self.stream_error: str | None = None  # e.g. "throttlingException", raised mid-answer
+        self.stop_reason = "end_turn"
 
     def __call__(self, params: dict[str, Any], **kwargs: Any):
         from urllib.parse import unquote
@@ -277,10 +278,19 @@ class FakeNova:
         pieces = [answer[i:i + 7] for i in range(0, len(answer), 7)]
         events: list[dict[str, Any]] = [{"messageStart": {"role": "assistant"}}]
         events += [{"contentBlockDelta": {"delta": {"text": p}, "contentBlockIndex": 0}} for p in pieces]
-        if self.stream_error:
-            events.append({self.stream_error: {"message": "stream broke"}})
-        events += [{"messageStop": {"stopReason": "end_turn"}},
+        events += [{"messageStop": {"stopReason": self.stop_reason}},
                    {"metadata": {"usage": {"inputTokens": len(prompt) // 4, "outputTokens": len(pieces),
                                            "totalTokens": len(prompt) // 4 + len(pieces)},
                                  "metrics": {"latencyMs": 5}}}]
+        if self.stream_error:
+            # As botocore delivers an error event of the stream: the iteration raises EventStreamError (a
+            # ClientError) with the event's lowerCamelCase name as its code, after the text sent before it.
+            return ok_response({"stream": self._broken(events[:-2], self.stream_error)})
         return ok_response({"stream": events})
+
+    @staticmethod
+    def _broken(events: list[dict[str, Any]], code: str):
+        from botocore.exceptions import EventStreamError
+
+        yield from events
+        raise EventStreamError({"Error": {"Code": code, "Message": "stream broke"}}, "ConverseStream")

@@ -133,3 +133,27 @@ def test_a_refusal_counts_as_one_with_or_without_its_full_stop_as_for_the_source
     for text in (NOT_FOUND, NOT_FOUND.rstrip("."), f"  {NOT_FOUND}\n"):
         assert is_refusal(text) and cited(text, ["a hit"]) == []
     assert not is_refusal("Yes. " + NOT_FOUND)
+
+
+def test_a_transient_failure_is_asked_again_and_a_lasting_one_says_where_the_run_stopped(tmp_path, capsys):
+    from rtrag.core.errors import TransientError
+
+    class Flaky:
+        def __init__(self, failures):
+            self.failures, self.calls = failures, 0
+
+        def ask(self, text, **kwargs):
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise TransientError("Bedrock ConverseStream failed: ThrottlingException: slow down")
+            return "asked"
+
+    question = evaluate.Question(7, "Who?", True, ("d",))
+    args = evaluate.parse_args(["--local", "--questions", str(tmp_path / "q.jsonl")])
+    pauses: list[float] = []
+
+    assert evaluate.ask_with_retries(Flaky(2), question, args, None, evaluated=3, of=9, sleep=pauses.append) == "asked"
+    assert pauses == list(evaluate.RETRY_PAUSES_S)
+    with pytest.raises(TransientError):
+        evaluate.ask_with_retries(Flaky(3), question, args, None, evaluated=3, of=9, sleep=pauses.append)
+    assert f"note: stopped at line 7 of {tmp_path / 'q.jsonl'} (3 of 9 questions evaluated)" in capsys.readouterr().err

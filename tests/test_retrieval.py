@@ -153,3 +153,13 @@ def test_a_text_of_too_many_parts_is_one_part_and_the_chunks_stay_within_the_que
     most = "; ".join(f"who owns service {i}" for i in range(MAX_QUESTION_PARTS))
     found = retrieve(most, embedder=Flat(), index=EachPartItsOwn(), top_k=MAX_TOP_K)
     assert len(found.hits) + len(found.dropped) == MAX_TOP_K  # not 8 x 100: the prompt stays bounded
+
+
+def test_a_question_longer_than_titan_takes_is_refused_before_any_call():
+    from rtrag.core.errors import UserError
+    from rtrag.workflows.retrieval import MAX_QUESTION_CHARS
+
+    index = DenseOnly()
+    with pytest.raises(UserError, match=f"the question is {MAX_QUESTION_CHARS + 1} characters; ask in at most"):
+        retrieve("x" * (MAX_QUESTION_CHARS + 1), embedder=Flat(), index=index)
+    assert index.requests == []

@@ -13,8 +13,11 @@ PERMANENT_CODES = frozenset({"ValidationException"})
 
 
 def error_code(exc: BaseException) -> str:
+    """The AWS error code of ``exc``. An error inside an event stream (Bedrock ConverseStream's) names it in
+    lowerCamelCase (``throttlingException``); it is given as the API's own code (``ThrottlingException``)."""
     if isinstance(exc, ClientError):
-        return exc.response.get("Error", {}).get("Code", "ClientError")
+        code = exc.response.get("Error", {}).get("Code", "ClientError")
+        return code[:1].upper() + code[1:]
     return type(exc).__name__
 
 

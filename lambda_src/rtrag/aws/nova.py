@@ -7,12 +7,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rtrag.aws.errors import AWS_ERRORS, classify
-from rtrag.core.errors import TransientError
 from rtrag.workflows.answering import SYSTEM_PROMPT, Answer, build_prompt, cited
 from rtrag.workflows.retrieval import Hit
-
-_STREAM_ERRORS = ("internalServerException", "modelStreamErrorException", "validationException",
-                  "throttlingException", "serviceUnavailableException")
 
 
 class NovaAnswerer:
@@ -29,6 +25,7 @@ class NovaAnswerer:
         start = time.perf_counter()
         parts: list[str] = []
         usage: dict[str, Any] = {}
+        stop_reason: str | None = None
         try:
             response = self.client.converse_stream(
                 modelId=self.model_id,
@@ -43,14 +40,10 @@ class NovaAnswerer:
                         on_text(text)
                 elif "metadata" in event:
                     usage = event["metadata"].get("usage", {})
-                else:
-                    for name in _STREAM_ERRORS:
-                        if name in event:
-                            code = name[0].upper() + name[1:]
-                            raise TransientError(f"Bedrock ConverseStream ({self.model_id}) failed mid-answer: "
-                                                 f"{code}: {event[name].get('message', '')}", code=code)
-        except AWS_ERRORS as exc:
+                elif "messageStop" in event:
+                    stop_reason = event["messageStop"].get("stopReason")
+        except AWS_ERRORS as exc:  # a stream's own errors too: botocore raises them as EventStreamError
             raise classify(exc, action=f"Bedrock ConverseStream ({self.model_id})") from exc
         text = "".join(parts).strip()
         return Answer(text=text, sources=cited(text, hits), model_id=self.model_id,
-                      generate_ms=(time.perf_counter() - start) * 1000, usage=usage)
+                      generate_ms=(time.perf_counter() - start) * 1000, usage=usage, stop_reason=stop_reason)

@@ -135,18 +135,35 @@ def explain(exc: BaseException, *, region: str | None = None) -> str:
     if "ExpiredToken" in text or "InvalidClientTokenId" in text or "UnrecognizedClientException" in text:
         return message("expired_credentials")
     if "inference profile" in text:
-        return message("inference_profile", where=where)
+        return message("inference_profile", where=where, profile=_nova_profile(region))
     if "AccessDenied" in text and ("don't have access to the model" in text or "model access" in text.lower()):
         return message("model_access", where=where)
     if "AccessDenied" in text:
         return message("not_authorized", detail=_joined(str(original)))
-    if "Throttling" in text or "TooManyRequests" in text:
+    lowered = text.lower()
+    if "throttling" in lowered or "toomanyrequests" in lowered:  # a stream's errors are lowerCamelCase
         return message("throttled")
+    if "model identifier is invalid" in lowered or ("bedrock" in lowered and "resourcenotfound" in lowered):
+        return message("model_unknown", where=where, profile=_nova_profile(region))
+    if "modelnotready" in lowered:
+        return message("model_not_ready")
+    if "bedrock" in lowered and ("input is too long" in lowered or "too many input tokens" in lowered):
+        return message("input_too_long")
     if "Kinesis" in text and "ResourceNotFound" in text:
         return message("stream_not_found", where=where, detail=_joined(str(original)))
     if "S3 Vectors" in text and "NotFound" in text:
         return message("vectors_not_found", where=where, detail=_joined(str(original)))
     return _joined(str(original))
+
+
+def _nova_profile(region: str | None) -> str:
+    """Nova Lite's inference profile for ``region`` (the one the stack uses), or a generic hint."""
+    from rtrag.core.regions import UnsupportedRegion, nova_lite_profile
+
+    try:
+        return nova_lite_profile(region)
+    except UnsupportedRegion:  # unknown, or no profile serves it (the stack refuses it at deploy)
+        return "us.amazon.nova-lite-v1:0 (eu./apac. for those geographies)"
 
 
 def _joined(text: str) -> str:

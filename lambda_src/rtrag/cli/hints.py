@@ -97,8 +97,13 @@ MESSAGES = {
     "vectors_not_found": ("vector bucket or index not found{where} ({detail}): check --region, --vector-bucket / "
                           "VECTOR_BUCKET and --vector-index / VECTOR_INDEX (the stack's VectorBucketName and "
                           "VectorIndexName outputs)"),
-    "inference_profile": ("this model must be called through an inference profile{where}: pass --model-id "
-                          "us.amazon.nova-lite-v1:0 (or eu./apac. for those geographies)"),
+    "inference_profile": "this model must be called through an inference profile{where}: pass --model-id {profile}",
+    "model_unknown": ("Bedrock does not know this model or inference profile{where} (a stale --model-id or "
+                      "ANSWER_MODEL, or a profile of another geography): pass --model-id {profile}, or leave it out "
+                      "for the stack's AnswerModelId"),
+    "model_not_ready": "the Bedrock model is not ready yet (it is being loaded): retry in a minute",
+    "input_too_long": ("the prompt is longer than the model takes: ask with a smaller --top-k, or a shorter "
+                       "question"),
     "model_access": ("model access is not enabled{where}: open the Bedrock console, Model access, and enable Amazon "
                      "Titan Text Embeddings V2 and Amazon Nova Lite"),
     "not_authorized": ("not authorized ({detail}): attach the stack's ProducerPolicyArn, AskerPolicyArn or (for "

@@ -94,6 +94,11 @@ class Retrieval:
     query_ms: float  # everything after the question's embedding: queries, lexical ranking, fusion
 
 
+# Titan V2 embeds at most 8,192 tokens (aws-facts); a token is at least one character in practice, and a question
+# is far shorter than this, so a longer one is refused before any call instead of rejected by Titan.
+MAX_QUESTION_CHARS = 4_000
+
+
 def retrieve(question: str, *, embedder: QuestionEmbedder, index: QueryIndex, top_k: int = DEFAULT_TOP_K,
              filter: dict[str, Any] | None = None, max_distance: float = DEFAULT_MAX_DISTANCE,
              candidates: int = DEFAULT_CANDIDATES, sentence_embedder: SentenceEmbedder | None = None) -> Retrieval:
@@ -106,6 +111,9 @@ def retrieve(question: str, *, embedder: QuestionEmbedder, index: QueryIndex, to
         question.encode("utf-8")
     except UnicodeEncodeError:  # bytes of another encoding on a command line arrive as lone surrogates
         raise UserError("the question is not valid UTF-8 text: type it in a UTF-8 terminal or locale") from None
+    if len(question) > MAX_QUESTION_CHARS:
+        raise UserError(f"the question is {len(question)} characters; ask in at most {MAX_QUESTION_CHARS} (it is "
+                        "embedded whole, and Titan takes at most 8,192 tokens)")
     start = time.perf_counter()
     texts = question_parts(question)  # at most MAX_QUESTION_PARTS: each costs an embedding and its own queries
     vectors = [embedder.embed(text) for text in texts]
