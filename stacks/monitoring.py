@@ -87,8 +87,10 @@ class PipelineMonitoring(Construct):
         self._pipeline_alarms(stream, function, thresholds)
         self._failed_batches_alarm(*failed_batches)
         self._ledger_alarm(version_table)
+        self._delivery_alarms(function)
         if archive_delivery_stream_name is not None:
             self._archive_alarm(archive_delivery_stream_name, thresholds.archive_freshness_seconds)
+            self._archive_stalled_alarm(stream, archive_delivery_stream_name, thresholds)
         for alarm in self.alarms.values():
             # OK notifications too: whoever was paged learns that the condition cleared without opening a console.
             alarm.add_alarm_action(cw_actions.SnsAction(self.topic))
@@ -179,7 +181,13 @@ class PipelineMonitoring(Construct):
             return {f"{prefix}{i}": _ledger_metric(table, name, operation, "Sum", FIVE_MINUTES)
                     for i, operation in enumerate(LEDGER_OPERATIONS)}
 
-        inputs = {**per_operation("ThrottledRequests", "throttled"), **per_operation("SystemErrors", "errors")}
+        inputs: dict[str, cw.IMetric] = {
+            **per_operation("ThrottledRequests", "throttled"), **per_operation("SystemErrors", "errors"),
+            # A batch call counts in ThrottledRequests only when every item was throttled; items throttled one by
+            # one (a hot key, a spike) come back unprocessed and count only here.
+            "readItems": table.metric("ReadThrottleEvents", statistic="Sum", period=FIVE_MINUTES),
+            "writeItems": table.metric("WriteThrottleEvents", statistic="Sum", period=FIVE_MINUTES),
+        }
         self._alarm(
             "VersionLedgerErrors",
             # DynamoDB publishes these only when they happen; FILL counts one operation's datapoint even when the
@@ -196,8 +204,8 @@ class PipelineMonitoring(Construct):
             # No datapoint means no request was throttled or failed.
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             description=(
-                "Requests of the indexer (or reindex.py) to the version ledger's DynamoDB table were throttled as a "
-                "whole or failed with a DynamoDB internal error in the last 5 minutes. Documents whose versions "
+                "Requests of the indexer (or reindex.py) to the version ledger's DynamoDB table were throttled (as a "
+                "whole or item by item) or failed with a DynamoDB internal error in the last 5 minutes. Documents whose versions "
                 "could not be read or written are not indexed until the event source mapping retries them. On an "
                 "on-demand table, throttling means a traffic spike beyond twice the previous peak, a hot key, or "
                 "the table's account quota: see the dashboard's ledger widgets and the indexer's logs."
@@ -312,6 +320,57 @@ class PipelineMonitoring(Construct):
             ),
         )
 
+    def _delivery_alarms(self, function: lambda_.IFunction) -> None:
+        """What the indexer's own counts and Lambda's destination metric say that no other alarm does."""
+        self._alarm(
+            "FailedBatchNotSaved",
+            metric=function.metric("DestinationDeliveryFailures", statistic="Sum", period=FIVE_MINUTES,
+                                   label="failed batches not written to the dead-letter bucket"),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            # Lambda publishes it only when a delivery to the on-failure destination fails.
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            description=(
+                "The event source mapping gave up on a batch and could not write it to the dead-letter bucket (its "
+                "on-failure destination): those records are in no dead letter. Check the bucket's policy and the "
+                "indexer role's s3:PutObject and s3:ListBucket on it; while the stream still holds the records, "
+                "replay them with scripts/reindex.py --from-stream."
+            ),
+        )
+        self._alarm(
+            "DocumentsFailing",
+            metric=self.indexer_metric(c.METRIC_FAILED, statistic="Sum", period=FIVE_MINUTES,
+                                       label="documents failed (retried)"),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            # Published (0 included) after every batch: missing means no batches ran.
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            description=(
+                "Documents failed to be indexed (Bedrock throttled or denied, the index or ledger missing, ...) in "
+                "2 of the last 3 five-minute periods. They are retried by the event source mapping (Lambda's Errors "
+                "stays 0), and end in the dead-letter bucket if the cause stays. Read the indexer's logs for the "
+                "error code."
+            ),
+        )
+        self._alarm(
+            "RecordsMisKeyed",
+            metric=self.indexer_metric(c.METRIC_MISKEYED, statistic="Sum", period=FIVE_MINUTES,
+                                       label="records under another partition key"),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            description=(
+                "A producer put document events under a partition key other than their doc_id: they are indexed, "
+                "but two versions of such a document can be indexed at once and the older can win. Make the "
+                "producer use the doc_id as the partition key (rtrag.core.events.partition_key_of), as "
+                "put_event.py does."
+            ),
+        )
+
     def _archive_alarm(self, delivery_stream_name: str, threshold_seconds: int) -> None:
         self._alarm(
             "ArchiveFreshness",
@@ -325,6 +384,34 @@ class PipelineMonitoring(Construct):
                 f"The archive's oldest undelivered record is more than {threshold_seconds} s old: Firehose cannot "
                 "write to the archive bucket, so a later reindex would miss these events until it catches up. "
                 "Read the delivery stream's error log group and the bucket's errors/ prefix."
+            ),
+        )
+
+    def _archive_stalled_alarm(self, stream: kinesis.IStream, delivery_stream_name: str, t: AlarmThresholds) -> None:
+        # ArchiveFreshness needs records held by Firehose: one that cannot read the stream at all (its role, a
+        # throttled stream) holds none, and shows only here, as the indexer's stall does in IndexerStalled.
+        stall_periods = max(MIN_STALL_PERIODS, math.ceil(t.iterator_age_seconds / STALL_PERIOD_SECONDS))
+        self._alarm(
+            "ArchiveStalled",
+            metric=cw.MathExpression(
+                expression="IF(FILL(incoming, 0) > 0 AND FILL(archived, 0) == 0, 1, 0)",
+                using_metrics={
+                    "incoming": stream.metric_incoming_records(statistic="Sum", period=FIVE_MINUTES),
+                    "archived": _firehose_metric(delivery_stream_name, "DataReadFromKinesisStream.Records", "Sum",
+                                                 FIVE_MINUTES),
+                },
+                period=FIVE_MINUTES,
+                label="records put but not read by the archive",
+            ),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=stall_periods,
+            datapoints_to_alarm=stall_periods,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            description=(
+                f"Records were put on the stream for {stall_periods * 5} minutes and the archive's delivery stream "
+                "read none: events are not being archived, so a later reindex would miss them. Check the delivery "
+                "stream's status and its role's read access to the stream (and its error log group)."
             ),
         )
 
@@ -382,19 +469,26 @@ class PipelineMonitoring(Construct):
                         per_minute(c.METRIC_DELETED, "deleted"),
                         per_minute(c.METRIC_UNCHANGED, "skipped: unchanged"),
                         per_minute(c.METRIC_STALE, "skipped: stale"),
+                        per_minute(c.METRIC_RETAGGED, "metadata only (retagged)"),
                     ],
+                    right=[per_minute(c.METRIC_RECORDS, "records received"),
+                           per_minute(c.METRIC_SUPERSEDED, "superseded in their batch")],
                     width=12,
                 ),
                 cw.GraphWidget(
                     title="Embedding calls and chunks written per minute",
-                    left=[per_minute(c.METRIC_EMBEDDING_CALLS, "embedding calls"), per_minute(c.METRIC_CHUNKS_WRITTEN, "chunks")],
+                    left=[per_minute(c.METRIC_EMBEDDING_CALLS, "embedding calls"), per_minute(c.METRIC_CHUNKS_WRITTEN, "chunks"),
+                          per_minute(c.METRIC_CHUNKS_DELETED, "chunks deleted")],
                     width=12,
                 ),
             ],
             [
                 cw.GraphWidget(
                     title="Dead letters and failed documents per minute",
-                    left=[per_minute(c.METRIC_DEAD_LETTERS, "dead letters"), per_minute(c.METRIC_FAILED, "failed (retried)")],
+                    left=[per_minute(c.METRIC_DEAD_LETTERS, "dead letters"), per_minute(c.METRIC_FAILED, "failed (retried)"),
+                          per_minute(c.METRIC_MISKEYED, "records under another partition key"),
+                          function.metric("DestinationDeliveryFailures", statistic="Sum", period=ONE_MINUTE,
+                                          label="failed batches not saved")],
                     width=8,
                 ),
                 cw.GraphWidget(

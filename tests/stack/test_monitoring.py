@@ -82,9 +82,13 @@ def _expected_widgets(resources: dict[str, Any]) -> dict[str, list[tuple[str, st
             (LAMBDA, "IteratorAge", fn, "Maximum", 60),
             (KINESIS, "GetRecords.IteratorAgeMilliseconds", stream, "Maximum", 60)],
         "Documents per minute": indexer_sums(
-            "DocumentsUpserted", "DocumentsDeleted", "DocumentsSkippedUnchanged", "DocumentsSkippedStale"),
-        "Embedding calls and chunks written per minute": indexer_sums("EmbeddingCalls", "ChunksWritten"),
-        "Dead letters and failed documents per minute": indexer_sums("DeadLetters", "DocumentsFailed"),
+            "DocumentsUpserted", "DocumentsDeleted", "DocumentsSkippedUnchanged", "DocumentsSkippedStale",
+            "DocumentsRetagged", "RecordsReceived", "EventsSuperseded"),
+        "Embedding calls and chunks written per minute": indexer_sums("EmbeddingCalls", "ChunksWritten",
+                                                                      "ChunksDeleted"),
+        "Dead letters and failed documents per minute": [
+            *indexer_sums("DeadLetters", "DocumentsFailed", "RecordsMisKeyed"),
+            (LAMBDA, "DestinationDeliveryFailures", fn, "Sum", 60)],
         "Indexer errors and throttles": [
             (LAMBDA, name, fn, "Sum", 60) for name in ("Errors", "Throttles", "Invocations")],
         "Indexer duration (ms)": [(LAMBDA, "Duration", fn, stat, 60) for stat in ("p50", "p99", "Maximum")],
@@ -217,6 +221,23 @@ def _expected_alarms(resources: dict[str, Any], settings: Settings) -> dict[str,
             "Period": 300, "EvaluationPeriods": 1,
             "Threshold": settings.alarm_throttles, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
         },
+        # a failed batch that could not be written to the dead-letter bucket is in no dead letter: any one
+        "FailedBatchNotSaved": {
+            "Namespace": LAMBDA, "MetricName": "DestinationDeliveryFailures", "Dimensions": fn, "Stat": "Sum",
+            "Period": 300, "EvaluationPeriods": 1, "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        },
+        # documents retried by the mapping (Lambda's Errors stays 0): in 2 of 3 periods, not one blip
+        "DocumentsFailing": {
+            "Namespace": namespace, "MetricName": "DocumentsFailed", "Dimensions": mine, "Stat": "Sum",
+            "Period": 300, "EvaluationPeriods": 3, "DatapointsToAlarm": 2, "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        },
+        "RecordsMisKeyed": {
+            "Namespace": namespace, "MetricName": "RecordsMisKeyed", "Dimensions": mine, "Stat": "Sum",
+            "Period": 300, "EvaluationPeriods": 1, "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        },
     }
     dead_letter_bucket, _ = one({k: r for k, r in of_type(resources, "AWS::S3::Bucket").items()
                                  if r["Properties"].get("MetricsConfigurations")})
@@ -252,7 +273,8 @@ def _metric_properties(alarm: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("key", ["IteratorAge", "FreshnessP99", "DeadLetters", "LambdaErrors", "LambdaThrottles",
-                                 "ArchiveFreshness", "FailedBatches"])
+                                 "ArchiveFreshness", "FailedBatches", "FailedBatchNotSaved", "DocumentsFailing",
+                                 "RecordsMisKeyed"])
 def test_each_alarm_watches_its_metric_with_its_threshold_period_and_missing_data_treatment(resources, key):
     alarm = alarms_by_name(resources)[f"{STACK}-{key}"]
 
@@ -293,6 +315,22 @@ def _check_stall_alarm(resources: dict[str, Any], stack: str, settings: Settings
     }
 
 
+def test_archive_stall_alarm_fires_when_records_keep_arriving_and_the_archive_reads_none(resources):
+    alarm = alarms_by_name(resources)[f"{STACK}-ArchiveStalled"]
+    ids = _ids(resources)
+    expression, *inputs = alarm["Metrics"]
+
+    assert expression["Expression"] == "IF(FILL(incoming, 0) > 0 AND FILL(archived, 0) == 0, 1, 0)"
+    assert {m["Id"]: (m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"],
+                      placeholder(m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]),
+                      m["MetricStat"]["Stat"], m["MetricStat"]["Period"]) for m in inputs} == {
+        "incoming": (KINESIS, "IncomingRecords", ids["stream"], "Sum", 300),
+        "archived": (FIREHOSE, "DataReadFromKinesisStream.Records", ids["firehose"], "Sum", 300),
+    }
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"], alarm["TreatMissingData"]) == (
+        _stall_periods(DEFAULTS), _stall_periods(DEFAULTS), "notBreaching")
+
+
 def test_stall_alarm_fires_when_records_keep_arriving_and_the_indexer_is_never_invoked(resources):
     _check_stall_alarm(resources, STACK, DEFAULTS)
     assert _stall_periods(DEFAULTS) == 2  # ten minutes: a record put at a period's end is indexed in the next
@@ -314,9 +352,12 @@ def _check_ledger_alarm(resources: dict[str, Any], stack: str) -> None:
         return (metric["Namespace"], metric["MetricName"], dimensions, m["MetricStat"]["Stat"],
                 m["MetricStat"]["Period"], m["ReturnData"])
 
-    assert sorted(map(watched, inputs)) == sorted(
-        (DYNAMODB, name, [("Operation", operation), ("TableName", table)], "Sum", 300, False)
-        for name in ("ThrottledRequests", "SystemErrors") for operation in (BATCH_GET, BATCH_WRITE))
+    assert sorted(map(watched, inputs)) == sorted([
+        *((DYNAMODB, name, [("Operation", operation), ("TableName", table)], "Sum", 300, False)
+          for name in ("ThrottledRequests", "SystemErrors") for operation in (BATCH_GET, BATCH_WRITE)),
+        # items throttled one by one (ThrottledRequests counts a batch call only when all of it was throttled)
+        *((DYNAMODB, name, [("TableName", table)], "Sum", 300, False)
+          for name in ("ReadThrottleEvents", "WriteThrottleEvents"))])
     assert {k: v for k, v in alarm.items() if k not in ("AlarmName", "AlarmDescription", "AlarmActions",
                                                          "OKActions", "Metrics")} == {
         "Threshold": 1, "ComparisonOperator": "GreaterThanOrEqualToThreshold", "EvaluationPeriods": 1,
@@ -333,7 +374,8 @@ def test_ledger_alarm_fires_on_any_throttled_or_failed_call_to_the_version_table
 def test_there_is_exactly_one_alarm_per_condition(resources):
     assert sorted(alarms_by_name(resources)) == sorted(
         f"{STACK}-{key}" for key in ("IteratorAge", "IndexerStalled", "FreshnessP99", "DeadLetters",
-                                     "LambdaErrors", "LambdaThrottles", "ArchiveFreshness", "FailedBatches",
+                                     "LambdaErrors", "LambdaThrottles", "ArchiveFreshness", "ArchiveStalled",
+                                     "FailedBatches", "FailedBatchNotSaved", "DocumentsFailing", "RecordsMisKeyed",
                                      "VersionLedgerErrors"))
 
 
