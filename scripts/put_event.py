@@ -211,6 +211,7 @@ def send_local(args: argparse.Namespace, events: list) -> int:
     """Put the events on the local stream, index them before returning (the local "event source mapping"), and
     say what became of each: 1 if any was not indexed."""
     from rtrag.local.compose import LocalBackend
+    from rtrag.local.runner import ShardBusy
 
     local = LocalBackend()
     later: list[Callable[[], None]] = []
@@ -227,6 +228,13 @@ def send_local(args: argparse.Namespace, events: list) -> int:
             print(f"interrupted while indexing: {len(sent)} event(s) were put on the local stream; "
                   "`python scripts/local_indexer.py` indexes the rest of them", file=sys.stderr)
             return 130
+        except ShardBusy:  # a long drain or replay of another process holds the shards past the lease timeout
+            for say in later:
+                say()
+            print(f"error: {len(sent)} event(s) were put on the local stream but not indexed yet: another process "
+                  "(a long drain or reindex.py) has held the stream's shards for over a minute; once it is done, "
+                  "`python scripts/local_indexer.py` indexes them", file=sys.stderr)
+            return 1
         outcomes = local.outcomes(sent, live_before=live_before)
     finally:
         local.close()

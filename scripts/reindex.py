@@ -41,7 +41,7 @@ from rtrag.core import contract
 from rtrag.core.errors import RagError, ResourceMissing, UserError
 from rtrag.core.events import SOURCE_TEXT_KEY
 from rtrag.core.limits import MAX_RECORDS_PER_PUT_RECORDS, TITAN_V2_MODEL_ID
-from rtrag.workflows.checkpoint import job_name, open_checkpoint
+from rtrag.workflows.checkpoint import job_lock, job_name, open_checkpoint
 from rtrag.workflows.replay import Replay
 from rtrag.workflows.sources import DirectoryArchive, HourWindow, JsonLinesFile, Source
 from rtrag.workflows.targets import IndexTarget, ReplayCounts, ReplayStopped, StreamTarget
@@ -273,6 +273,12 @@ def replay(args: argparse.Namespace, backend: Local | Aws, started: float) -> in
     job = job_name(source.description, target.description, source_kind=source_kind, target_kind=target_kind)
     target.shard_id = f"reindex-{job}"  # the shard of the job's synthetic records (letters are keyed by record)
     path = Path(args.checkpoint) if args.checkpoint else backend.checkpoint_dir() / f"{job}.json"
+    with job_lock(path):
+        return _replay(args, backend, source, source_kind, target, target_kind, job, path)
+
+
+def _replay(args: argparse.Namespace, backend: Local | Aws, source: Any, source_kind: str, target: Any,
+            target_kind: str, job: str, path: Path) -> int:
     checkpoint = open_checkpoint(path, job=job, source=source.description, target=target.description,
                                  restart=args.restart, target_id=target.identity)
     if checkpoint.superseded:

@@ -158,3 +158,52 @@ def test_deleting_a_doc_id_that_was_never_indexed_says_nothing_was_removed(cli):
                       json.dumps({"doc_id": "new1", "op": "delete"}) + "\n")
     both = cli("put_event.py", "--local", "--file", str(events))
     assert both.returncode == 0 and "note:" not in both.stderr and "1 deleted" in both.stdout
+
+
+def test_a_put_whose_shards_another_process_holds_too_long_says_the_event_is_on_the_stream(
+        tmp_path, monkeypatch, capsys):
+    from rtrag.local.compose import LocalBackend
+    from rtrag.local.runner import ShardBusy
+    from scripts import put_event
+
+    monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
+
+    def held(self):
+        raise ShardBusy("shardId-000000000001 has been held by another runner of 'indexer' for over 60 s")
+
+    monkeypatch.setattr(LocalBackend, "drain", held)
+
+    assert put_event.main(["--local", FACT, "nimbus-v3"]) == 1
+
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: 1 event(s) were put on the local stream but not indexed yet: another process (a long "
+                   "drain or reindex.py) has held the stream's shards for over a minute; once it is done, "
+                   "`python scripts/local_indexer.py` indexes them")
+    monkeypatch.undo()
+    monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
+    from scripts import local_indexer
+
+    assert local_indexer.main(["--json"]) == 0  # and it does
+
+
+def test_a_question_is_answered_while_another_process_holds_the_write_locks(tmp_path, monkeypatch, capsys):
+    import sqlite3
+
+    from scripts import ask, put_event
+
+    monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
+    assert put_event.main(["--local", FACT, "nimbus-v3"]) == 0
+    capsys.readouterr()
+    writers = []
+    for db in (tmp_path / "state" / "index" / "vectors.sqlite3", tmp_path / "state" / "stream" / "stream.sqlite3"):
+        writer = sqlite3.connect(db, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")  # a writer in the middle of its transaction (or stopped with Ctrl-Z)
+        writers.append(writer)
+    try:
+        assert ask.main(["--local", QUESTION]) == 0  # WAL: a reader waits for no writer
+    finally:
+        for writer in writers:
+            writer.rollback()
+            writer.close()
+
+    assert capsys.readouterr().out.startswith(FACT)

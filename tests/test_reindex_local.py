@@ -207,3 +207,36 @@ def test_events_without_ts_in_a_jsonl_file_never_overwrite_a_stored_version_or_a
     assert (run["indexed"], run["stale"], run["dead_lettered"]) == (2, 2, 0)
     assert local_texts(local.index) == {**FINAL, "epsilon": "Epsilon is new here.",
                                         "beta": "Beta moved to payments."}
+
+
+def test_a_second_run_of_the_same_replay_is_refused_while_the_first_holds_it(local, capsys):
+    import fcntl
+    import os
+
+    assert reindex.main(["--local", "--to-index", "--vector-index", "rebuilt", "--json"]) == 0
+    checkpoint = json_out(capsys)["checkpoint"]
+    fd = os.open(f"{checkpoint}.lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as the first run holds it
+    try:
+        assert reindex.main(["--local", "--to-index", "--vector-index", "rebuilt", "--restart"]) == 1
+    finally:
+        os.close(fd)
+
+    assert capsys.readouterr().err.strip().endswith(
+        f"error: this replay is already running in another process (its checkpoint {checkpoint} is in use): "
+        "wait for it to finish, or give this one another --checkpoint")
+    assert reindex.main(["--local", "--to-index", "--vector-index", "rebuilt", "--restart"]) == 0, "released"
+
+
+def test_checkpoints_are_written_through_a_scratch_file_of_their_own(tmp_path):
+    from rtrag.workflows.checkpoint import Checkpoint
+
+    path = tmp_path / "job.json"
+    first, second = (Checkpoint(job="j", source="s", target="t") for _ in range(2))
+    (tmp_path / ".job.json.tmp").write_text("a scratch name another writer might hold")
+
+    first.save(path)
+    second.save(path)
+
+    assert Checkpoint.load(path).job == "j"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".job.json.tmp", "job.json"], "no scratch left behind"

@@ -32,9 +32,13 @@ class LocalVersionLedger:
     def __init__(self, index: LocalVectorIndex):
         self.index = index
         self._db = index._db
-        with self._db.transaction(write=True) as conn:
-            for statement in _SCHEMA:
-                conn.execute(statement)
+        with self._db.transaction(write=False) as conn:  # made before: opening it takes no write lock
+            made = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")} >= {"versions",
+                                                                                          "versions_by_expiry"}
+        if not made:
+            with self._db.transaction(write=True) as conn:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
 
     def get(self, doc_ids: Sequence[str]) -> dict[str, VersionEntry]:
         unique = list(dict.fromkeys(doc_ids))

@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     PRIMARY KEY (consumer, shard_id)
 );
 """
+_SCHEMA_NAMES = frozenset(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", _SCHEMA))
 
 
 class StreamError(RagError):
@@ -184,12 +185,14 @@ class LocalStream:
             self._set_wal(busy_timeout_seconds)
             # FULL: a record is on disk when put_record returns, even if the machine loses power after.
             self._db.execute("PRAGMA synchronous = FULL")
-            with self._write():
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    self._db.execute(statement)
-                self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('name', ?), ('shard_count', ?), "
-                                 "('created', ?)", (name or DEFAULT_STREAM_NAME,
-                                                    str(shard_count or DEFAULT_SHARD_COUNT), repr(time.time())))
+            if not self._made():  # a stream made before needs no write lock to open (a reader waits for no writer)
+                with self._write():
+                    for statement in filter(str.strip, _SCHEMA.split(";")):
+                        self._db.execute(statement)
+                    self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('name', ?), "
+                                     "('shard_count', ?), ('created', ?)",
+                                     (name or DEFAULT_STREAM_NAME, str(shard_count or DEFAULT_SHARD_COUNT),
+                                      repr(time.time())))
             stored = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as exc:
             self._db.close()
@@ -208,6 +211,13 @@ class LocalStream:
             raise StreamError(f"{self.path} was created with {self.shard_count} shards, not {shard_count}; the "
                               "shard count is fixed at creation (delete the directory to start over)")
         self._starts = starting_hash_keys(self.shard_count)
+
+    def _made(self) -> bool:
+        """Whether every table and index of the schema, and the stream's name, are there already."""
+        present = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
+        if not _SCHEMA_NAMES <= present:
+            return False
+        return self._db.execute("SELECT 1 FROM meta WHERE key = 'shard_count'").fetchone() is not None
 
     def _set_wal(self, timeout: float) -> None:
         # Switching to WAL needs a moment of exclusive access; processes opening a new stream together can meet.

@@ -14,7 +14,10 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,12 +73,16 @@ class Checkpoint:
         """Write atomically: a crash leaves the previous checkpoint or this one, never half of one."""
         self.updated_at = time.time()
         path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_name(f".{path.name}.tmp")  # one job runs at a time, so one scratch file is enough
-        with open(scratch, "w", encoding="utf-8") as out:
-            json.dump(self.to_json(), out, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(scratch, path)
+        fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(self.to_json(), out, indent=1)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(scratch, path)
+        except BaseException:
+            Path(scratch).unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: Path) -> Checkpoint | None:
@@ -117,3 +124,26 @@ def open_checkpoint(path: Path, *, job: str, source: str, target: str, restart: 
     if found.target_id is None:
         found.target_id = target_id  # an older checkpoint: from now on it knows its index
     return found
+
+
+@contextmanager
+def job_lock(path: Path) -> Iterator[None]:
+    """Hold the job of checkpoint ``path`` for this process: a second run of the same job (same checkpoint) is
+    refused while the first runs, instead of both writing one checkpoint and one target. The lock is an flock on
+    ``<path>.lock``, so a process that died holds nothing; where flock does not exist, nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(f"{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"this replay is already running in another process (its checkpoint {path} is in "
+                            "use): wait for it to finish, or give this one another --checkpoint") from None
+        yield
+    finally:
+        os.close(fd)
