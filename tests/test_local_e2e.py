@@ -91,8 +91,7 @@ def test_bad_event_on_the_stream_is_dead_lettered_locally_and_does_not_block(cli
     assert ask_json(cli)["answer"] == f"{FACT} [nimbus-v3]"
 
 
-def test_a_log_level_the_logger_would_fail_on_is_refused_before_anything_is_put(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
+def test_a_log_level_the_logger_would_fail_on_is_refused_before_anything_is_put(in_process, monkeypatch, capsys):
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "LOUD")
     from scripts import put_event
 
@@ -100,7 +99,7 @@ def test_a_log_level_the_logger_would_fail_on_is_refused_before_anything_is_put(
 
     assert capsys.readouterr().err.strip() == ("error: POWERTOOLS_LOG_LEVEL='LOUD' is not a log level: set it to "
                                                "DEBUG, INFO, WARNING, ERROR or CRITICAL, or unset it")
-    assert not (tmp_path / "state").exists()
+    assert not in_process.exists()
 
 
 def test_state_survives_restarts_and_nothing_is_delivered_twice(cli):
@@ -161,16 +160,15 @@ def test_deleting_a_doc_id_that_was_never_indexed_says_nothing_was_removed(cli):
 
 
 def test_a_put_whose_shards_another_process_holds_too_long_says_the_event_is_on_the_stream(
-        tmp_path, monkeypatch, capsys):
+        in_process, monkeypatch, capsys):
     from rtrag.local.compose import LocalBackend
     from rtrag.local.runner import ShardBusy
     from scripts import put_event
 
-    monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
-
     def held(self):
         raise ShardBusy("shardId-000000000001 has been held by another runner of 'indexer' for over 60 s")
 
+    drain = LocalBackend.drain
     monkeypatch.setattr(LocalBackend, "drain", held)
 
     assert put_event.main(["--local", FACT, "nimbus-v3"]) == 1
@@ -179,23 +177,21 @@ def test_a_put_whose_shards_another_process_holds_too_long_says_the_event_is_on_
     assert err == ("error: 1 event(s) were put on the local stream but not indexed yet: another process (a long "
                    "drain or reindex.py) has held the stream's shards for over a minute; once it is done, "
                    "`python scripts/local_indexer.py` indexes them")
-    monkeypatch.undo()
-    monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
+    monkeypatch.setattr(LocalBackend, "drain", drain)
     from scripts import local_indexer
 
     assert local_indexer.main(["--json"]) == 0  # and it does
 
 
-def test_a_question_is_answered_while_another_process_holds_the_write_locks(tmp_path, monkeypatch, capsys):
+def test_a_question_is_answered_while_another_process_holds_the_write_locks(in_process, capsys):
     import sqlite3
 
     from scripts import ask, put_event
 
-    monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
     assert put_event.main(["--local", FACT, "nimbus-v3"]) == 0
     capsys.readouterr()
     writers = []
-    for db in (tmp_path / "state" / "index" / "vectors.sqlite3", tmp_path / "state" / "stream" / "stream.sqlite3"):
+    for db in (in_process / "index" / "vectors.sqlite3", in_process / "stream" / "stream.sqlite3"):
         writer = sqlite3.connect(db, isolation_level=None)
         writer.execute("BEGIN IMMEDIATE")  # a writer in the middle of its transaction (or stopped with Ctrl-Z)
         writers.append(writer)
@@ -207,3 +203,14 @@ def test_a_question_is_answered_while_another_process_holds_the_write_locks(tmp_
             writer.close()
 
     assert capsys.readouterr().out.startswith(FACT)
+
+
+@pytest.fixture
+def in_process(tmp_path, monkeypatch):
+    """Local mode run in this process, under tmp_path: the handler's Powertools settings local mode would set in
+    the process environment are set here, so that they are undone after the test."""
+    monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
+    for name, value in (("POWERTOOLS_METRICS_DISABLED", "true"), ("POWERTOOLS_LOG_LEVEL", "ERROR"),
+                        ("POWERTOOLS_SERVICE_NAME", "rag-indexer-local")):
+        monkeypatch.setenv(name, value)
+    return tmp_path / "state"
