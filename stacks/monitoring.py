@@ -9,6 +9,7 @@ other dimension set finds nothing, so every reference here goes through :meth:`P
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aws_cdk import Aws, Duration, Stack
@@ -157,17 +158,24 @@ class PipelineMonitoring(Construct):
         self.alarms[key] = alarm
         return alarm
 
+    def _count_alarm(self, key: str, *, metric: cw.IMetric, description: str, threshold: float = 1,
+                     evaluation_periods: int = 1, datapoints_to_alarm: int | None = None) -> cw.Alarm:
+        """An alarm on a count reaching ``threshold``, where a missing datapoint means nothing was counted (each
+        such metric is published only when something happens, or after every batch, 0 included)."""
+        return self._alarm(
+            key, metric=metric, description=description, threshold=threshold,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=evaluation_periods, datapoints_to_alarm=datapoints_to_alarm,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+
     def _failed_batches_alarm(self, bucket_name: str, filter_id: str) -> None:
-        self._alarm(
+        self._count_alarm(
             "FailedBatches",
             metric=cw.Metric(namespace="AWS/S3", metric_name="PutRequests",
                              dimensions_map={"BucketName": bucket_name, "FilterId": filter_id},
                              statistic="Sum", period=FIVE_MINUTES, label="failed batches written"),
-            threshold=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
             # S3 publishes request metrics only for periods with requests: missing means nothing was written.
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             description=(
                 "The event source mapping gave up on a batch (retries or record age used up) and wrote it to the "
                 "dead-letter bucket under aws/lambda/. Its documents are not indexed. Find the cause in the "
@@ -231,26 +239,12 @@ class PipelineMonitoring(Construct):
                 "Bedrock quota, if the indexer is simply too slow."
             ),
         )
-        stall_periods = max(MIN_STALL_PERIODS, math.ceil(t.iterator_age_seconds / STALL_PERIOD_SECONDS))
-        self._alarm(
-            "IndexerStalled",
-            metric=cw.MathExpression(
-                expression="IF(FILL(incoming, 0) > 0 AND FILL(invocations, 0) == 0, 1, 0)",
-                using_metrics={
-                    "incoming": stream.metric_incoming_records(statistic="Sum", period=FIVE_MINUTES),
-                    "invocations": function.metric_invocations(statistic="Sum", period=FIVE_MINUTES),
-                },
-                period=FIVE_MINUTES,
-                label="records put but indexer not invoked",
-            ),
-            threshold=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=stall_periods,
-            datapoints_to_alarm=stall_periods,
-            # No data at all means no records were put, so nothing can be stuck.
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            description=(
-                f"Records were put on the stream for {stall_periods * 5} minutes and the indexer was not invoked "
+        # No data at all means no records were put, so nothing can be stuck.
+        self._stall_alarm(
+            "IndexerStalled", stream, t, consumer=("invocations", function.metric_invocations(
+                statistic="Sum", period=FIVE_MINUTES)), label="records put but indexer not invoked",
+            description=lambda minutes: (
+                f"Records were put on the stream for {minutes} minutes and the indexer was not invoked "
                 "once: nothing is being indexed and IteratorAge cannot tell (it needs invocations). Check that the "
                 "event source mapping is Enabled (aws lambda list-event-source-mappings), and the function's "
                 "throttles and concurrency."
@@ -274,30 +268,24 @@ class PipelineMonitoring(Construct):
                 "Bedrock throttling in the indexer's logs."
             ),
         )
-        self._alarm(
+        self._count_alarm(
             "DeadLetters",
             metric=self.indexer_metric(c.METRIC_DEAD_LETTERS, statistic="Sum", period=FIVE_MINUTES,
                                        label="dead letters"),
             threshold=t.dead_letters,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
             # The indexer publishes DeadLetters (0 included) after every batch; missing means no batches ran,
             # and no batch writes no dead letter.
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             description=(
                 f"{t.dead_letters} or more events in 5 minutes were bad (not JSON, missing fields, unindexable) "
                 "and were written to the dead-letter bucket under invalid/. List them and their reasons with "
                 "scripts/redrive.py, fix the producer, then redrive."
             ),
         )
-        self._alarm(
+        self._count_alarm(
             "LambdaErrors",
             metric=function.metric_errors(statistic="Sum", period=FIVE_MINUTES),
             threshold=t.lambda_errors,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
             # Lambda publishes Errors only for invocations; none means nothing ran, so nothing failed.
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             description=(
                 f"The indexer failed {t.lambda_errors} or more invocations in 5 minutes (an exception, a timeout "
                 "or out of memory; documents that fail one by one are retried without counting here). The mapping "
@@ -305,14 +293,11 @@ class PipelineMonitoring(Construct):
                 "Read the function's log group for the error."
             ),
         )
-        self._alarm(
+        self._count_alarm(
             "LambdaThrottles",
             metric=function.metric_throttles(statistic="Sum", period=FIVE_MINUTES),
             threshold=t.throttles,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
             # Throttles exist only for attempted invocations; none attempted, none throttled.
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             description=(
                 f"{t.throttles} or more indexer invocations were throttled in 5 minutes: the account's (or the "
                 "reserved) concurrency is exhausted, so indexing waits. Raise reserved_concurrency or the account's "
@@ -322,15 +307,11 @@ class PipelineMonitoring(Construct):
 
     def _delivery_alarms(self, function: lambda_.IFunction) -> None:
         """What the indexer's own counts and Lambda's destination metric say that no other alarm does."""
-        self._alarm(
+        # Lambda publishes it only when a delivery to the on-failure destination fails.
+        self._count_alarm(
             "FailedBatchNotSaved",
             metric=function.metric("DestinationDeliveryFailures", statistic="Sum", period=FIVE_MINUTES,
                                    label="failed batches not written to the dead-letter bucket"),
-            threshold=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            # Lambda publishes it only when a delivery to the on-failure destination fails.
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             description=(
                 "The event source mapping gave up on a batch and could not write it to the dead-letter bucket (its "
                 "on-failure destination): those records are in no dead letter. Check the bucket's policy and the "
@@ -338,16 +319,12 @@ class PipelineMonitoring(Construct):
                 "replay them with scripts/reindex.py --from-stream."
             ),
         )
-        self._alarm(
+        self._count_alarm(
             "DocumentsFailing",
             metric=self.indexer_metric(c.METRIC_FAILED, statistic="Sum", period=FIVE_MINUTES,
                                        label="documents failed (retried)"),
-            threshold=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=3,
             datapoints_to_alarm=2,
-            # Published (0 included) after every batch: missing means no batches ran.
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             description=(
                 "Documents failed to be indexed (Bedrock throttled or denied, the index or ledger missing, ...) in "
                 "2 of the last 3 five-minute periods. They are retried by the event source mapping (Lambda's Errors "
@@ -355,14 +332,10 @@ class PipelineMonitoring(Construct):
                 "error code."
             ),
         )
-        self._alarm(
+        self._count_alarm(
             "RecordsMisKeyed",
             metric=self.indexer_metric(c.METRIC_MISKEYED, statistic="Sum", period=FIVE_MINUTES,
                                        label="records under another partition key"),
-            threshold=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             description=(
                 "A producer put document events under a partition key other than their doc_id: they are indexed, "
                 "but two versions of such a document can be indexed at once and the older can win. Make the "
@@ -390,30 +363,38 @@ class PipelineMonitoring(Construct):
     def _archive_stalled_alarm(self, stream: kinesis.IStream, delivery_stream_name: str, t: AlarmThresholds) -> None:
         # ArchiveFreshness needs records held by Firehose: one that cannot read the stream at all (its role, a
         # throttled stream) holds none, and shows only here, as the indexer's stall does in IndexerStalled.
-        stall_periods = max(MIN_STALL_PERIODS, math.ceil(t.iterator_age_seconds / STALL_PERIOD_SECONDS))
-        self._alarm(
-            "ArchiveStalled",
-            metric=cw.MathExpression(
-                expression="IF(FILL(incoming, 0) > 0 AND FILL(archived, 0) == 0, 1, 0)",
-                using_metrics={
-                    "incoming": stream.metric_incoming_records(statistic="Sum", period=FIVE_MINUTES),
-                    "archived": _firehose_metric(delivery_stream_name, "DataReadFromKinesisStream.Records", "Sum",
-                                                 FIVE_MINUTES),
-                },
-                period=FIVE_MINUTES,
-                label="records put but not read by the archive",
-            ),
-            threshold=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=stall_periods,
-            datapoints_to_alarm=stall_periods,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            description=(
-                f"Records were put on the stream for {stall_periods * 5} minutes and the archive's delivery stream "
+        self._stall_alarm(
+            "ArchiveStalled", stream, t, consumer=("archived", _firehose_metric(
+                delivery_stream_name, "DataReadFromKinesisStream.Records", "Sum", FIVE_MINUTES)),
+            label="records put but not read by the archive",
+            description=lambda minutes: (
+                f"Records were put on the stream for {minutes} minutes and the archive's delivery stream "
                 "read none: events are not being archived, so a later reindex would miss them. Check the delivery "
                 "stream's status and its role's read access to the stream (and its error log group)."
             ),
         )
+
+    def _stall_alarm(self, key: str, stream: kinesis.IStream, t: AlarmThresholds, *,
+                     consumer: tuple[str, cw.IMetric], label: str, description: Callable[[int], str]) -> int:
+        """An alarm when records keep arriving on ``stream`` and ``consumer`` (its id in the expression, its
+        metric) counts nothing, in every 5-minute period of the iterator-age window (at least two, so that a
+        record put at a period's end and read in the next is no stall). Returns the number of periods."""
+        periods = max(MIN_STALL_PERIODS, math.ceil(t.iterator_age_seconds / STALL_PERIOD_SECONDS))
+        name, metric = consumer
+        self._count_alarm(
+            key,
+            metric=cw.MathExpression(
+                expression=f"IF(FILL(incoming, 0) > 0 AND FILL({name}, 0) == 0, 1, 0)",
+                using_metrics={"incoming": stream.metric_incoming_records(statistic="Sum", period=FIVE_MINUTES),
+                               name: metric},
+                period=FIVE_MINUTES,
+                label=label,
+            ),
+            evaluation_periods=periods,
+            datapoints_to_alarm=periods,
+            description=description(periods * 5),
+        )
+        return periods
 
     def _consumer_lag(self, stream: kinesis.IStream) -> list[cw.IMetric]:
         """How far the indexer's enhanced fan-out consumer is behind the stream (it does not show in GetRecords'

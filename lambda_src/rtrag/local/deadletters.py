@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rtrag.core.deadletters import DeadLetter
 from rtrag.core.errors import ConfigError, TransientError, UserError
+from rtrag.core.files import write_atomically
 
 
 class LocalDeadLetters:
@@ -41,17 +40,7 @@ class LocalDeadLetters:
         path = self._path(key)
         payload = json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(payload)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomically(path, payload, prefix=".tmp-", suffix=".json")
         except OSError as exc:
             raise TransientError(f"could not write dead letter {path}: {exc}") from exc
         return key

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rtrag.core.errors import UserError
+from rtrag.core.files import write_atomically
 from rtrag.workflows.sources import Position
 from rtrag.workflows.targets import ReplayCounts
 
@@ -72,17 +72,8 @@ class Checkpoint:
     def save(self, path: Path) -> None:
         """Write atomically: a crash leaves the previous checkpoint or this one, never half of one."""
         self.updated_at = time.time()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(self.to_json(), out, indent=1)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(scratch, path)
-        except BaseException:
-            Path(scratch).unlink(missing_ok=True)
-            raise
+        write_atomically(path, json.dumps(self.to_json(), indent=1).encode("utf-8"), prefix=f".{path.name}.",
+                         suffix=".tmp")
 
     @classmethod
     def load(cls, path: Path) -> Checkpoint | None:
