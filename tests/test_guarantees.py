@@ -264,6 +264,10 @@ class FaultyEmbedder:
     def calls(self) -> int:
         return self.embedder.calls
 
+    @property
+    def concurrency(self) -> int:
+        return getattr(self.embedder, "concurrency", 1)
+
     def embed_many(self, texts):
         return [v for _, v in sorted(self.embed_iter(texts), key=lambda pair: pair[0])]
 
@@ -277,6 +281,8 @@ class FaultyEmbedder:
 
 class HashEmbedder:
     """Local mode's embedder stand-in: deterministic and fast (the model is about versions, not meaning)."""
+
+    concurrency = 1
 
     def __init__(self) -> None:
         self.calls = 0
