@@ -31,7 +31,6 @@ UnprocessedKeys retry, parsed back from a response, included) goes through botoc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -44,6 +43,7 @@ from rtrag.aws.fastbody import FastBody
 from rtrag.core.backoff import backoff_delay
 from rtrag.core.contract import LEDGER_PARTITION_KEY, LEDGER_TTL_ATTRIBUTE
 from rtrag.core.errors import TransientError
+from rtrag.core.events import content_hash
 from rtrag.core.versions import STATES, Version, VersionEntry
 
 # BatchGetItem: at most 100 keys; BatchWriteItem: at most 25 put or delete requests (DynamoDB API reference).
@@ -74,7 +74,7 @@ def item_key(ns: str, doc_id: str) -> str:
     key = f"{ns}#{doc_id}"
     if len(key.encode("utf-8")) <= MAX_PARTITION_KEY_BYTES:
         return key
-    return f"{ns}#sha256:{hashlib.sha256(doc_id.encode('utf-8')).hexdigest()}"
+    return f"{ns}#sha256:{content_hash(doc_id)}"
 
 
 class LedgerItem(dict):  # type: ignore[type-arg]
@@ -191,6 +191,8 @@ class DynamoDBVersionLedger:
             raise ValueError(f"an index generation is its creation time in epoch milliseconds, not {generation!r}")
         self.client = client
         self.generation = generation
+        # An unstamped item updated before this (epoch ms) was written for an earlier index: computed once.
+        self._unstamped_before_ms = None if generation is None else int(generation) - _UNSTAMPED_SLACK_MS
         FastBatchWrite.install(client)
         FastBatchGet.install(client)
         self.table = table
@@ -230,7 +232,7 @@ class DynamoDBVersionLedger:
                 raise classify(exc, action=f"DynamoDB BatchGetItem on {self.table}") from exc
             for item in response.get("Responses", {}).get(self.table, []):
                 entry = from_item(item)
-                if self._of_another_generation(item):
+                if self._of_another_generation(item, entry):
                     entry = _as_of_another_index(entry)
                 found[entry.doc_id] = entry
             request = response.get("UnprocessedKeys") or {}
@@ -242,18 +244,15 @@ class DynamoDBVersionLedger:
         raise TransientError(f"DynamoDB BatchGetItem on {self.table} left {left} key(s) unprocessed after "
                              f"{UNPROCESSED_ATTEMPTS} attempts (throttled)", code="UnprocessedKeys")
 
-    def _of_another_generation(self, item: dict[str, Any]) -> bool:
-        """Whether ``item`` was written for an earlier index of this name (module docstring)."""
-        if self.generation is None:
+    def _of_another_generation(self, item: dict[str, Any], entry: VersionEntry) -> bool:
+        """Whether ``item`` (read as ``entry``) was written for an earlier index of this name (module docstring)."""
+        if self._unstamped_before_ms is None:
             return False
         stamped = item.get(GENERATION_ATTRIBUTE)
         if isinstance(stamped, dict) and "S" in stamped:
             return stamped["S"] != self.generation
-        try:
-            updated_ms = int(item["updated_at"]["N"]) * 1000
-        except (KeyError, TypeError, ValueError):
-            return False  # from_item words what is wrong with it
-        return updated_ms < int(self.generation) - _UNSTAMPED_SLACK_MS
+        # An item without updated_at (which from_item reads as 0) is not dated: trusted, as before generations.
+        return "updated_at" in item and entry.updated_at * 1000 < self._unstamped_before_ms
 
     def put(self, entries: Sequence[VersionEntry]) -> None:
         # One item per document: BatchWriteItem refuses two requests for the same key in one call.

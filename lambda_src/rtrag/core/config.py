@@ -35,9 +35,9 @@ def _required(env: Mapping[str, str], name: str) -> str:
 
 # The settings are NamedTuples, not dataclasses: they are on the indexer's import path, where a dataclass costs
 # about 0.6 ms to define at every cold start (``bench/cold_start.py``). Build them with keywords.
-class _Chunking(NamedTuple):
-    size_chars: int = c.DEFAULT_CHUNK_CHARS
-    overlap_chars: int = c.DEFAULT_CHUNK_OVERLAP_CHARS
+class _Chunking(NamedTuple):  # its defaults are ChunkSettings.__new__'s
+    size_chars: int
+    overlap_chars: int
 
 
 class ChunkSettings(_Chunking):

@@ -212,7 +212,7 @@ def partition_key_of(doc_id: str) -> str:
     shares it, so they reach one shard in order, and the event source mapping processes them one batch at a time."""
     if len(doc_id) <= MAX_PARTITION_KEY_CHARS:
         return doc_id
-    return "sha256:" + hashlib.sha256(doc_id.encode("utf-8")).hexdigest()
+    return "sha256:" + content_hash(doc_id)
 
 
 def could_be_doc_id(value: str) -> bool:
