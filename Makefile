@@ -71,7 +71,7 @@ destroy: check-node $(STAMP)
 
 ## make layer-lock: after editing lambda_src/requirements.txt, re-pin the layer's whole closure with hashes
 layer-lock: $(STAMP)
-	$(PY) -m stacks.dependencies > /dev/null
+	$(PY) -m stacks.dependencies
 
 ## make lint: cfn-lint over the templates of the last synth (W3005 is how CDK writes DependsOn)
 lint: synth

@@ -40,10 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         with open_asker(args) as asker:
             stream_text = not args.json and not args.no_generate
 
-            streamed: list[str] = []
+            streamed = False
 
             def show(text: str) -> None:
-                streamed.append(text)
+                nonlocal streamed
+                streamed = True
                 sys.stdout.write(safe_text(text))
                 sys.stdout.flush()
 

@@ -115,9 +115,9 @@ def load_questions(path: Path) -> list[Question]:
             raise UserError(f'{where}: "answerable" is true or false')
         # null or empty means "none given", as it always has; any other value is type-checked below.
         docs = item.get("expected_doc_ids")
-        docs = [] if docs is None or docs == [] else docs
+        docs = [] if docs is None else docs
         spans = item.get("expected_answer")
-        spans = [] if spans is None or spans in ("", []) else spans
+        spans = [] if spans is None or spans == "" else spans
         spans = [spans] if isinstance(spans, str) else spans
         if not isinstance(docs, list) or not all(isinstance(d, str) and d for d in docs):
             raise UserError(f'{where}: "expected_doc_ids" is a list of doc ids')
@@ -272,17 +272,15 @@ def ask_with_retries(asker: Any, question: Question, args: argparse.Namespace, f
     for pause in (*RETRY_PAUSES_S, None):
         try:
             return asker.ask(question.text, top_k=args.top_k, filter=filter_, max_distance=args.max_distance)
-        except TransientError:
-            if pause is None:
-                print(f"note: stopped at line {question.line} of {args.questions} ({evaluated} of {of} questions "
-                      "evaluated); run it again later", file=sys.stderr)
-                raise
-            sleep(pause)
-        except RagError:
+        except RagError as exc:
+            transient = isinstance(exc, TransientError)
+            if transient and pause is not None:
+                sleep(pause)
+                continue
             print(f"note: stopped at line {question.line} of {args.questions} ({evaluated} of {of} questions "
-                  "evaluated)", file=sys.stderr)
+                  f"evaluated){'; run it again later' if transient else ''}", file=sys.stderr)
             raise
-    raise AssertionError("unreachable")
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -109,10 +109,9 @@ def _layer_hash() -> str:
     return hashlib.sha256(inputs.encode()).hexdigest()
 
 
-def write_layer_lock() -> str:
+def write_layer_lock() -> None:
     """Resolve REQUIREMENTS for the Lambda platform with pip (binary wheels only, as the layer is built), and write
-    LAYER_LOCK: every distribution of the closure pinned to the version pip chose, with its wheel's sha256.
-    Returns the text written."""
+    LAYER_LOCK: every distribution of the closure pinned to the version pip chose, with its wheel's sha256."""
     with tempfile.TemporaryDirectory() as folder:
         subprocess.run([
             sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
@@ -128,11 +127,10 @@ def write_layer_lock() -> str:
             f"{PIP_PYTHON_VERSION}: the layer's whole\n# dependency closure, each wheel pinned by its hash (pip "
             "--require-hashes). Do not edit by hand.\n" + "\n".join(pins) + "\n")
     LAYER_LOCK.write_text(text)
-    return text
 
 
 if __name__ == "__main__":
-    print(write_layer_lock(), end="")
+    write_layer_lock()
 
 
 # What the functions run, by package: their entry modules, and the layers of rtrag below the CLI and local mode

@@ -196,21 +196,16 @@ class PipelineMonitoring(Construct):
             "readItems": table.metric("ReadThrottleEvents", statistic="Sum", period=FIVE_MINUTES),
             "writeItems": table.metric("WriteThrottleEvents", statistic="Sum", period=FIVE_MINUTES),
         }
-        self._alarm(
+        # DynamoDB publishes these only when they happen: no datapoint means no request was throttled or failed, and
+        # FILL counts one operation's datapoint even when the others published none for that period.
+        self._count_alarm(
             "VersionLedgerErrors",
-            # DynamoDB publishes these only when they happen; FILL counts one operation's datapoint even when the
-            # others published none for that period.
             metric=cw.MathExpression(
                 expression=" + ".join(f"FILL({key}, 0)" for key in inputs),
                 using_metrics=inputs,
                 period=FIVE_MINUTES,
                 label="ledger requests throttled or failed",
             ),
-            threshold=1,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            # No datapoint means no request was throttled or failed.
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             description=(
                 "Requests of the indexer (or reindex.py) to the version ledger's DynamoDB table were throttled (as a "
                 "whole or item by item) or failed with a DynamoDB internal error in the last 5 minutes. Documents whose versions "
@@ -375,10 +370,10 @@ class PipelineMonitoring(Construct):
         )
 
     def _stall_alarm(self, key: str, stream: kinesis.IStream, t: AlarmThresholds, *,
-                     consumer: tuple[str, cw.IMetric], label: str, description: Callable[[int], str]) -> int:
+                     consumer: tuple[str, cw.IMetric], label: str, description: Callable[[int], str]) -> None:
         """An alarm when records keep arriving on ``stream`` and ``consumer`` (its id in the expression, its
         metric) counts nothing, in every 5-minute period of the iterator-age window (at least two, so that a
-        record put at a period's end and read in the next is no stall). Returns the number of periods."""
+        record put at a period's end and read in the next is no stall)."""
         periods = max(MIN_STALL_PERIODS, math.ceil(t.iterator_age_seconds / STALL_PERIOD_SECONDS))
         name, metric = consumer
         self._count_alarm(
@@ -394,7 +389,6 @@ class PipelineMonitoring(Construct):
             datapoints_to_alarm=periods,
             description=description(periods * 5),
         )
-        return periods
 
     def _consumer_lag(self, stream: kinesis.IStream) -> list[cw.IMetric]:
         """How far the indexer's enhanced fan-out consumer is behind the stream (it does not show in GetRecords'
