@@ -18,7 +18,6 @@ import json
 import shlex
 import sys
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser
@@ -126,7 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.local:
                 return send_local(args, events)
-            code, _ = send(args, open_stream(args), events)
+            code, sent, report = send(args, open_stream(args), events)
+            if report is None:
+                print_receipt(args, *sent[0])
+            else:
+                print_sent(args, report)
             return code
         except SendInterrupted as stop:
             return report_interrupted(args, given, stop, [line for line, _ in numbered])
@@ -165,31 +168,24 @@ def _is_from_line(argv: list[str], i: int) -> bool:
     return arg == FROM_LINE or arg.startswith(FROM_LINE + "=") or (i > 0 and argv[i - 1] == FROM_LINE)
 
 
-def send(args: argparse.Namespace, stream: Stream, events: list, *, announce: bool = True,
-         later: list[Callable[[], None]] | None = None) -> tuple[int, list]:
-    """Put the events and print where they landed (for one event, only if ``announce``); 1 if any could not be
-    sent. Also returns (receipt, event) for each event sent. With ``later``, the printing is appended to it
-    instead of done: local mode indexes first, so a reader that goes away early cannot stop the indexing."""
+def send(args: argparse.Namespace, stream: Stream, events: list) -> tuple[int, list, Any]:
+    """Put the events: 1 if any could not be sent, (receipt, event) for each event sent, and for --file the send's
+    report (``print_sent`` says it; local mode first indexes, so that a reader that goes away early cannot stop
+    the indexing)."""
     if args.file is None:
-        receipt = stream.put(events[0])
-        if announce:
-            print_receipt(args, receipt, events[0])
-        return 0, [(receipt, events[0])]
+        return 0, [(stream.put(events[0]), events[0])], None
     report = send_all(stream, events, progress=progress_printer("sending"))
+    return (1 if report.failed else 0), report.delivered, report
 
-    def say() -> None:
-        for event, code in report.failed:
-            print(f"failed doc_id={event.doc_id}: {code}", file=sys.stderr)
-        if args.json:
-            print(json.dumps({"sent": len(report.sent), "failed": len(report.failed), "retried": report.retries}))
-        else:
-            print(f"sent {len(report.sent)}, failed {len(report.failed)} (retried {report.retries} entries)")
 
-    if later is None:
-        say()
+def print_sent(args: argparse.Namespace, report: Any) -> None:
+    """What a --file send did: each event that could not be sent, then the counts."""
+    for event, code in report.failed:
+        print(f"failed doc_id={event.doc_id}: {code}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"sent": len(report.sent), "failed": len(report.failed), "retried": report.retries}))
     else:
-        later.append(say)
-    return (1 if report.failed else 0), report.delivered
+        print(f"sent {len(report.sent)}, failed {len(report.failed)} (retried {report.retries} entries)")
 
 
 def print_receipt(args: argparse.Namespace, receipt: Receipt, event: DocumentEvent, outcome: Any = None) -> None:
@@ -214,32 +210,32 @@ def send_local(args: argparse.Namespace, events: list) -> int:
     from rtrag.local.runner import ShardBusy
 
     local = LocalBackend()
-    later: list[Callable[[], None]] = []
+    stopped = None  # why the indexing did not finish
     try:
         # A delete of a document neither indexed before nor put earlier in this same send removes nothing.
         live_before = local.live([e.doc_id for e in events if e.op == DELETE]) | {
             e.doc_id for e in events if e.op != DELETE}
-        code, sent = send(args, local.producer, events, announce=False, later=later)
+        code, sent, report = send(args, local.producer, events)
         try:
             local.drain()
         except KeyboardInterrupt:
-            for say in later:
-                say()
-            print(f"interrupted while indexing: {len(sent)} event(s) were put on the local stream; "
-                  "`python scripts/local_indexer.py` indexes the rest of them", file=sys.stderr)
-            return 130
+            stopped = KeyboardInterrupt
         except ShardBusy:  # a long drain or replay of another process holds the shards past the lease timeout
-            for say in later:
-                say()
-            print(f"error: {len(sent)} event(s) were put on the local stream but not indexed yet: another process "
-                  "(a long drain or reindex.py) has held the stream's shards for over a minute; once it is done, "
-                  "`python scripts/local_indexer.py` indexes them", file=sys.stderr)
-            return 1
-        outcomes = local.outcomes(sent, live_before=live_before)
+            stopped = ShardBusy
+        outcomes = [] if stopped else local.outcomes(sent, live_before=live_before)
     finally:
         local.close()
-    for say in later:
-        say()
+    if report is not None:
+        print_sent(args, report)
+    if stopped is KeyboardInterrupt:
+        print(f"interrupted while indexing: {len(sent)} event(s) were put on the local stream; "
+              "`python scripts/local_indexer.py` indexes the rest of them", file=sys.stderr)
+        return 130
+    if stopped is ShardBusy:
+        print(f"error: {len(sent)} event(s) were put on the local stream but not indexed yet: another process "
+              "(a long drain or reindex.py) has held the stream's shards for over a minute; once it is done, "
+              "`python scripts/local_indexer.py` indexes them", file=sys.stderr)
+        return 1
     if args.file is None:
         [(receipt, event)], [outcome] = sent, outcomes
         print_receipt(args, receipt, event, outcome)
