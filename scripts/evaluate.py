@@ -39,6 +39,7 @@ from rtrag.cli.asking import add_asking_arguments, build_filter, check_asking_ar
 from rtrag.cli.common import REPO_ROOT, add_aws_arguments, current_region, progress_printer, run_cli, script_parser
 from rtrag.cli.safe import one_line, safe_json
 from rtrag.core.errors import RagError, TransientError, UserError
+from rtrag.core.events import has_surrogate
 from rtrag.workflows.answering import Asked, is_refusal
 
 DEFAULT_QUESTIONS = REPO_ROOT / "eval" / "demo_questions.jsonl"
@@ -93,11 +94,9 @@ def load_questions(path: Path) -> list[Question]:
             raise UserError(f"{where}: not JSON ({exc})") from None
         if not isinstance(item, dict) or not isinstance(item.get("question"), str) or not item["question"].strip():
             raise UserError(f'{where}: each line needs a non-empty "question" string')
-        try:
-            item["question"].encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate written as a \\u escape
+        if has_surrogate(item["question"]):  # written as a \\u escape
             raise UserError(f'{where}: the "question" holds an unpaired surrogate (\\ud800..\\udfff): '
-                            "not text") from None
+                            "not text")
         unknown = sorted(set(item) - QUESTION_FIELDS)
         if unknown:  # a misspelt key would otherwise be ignored and the question scored on less than meant
             raise UserError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; the keys are "

@@ -24,7 +24,7 @@ from rtrag.cli.common import add_aws_arguments, current_region, progress_printer
 from rtrag.cli.resources import AwsResources, add_resource_arguments
 from rtrag.core import contract
 from rtrag.core.errors import UserError
-from rtrag.core.events import DELETE, DocumentEvent
+from rtrag.core.events import DELETE, DocumentEvent, has_surrogate
 from rtrag.workflows.produce import (
     InvalidInput,
     Receipt,
@@ -99,11 +99,9 @@ def load_numbered(args: argparse.Namespace) -> list[tuple[int | None, DocumentEv
         return numbered  # type: ignore[return-value]  # (int, event) pairs
     for name, value in (("TEXT", args.text), ("DOC_ID", args.doc_id or args.doc_id_pos or args.delete),
                         ("--source", args.source), ("--metadata", " ".join(args.metadata))):
-        try:
-            (value or "").encode("utf-8")
-        except UnicodeEncodeError:  # bytes of another encoding on the command line arrive as lone surrogates
+        if has_surrogate(value or ""):  # bytes of another encoding on the command line arrive as lone surrogates
             raise InvalidInput(f"{name} is not valid UTF-8 text: type it in a UTF-8 terminal or locale, or put the "
-                               "event in a UTF-8 file and send it with --file") from None
+                               "event in a UTF-8 file and send it with --file")
     if args.delete is not None:
         return [(None, build_event(doc_id=args.delete, ts=args.ts, delete=True))]
     return [(None, build_event(doc_id=args.doc_id or args.doc_id_pos or str(uuid.uuid4()), text=args.text,

@@ -206,6 +206,12 @@ def _printable_id(value: str) -> bool:
     return not _SURROGATE_RE.search(value) and not _CONTROL_RE.search(value)
 
 
+def has_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone UTF-16 surrogate, which UTF-8 cannot encode (bytes of another encoding on a
+    command line arrive as such, and JSON's ``\\udcff`` escapes make them too)."""
+    return _SURROGATE_RE.search(text) is not None
+
+
 def partition_key_of(doc_id: str) -> str:
     """The partition key of a document's records: its doc id, or, for a doc id longer than Kinesis allows a key
     (256 characters; a doc id may have 512), ``sha256:`` and the hex digest of it. Every event of a document

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from rtrag.core.errors import RagError, UnindexableDocument, UserError
-from rtrag.core.events import SOURCE_TEXT_KEY
+from rtrag.core.events import SOURCE_TEXT_KEY, has_surrogate
 from rtrag.core.limits import MAX_TOP_K
 from rtrag.workflows.text import fts_query, question_parts, reciprocal_rank_fusion, split_sentences
 
@@ -107,10 +107,8 @@ def retrieve(question: str, *, embedder: QuestionEmbedder, index: QueryIndex, to
     each part (the parts' best chunks taking turns), so each part has its own chunks to be answered from."""
     if not question.strip():
         raise UnindexableDocument("the question is empty")
-    try:
-        question.encode("utf-8")
-    except UnicodeEncodeError:  # bytes of another encoding on a command line arrive as lone surrogates
-        raise UserError("the question is not valid UTF-8 text: type it in a UTF-8 terminal or locale") from None
+    if has_surrogate(question):
+        raise UserError("the question is not valid UTF-8 text: type it in a UTF-8 terminal or locale")
     if len(question) > MAX_QUESTION_CHARS:
         raise UserError(f"the question is {len(question)} characters; ask in at most {MAX_QUESTION_CHARS} (it is "
                         "embedded whole, and Titan takes at most 8,192 tokens)")
