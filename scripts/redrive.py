@@ -22,7 +22,7 @@ import argparse
 
 from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser
 from rtrag.cli.hints import with_fix
-from rtrag.cli.resources import AwsResources, add_resource_arguments
+from rtrag.cli.resources import AwsResources, add_resource_arguments, named_by_flag
 from rtrag.cli.safe import safe_json
 from rtrag.core import contract
 from rtrag.core.errors import UserError
@@ -66,10 +66,9 @@ class Session:
         if args.local:
             from rtrag.local.compose import LocalBackend
 
-            for flag, given in (("--stream-name", args.stream_name), ("--dead-letter-bucket", args.dead_letter_bucket)):
-                if given:
-                    raise UserError(f"{flag} names an AWS resource; local mode has one stream and one dead-letter "
-                                    "directory (leave it out, or drop --local)")
+            if named := named_by_flag(args, contract.STREAM, contract.DEAD_LETTER_BUCKET):
+                raise UserError(f"{named.flag} names an AWS resource; local mode has one stream and one dead-letter "
+                                "directory (leave it out, or drop --local)")
             self.local = LocalBackend()
             self.redriver = Redriver(self.local.dead_letters, stream=self.local.producer,
                                      reader=self.local.range_reader(), stream_name=self.local.stream.name)

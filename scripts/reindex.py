@@ -36,7 +36,7 @@ from rtrag.cli.common import (
     run_cli,
     script_parser,
 )
-from rtrag.cli.resources import AwsResources, add_resource_arguments
+from rtrag.cli.resources import AwsResources, add_resource_arguments, named_by_flag
 from rtrag.core import contract
 from rtrag.core.errors import RagError, ResourceMissing, UserError
 from rtrag.core.events import SOURCE_TEXT_KEY
@@ -101,11 +101,10 @@ class Local:
     def __init__(self, args: argparse.Namespace):
         from rtrag.local.compose import LocalBackend
 
-        for resource in (contract.VECTOR_BUCKET, contract.ARCHIVE_BUCKET, contract.EMBED_MODEL, contract.STREAM,
-                         contract.DEAD_LETTER_BUCKET):
-            if getattr(args, resource.flag.lstrip("-").replace("-", "_"), None):
-                raise UserError(f"{resource.flag} names an AWS resource; local mode has one of each (leave it out, "
-                                "or drop --local)")
+        if named := named_by_flag(args, contract.VECTOR_BUCKET, contract.ARCHIVE_BUCKET, contract.EMBED_MODEL,
+                                  contract.STREAM, contract.DEAD_LETTER_BUCKET):
+            raise UserError(f"{named.flag} names an AWS resource; local mode has one of each (leave it out, "
+                            "or drop --local)")
         self.backend = LocalBackend()
         self.args = args
 

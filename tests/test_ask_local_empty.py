@@ -99,3 +99,20 @@ def test_a_question_that_is_not_utf8_is_one_line(local, capsys):
 
     assert capsys.readouterr().err.strip() == ("error: the question is not valid UTF-8 text: type it in a UTF-8 "
                                                "terminal or locale")
+
+
+@pytest.mark.parametrize(("script", "argv", "message"), [
+    ("ask", ["--local", "--vector-bucket", "b", "Who?"],
+     "error: --vector-bucket names an AWS resource; local mode has one vector store and one embedder"),
+    ("ask", ["--local", "--embed-model-id", "m", "Who?"], "error: --embed-model-id names an AWS resource"),
+    ("redrive", ["list", "--local", "--dead-letter-bucket", "d"],
+     "error: --dead-letter-bucket names an AWS resource; local mode has one stream and one dead-letter directory"),
+    ("reindex", ["--local", "--to-index", "--archive-bucket", "a"],
+     "error: --archive-bucket names an AWS resource; local mode has one of each"),
+])
+def test_a_flag_naming_an_aws_resource_is_refused_in_local_mode(local, capsys, script, argv, message):
+    import importlib
+
+    assert importlib.import_module(f"scripts.{script}").main(argv) == 1
+    assert capsys.readouterr().err.strip().startswith(message)
+    assert not (local / "stream").exists(), "refused before anything was opened"

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rtrag.cli.common import make_session
-from rtrag.cli.resources import AwsResources, add_resource_arguments
+from rtrag.cli.resources import AwsResources, add_resource_arguments, named_by_flag
 from rtrag.core import contract
 from rtrag.core.errors import UserError
 from rtrag.core.filters import validate_filter, where_to_filter
@@ -75,10 +75,9 @@ def open_asker(args: argparse.Namespace) -> Iterator[Asker]:
 def _local(args: argparse.Namespace) -> Iterator[Asker]:
     from rtrag.local.compose import LocalBackend
 
-    for flag, given in (("--vector-bucket", args.vector_bucket), ("--embed-model-id", args.embed_model_id)):
-        if given:
-            raise UserError(f"{flag} names an AWS resource; local mode has one vector store and one embedder "
-                            "(leave it out, or drop --local)")
+    if named := named_by_flag(args, contract.VECTOR_BUCKET, contract.EMBED_MODEL):
+        raise UserError(f"{named.flag} names an AWS resource; local mode has one vector store and one embedder "
+                        "(leave it out, or drop --local)")
     if args.model_id and args.local_generator != "bedrock":
         raise UserError("--model-id picks the Bedrock model that answers: add --local-generator bedrock")
     backend = LocalBackend()

@@ -54,6 +54,11 @@ def flag_value(args: argparse.Namespace, resource: Resource) -> str | None:
     return getattr(args, resource.flag.lstrip("-").replace("-", "_"), None) or None
 
 
+def named_by_flag(args: argparse.Namespace, *resources: Resource) -> Resource | None:
+    """The first of ``resources`` the command line names: in local mode, an AWS resource it does not have."""
+    return next((resource for resource in resources if flag_value(args, resource) is not None), None)
+
+
 class AwsResources:
     """The stack's resources for one command: names resolved on first use, one session and its clients."""
 
