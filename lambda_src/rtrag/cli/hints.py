@@ -42,7 +42,8 @@ def workflow_hint(exc: UserError) -> str | None:
     if isinstance(exc, InvalidWindow):
         return f"--{exc.bound} {text}" if exc.bound else f"{text}: --since must not be after --until"
     if isinstance(exc, SourceNotFound):
-        return f"{SOURCE_FLAGS[exc.kind]} {text}"
+        fix = f": use {SOURCE_FLAGS[exc.exists_as]}" if exc.exists_as else ""
+        return f"{SOURCE_FLAGS[exc.kind]} {text}{fix}"
     if isinstance(exc, CheckpointUnreadable):
         return f"{text}: pass --restart to replay from the start (it is overwritten)"
     if isinstance(exc, CheckpointConflict):

@@ -110,15 +110,16 @@ class InvalidWindow(UserError):
 
 
 class SourceNotFound(UserError):
-    """The directory (``kind`` "directory") or JSON Lines file (``kind`` "file") to replay from does not exist."""
+    """The directory (``kind`` "directory") or JSON Lines file (``kind`` "file") to replay from does not exist;
+    ``exists_as`` names what is there instead (the other kind), if anything."""
 
     def __init__(self, path: str | Path, *, kind: str):
-        other = {"file": ("directory", "--from-dir"), "directory": ("file", "--from-jsonl")}[kind]
-        exists_as = Path(path).is_dir() if kind == "file" else Path(path).is_file()
-        super().__init__(f"{path}: a {other[0]}, not a {kind}: use {other[1]}" if exists_as
-                         else f"{path}: no such {kind}")
+        other = "directory" if kind == "file" else "file"
+        exists_as = other if (Path(path).is_dir() if kind == "file" else Path(path).is_file()) else None
+        super().__init__(f"{path}: a {other}, not a {kind}" if exists_as else f"{path}: no such {kind}")
         self.path = Path(path)
         self.kind = kind
+        self.exists_as = exists_as
 
 
 def parse_when(text: str, *, bound: str) -> tuple[int, int, int, int | None]:
