@@ -14,6 +14,7 @@ from typing import Any
 
 from rtrag.core.versions import Version, VersionEntry
 from rtrag.local.index import LocalVectorIndex
+from rtrag.local.schema import schema_made
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS versions (doc_id TEXT PRIMARY KEY, ts INTEGER, seq TEXT, state TEXT,"
@@ -33,8 +34,7 @@ class LocalVersionLedger:
         self.index = index
         self._db = index._db
         with self._db.transaction(write=False) as conn:  # made before: opening it takes no write lock
-            made = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")} >= {"versions",
-                                                                                          "versions_by_expiry"}
+            made = schema_made(conn, _SCHEMA)
         if not made:
             with self._db.transaction(write=True) as conn:
                 for statement in _SCHEMA:

@@ -38,6 +38,7 @@ from rtrag.core.limits import (
     MAX_RECORD_BYTES,
     MAX_RECORDS_PER_PUT_RECORDS,
 )
+from rtrag.local.schema import schema_made
 
 DB_FILE = "stream.sqlite3"
 DEFAULT_STREAM_NAME = "rag-documents"
@@ -74,7 +75,6 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     PRIMARY KEY (consumer, shard_id)
 );
 """
-_SCHEMA_NAMES = frozenset(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", _SCHEMA))
 
 
 class StreamError(RagError):
@@ -214,8 +214,7 @@ class LocalStream:
 
     def _made(self) -> bool:
         """Whether every table and index of the schema, and the stream's name, are there already."""
-        present = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master")}
-        if not _SCHEMA_NAMES <= present:
+        if not schema_made(self._db, _SCHEMA):
             return False
         return self._db.execute("SELECT 1 FROM meta WHERE key = 'shard_count'").fetchone() is not None
 
