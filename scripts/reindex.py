@@ -6,6 +6,10 @@ Lines file, or with --local the local stream. Resumable: a checkpoint records th
 command run again continues after it (--restart replays from the start). Unchanged documents cost no Bedrock
 calls: the indexer skips a document whose stored content hash matches.
 
+Exit status: 0 when every record read was replayed (or had been dead-lettered by an earlier run); 1 when this run
+dead-lettered a record that is not a valid event (`redrive.py list` shows them, with the reason) or stopped on an
+error (run the same command again to resume); 130 when interrupted.
+
 examples:
   python scripts/reindex.py --to-stream                            # the whole archive, back through the pipeline
   python scripts/reindex.py --to-stream --since 2026-03-01 --until 2026-03-02T12
@@ -315,6 +319,12 @@ def _replay(args: argparse.Namespace, backend: Local | Aws, source: Any, source_
         print(describe(counts, to_index=args.to_index))
         if resumed:
             print(f"job total: {describe(checkpoint.totals, to_index=args.to_index)}")
+    if counts.dead_lettered:
+        local = " --local" if isinstance(backend, Local) else ""
+        print(f"{counts.dead_lettered} record(s) were not valid events and were dead-lettered, not replayed: "
+              f"`python scripts/redrive.py list --kind invalid{local}` shows them and why; fix the source (or the "
+              "events) and redrive them", file=sys.stderr)
+        return 1
     return 0
 
 

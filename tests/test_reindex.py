@@ -52,6 +52,8 @@ FINAL = {"alpha": "Alpha finally ships the first release in March.",
          "beta": "Beta handles billing for the platform team.", "delta": "Delta owns the search service."}
 VALID_EVENTS = sum(1 for lines in HOURS.values() for line in lines if isinstance(line, dict))
 LINES = sum(len(lines) for lines in HOURS.values())
+# reindex.py's exit status for a run that dead-letters the archive's one bad line (0 once it is dead-lettered)
+DEAD_LETTERED_ONE = 1
 
 
 def gz_lines(lines) -> bytes:
@@ -95,7 +97,7 @@ def json_out(capsys) -> dict:
 def test_archive_replayed_into_the_index_leaves_the_last_event_of_each_document(archive, capsys):
     code = reindex.main(["--to-index", "--json"])
 
-    assert code == 0
+    assert code == DEAD_LETTERED_ONE
     assert stored_texts(archive.s3vectors) == FINAL, "order kept: alpha's March text, gamma deleted, errors/ skipped"
     run = json_out(capsys)["run"]
     assert run["read"] == LINES and run["dead_lettered"] == 1 and run["failed"] == 0
@@ -105,7 +107,7 @@ def test_archive_replayed_into_the_index_leaves_the_last_event_of_each_document(
 
 
 def test_second_replay_of_unchanged_documents_makes_no_embedding_calls(archive, capsys):
-    assert reindex.main(["--to-index", "--json"]) == 0
+    assert reindex.main(["--to-index", "--json"]) == DEAD_LETTERED_ONE
     first = json_out(capsys)["run"]
     calls_after_first = archive.aws.titan.calls
 
@@ -120,7 +122,7 @@ def test_second_replay_of_unchanged_documents_makes_no_embedding_calls(archive, 
 
 
 def test_replay_in_small_batches_never_brings_back_a_deleted_document(archive, capsys):
-    assert reindex.main(["--to-index"]) == 0
+    assert reindex.main(["--to-index"]) == DEAD_LETTERED_ONE
     calls_after_first = archive.aws.titan.calls
 
     assert reindex.main(["--to-index", "--batch-size", "3", "--restart"]) == 0
@@ -151,7 +153,7 @@ def test_crash_after_two_batches_then_rerun_resumes_without_replaying_anything_t
     calls_before = archive.aws.titan.calls
 
     monkeypatch.setattr(BatchIndexer, "process", real)
-    assert reindex.main(["--to-index", "--batch-size", "2", "--json"]) == 0
+    assert reindex.main(["--to-index", "--batch-size", "2", "--json"]) == DEAD_LETTERED_ONE
 
     result = json_out(capsys)
     assert result["resumed"] and result["run"]["read"] == LINES - 4 and result["total"]["read"] == LINES
@@ -161,7 +163,7 @@ def test_crash_after_two_batches_then_rerun_resumes_without_replaying_anything_t
 
 
 def test_a_finished_job_run_again_reads_only_what_was_archived_since(archive, capsys):
-    assert reindex.main(["--to-index", "--json"]) == 0
+    assert reindex.main(["--to-index", "--json"]) == DEAD_LETTERED_ONE
     capsys.readouterr()
     boto3.client("s3").put_object(Bucket=ARCHIVE, Key="events/2026/01/01/02/rag-archive-1-2026-01-01-02-00-00-dddd.gz",
                                   Body=gz_lines([event("beta", "Beta moved to the payments team.", 400)]))
@@ -181,7 +183,7 @@ def test_replay_into_a_new_index_of_another_dimension(archive, capsys):
 
     code = reindex.main(["--to-index", "--vector-index", "docs-512", "--json"])
 
-    assert code == 0
+    assert code == DEAD_LETTERED_ONE
     assert stored_texts(archive.s3vectors, "docs-512") == FINAL
     vectors = archive.s3vectors.get_vectors(vectorBucketName=BUCKET, indexName="docs-512",
                                             keys=["alpha#0"], returnData=True)["vectors"]
@@ -250,7 +252,7 @@ def test_archive_replayed_onto_the_stream_puts_each_event_once_keyed_by_doc_id_i
         archive, capsys):
     code = reindex.main(["--to-stream", "--json"])
 
-    assert code == 0
+    assert code == DEAD_LETTERED_ONE
     on_stream = records_on(archive.kinesis)
     lines = [x for lines in HOURS.values() for x in lines]
     # Each archived event once, as it was, with a seq pinned: its line's place in the replay (below any Kinesis
@@ -320,7 +322,7 @@ def test_directory_of_archive_files_skips_errors_and_honours_the_window(archive,
     (copy / "errors" / "2026").mkdir(parents=True)
     (copy / "errors" / "2026" / "failed.gz").write_bytes(gz_lines([event("x", "Not an event source.", 1)]))
 
-    assert reindex.main(["--to-index", "--from-dir", str(copy), "--until", "2026-01-01T00", "--json"]) == 0
+    assert reindex.main(["--to-index", "--from-dir", str(copy), "--until", "2026-01-01T00", "--json"]) == DEAD_LETTERED_ONE
 
     assert json_out(capsys)["run"]["read"] == 5
     assert stored_texts(archive.s3vectors) == {"alpha": "Alpha now ships the first release in February.",
@@ -335,7 +337,7 @@ def test_checkpoint_of_another_replay_is_not_resumed(archive, tmp_path, capsys):
     assert ("belongs to another replay (source s3://elsewhere/events/, target stream:other): pass another "
             "--checkpoint, or --restart to overwrite it") in capsys.readouterr().err
 
-    assert reindex.main(["--to-stream", "--checkpoint", str(other), "--restart"]) == 0
+    assert reindex.main(["--to-stream", "--checkpoint", str(other), "--restart"]) == DEAD_LETTERED_ONE
     assert len(records_on(archive.kinesis)) == VALID_EVENTS
 
 
@@ -408,7 +410,7 @@ def test_a_stream_replay_after_the_pipelines_index_was_replaced_starts_over(crea
                                                                            capsys):
     # The stack replaces its index under a new name (a new dimension, say): the replay onto the stream is checked
     # against the index the pipeline writes, so it refills the new one instead of resuming after the old one.
-    assert reindex.main(["--to-stream", "--json"]) == 0
+    assert reindex.main(["--to-stream", "--json"]) == DEAD_LETTERED_ONE
     first = json_out(capsys)
     assert first["run"]["sent"] == VALID_EVENTS and first["resumed"] is False
     create_index("docs-v2")
@@ -430,7 +432,7 @@ def test_a_stream_replay_after_the_pipelines_index_was_replaced_starts_over(crea
 
 def test_an_index_created_again_under_its_name_is_told_apart_and_filled_again(creation_times, archive, capsys):
     create_index("chunks-new")
-    assert reindex.main(["--to-index", "--vector-index", "chunks-new"]) == 0
+    assert reindex.main(["--to-index", "--vector-index", "chunks-new"]) == DEAD_LETTERED_ONE
     checkpoint = json.loads(next(Path(".rag-reindex").glob("archive-to-index-*.json")).read_text())
     assert checkpoint["target_id"] == (f"arn:aws:s3vectors:us-east-1:123456789012:bucket/{BUCKET}/index/chunks-new@"
                                        f"{creation_times['chunks-new'].isoformat()}")
@@ -454,12 +456,14 @@ def test_an_index_created_again_under_its_name_is_told_apart_and_filled_again(cr
 # A bad line is dead-lettered once, however many replays read it.
 def test_replays_of_the_archive_run_again_add_no_letter_for_a_line_already_dead_lettered(archive, capsys):
     runs = []
+    codes = []
     for argv in (["--to-index"], ["--to-index", "--restart"], ["--to-stream"], ["--to-index", "--since", "2026-01-01"]):
-        assert reindex.main([*argv, "--json"]) == 0
+        codes.append(reindex.main([*argv, "--json"]))
         runs.append(json_out(capsys)["run"])
 
     assert len(letters(archive.s3)) == 1
     assert [(r["dead_lettered"], r["already_dead_lettered"]) for r in runs] == [(1, 0), (0, 1), (0, 1), (0, 1)]
+    assert codes == [DEAD_LETTERED_ONE, 0, 0, 0], "only the run that found the bad line fails"
     assert reindex.main(["--to-stream", "--restart"]) == 0
     assert "dead-lettered 0 (1 already dead-lettered)" in capsys.readouterr().out
 
@@ -468,7 +472,7 @@ def test_a_stream_replay_whose_pipeline_index_cannot_be_read_still_runs_and_says
         archive, monkeypatch, capsys):
     monkeypatch.setenv("VECTOR_INDEX", "no-such-index")
 
-    assert reindex.main(["--to-stream", "--json"]) == 0
+    assert reindex.main(["--to-stream", "--json"]) == DEAD_LETTERED_ONE
 
     captured = capsys.readouterr()
     assert json.loads(captured.out.strip().splitlines()[-1])["run"]["sent"] == VALID_EVENTS
@@ -513,7 +517,7 @@ def test_a_replay_into_the_pipelines_index_the_stack_knows_goes_ahead(creation_t
     create_index(INDEX)
     deployed_stack({"VectorIndexGeneration": index_generation(creation_times[INDEX])})
 
-    assert reindex.main(["--to-index"]) == 0
+    assert reindex.main(["--to-index"]) == DEAD_LETTERED_ONE
     assert stored_texts(archive.s3vectors) == FINAL
 
 

@@ -158,21 +158,22 @@ def test_replays_run_again_add_no_letter_for_a_record_already_dead_lettered(loca
                                json.dumps(event("blank", "", 6))]) + "\n")
     before = set(local.dead_letters.list("invalid/"))
 
-    runs = []
+    runs, codes = [], []
     for argv in (["--to-index", "--from-jsonl", str(path)], ["--to-index", "--from-jsonl", str(path), "--restart"],
                  ["--to-stream", "--from-jsonl", str(path)], ["--to-index", "--vector-index", "other",
                                                              "--from-jsonl", str(path)]):
-        assert reindex.main(["--local", "--json", *argv]) == 0
+        codes.append(reindex.main(["--local", "--json", *argv]))
         runs.append(json_out(capsys)["run"])
 
     letters = set(local.dead_letters.list("invalid/")) - before
     assert len(letters) == 3, "one letter per bad line, whichever replay read it"
     assert [(r["dead_lettered"], r["already_dead_lettered"]) for r in runs] == [(3, 0), (0, 3), (0, 3), (0, 3)]
+    assert codes == [1, 0, 0, 0], "the run that dead-lettered the bad lines exits 1; the ones that found them kept, 0"
     assert reindex.main(["--local", "--to-index", "--from-jsonl", str(path), "--restart"]) == 0
     assert "dead-lettered 0 (3 already dead-lettered)" in capsys.readouterr().out
     # A line that fails for another reason now (the file was fixed differently) replaces its letter.
     path.write_text(path.read_text().replace('"op": "zap"', '"op": "zip"'))
-    assert reindex.main(["--local", "--json", "--to-index", "--from-jsonl", str(path), "--restart"]) == 0
+    assert reindex.main(["--local", "--json", "--to-index", "--from-jsonl", str(path), "--restart"]) == 1
     assert (json_out(capsys)["run"]["dead_lettered"], len(set(local.dead_letters.list("invalid/")) - before)) == (1, 3)
 
 
@@ -240,3 +241,21 @@ def test_checkpoints_are_written_through_a_scratch_file_of_their_own(tmp_path):
 
     assert Checkpoint.load(path).job == "j"
     assert sorted(p.name for p in tmp_path.iterdir()) == [".job.json.tmp", "job.json"], "no scratch left behind"
+
+
+# A run that dead-letters lines fails, and the command it names lists those letters with their reasons.
+def test_a_replay_that_dead_letters_a_line_exits_1_naming_the_command_that_lists_it(local, tmp_path, capsys):
+    from scripts import redrive
+
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join([json.dumps(event("fine", "A good line.", 5)), "{not json"]) + "\n")
+
+    assert reindex.main(["--local", "--to-index", "--from-jsonl", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "1 record(s) were not valid events and were dead-lettered, not replayed" in err
+    command = err.split("`python scripts/redrive.py ")[1].split("`")[0].split()
+    assert command == ["list", "--kind", "invalid", "--local"]
+    assert redrive.main([*command, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    mine = [item for item in listed if "/reindex-" in item["key"]]
+    assert len(mine) == 1 and "not JSON" in mine[0]["reason"], listed
