@@ -90,6 +90,24 @@ def test_put_vectors_sends_the_json_value_and_signing_inputs_botocore_would_have
     assert titan_like(DIM, 0).encode() in fast.body
 
 
+# The 20 MiB PutVectors limit is on the request body: what check_vector counted must bound what is sent, for
+# text in any script (botocore's own JSON writes a Cyrillic letter as 6 bytes, an emoji as 12).
+@pytest.mark.parametrize("char", ["ж", "中", "😀", "a", '"', "\\"])
+def test_put_vectors_body_is_no_larger_than_the_size_our_checks_counted(char):
+    sent = []
+    index = S3VectorsIndex(client("s3vectors", sent), bucket="rag-vectors", index="documents", dimension=DIM)
+    data = [{**v, "metadata": {**v["metadata"], "source_text": char * 8000, "title": char * 100}}
+            for v in vectors([titan_like(DIM, seed) for seed in range(3)])]
+    counted = sum(index.check(v) for v in data)
+
+    index.put_call(data)
+
+    [request] = sent
+    envelope = len('{"vectorBucketName":"rag-vectors","indexName":"documents","vectors":[]}')
+    assert len(request.body) <= counted + envelope, (len(request.body), counted)
+    assert json.loads(request.body)["vectors"][0]["metadata"]["source_text"] == char * 8000
+
+
 def test_put_vectors_with_plain_lists_is_the_same_value_too():
     fast_sent, plain_sent = [], []
     data = as_plain(vectors([titan_like(8, 5)]))

@@ -43,12 +43,18 @@ class FastPutVectors(FastBody):
 
     @classmethod
     def body(cls, envelope: dict[str, Any], taken: list[dict[str, Any]]) -> str:
+        """Compact JSON with text as UTF-8 (not ``\\uXXXX``, which botocore writes: up to 6 bytes a character), so
+        the body's size is what ``check_vector`` counted against the 20 MiB payload limit."""
         items = []
         for serialized, vector in zip(envelope.pop("vectors"), taken, strict=True):
             serialized.pop("data")
-            head = json.dumps(serialized)
-            items.append(f'{head[:-1]}, "data": {{"float32": {floats_json(vector["data"]["float32"])}}}}}')
-        return f'{json.dumps(envelope)[:-1]}, "vectors": [{", ".join(items)}]}}'
+            head = _compact(serialized)
+            items.append(f'{head[:-1]},"data":{{"float32":{floats_json(vector["data"]["float32"])}}}}}')
+        return f'{_compact(envelope)[:-1]},"vectors":[{",".join(items)}]}}'
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class S3VectorsIndex(CheckedVectorIndex):

@@ -266,7 +266,8 @@ class CheckedVectorIndex:
             sizes = [self.check(v) for v in vectors]
         payload = sum(sizes)
         if payload > MAX_PUT_PAYLOAD_BYTES - _PAYLOAD_MARGIN:
-            raise LimitExceeded(f"PutVectors payload of {payload} bytes is over {MAX_PUT_PAYLOAD_BYTES}")
+            raise LimitExceeded(f"PutVectors payload of {payload} bytes is over {MAX_PUT_PAYLOAD_BYTES - _PAYLOAD_MARGIN}"
+                                f" (the {MAX_PUT_PAYLOAD_BYTES}-byte limit less {_PAYLOAD_MARGIN} for the envelope)")
         self._put_vectors(list(vectors))
 
     def put(self, vectors: Sequence[Vector]) -> int:
