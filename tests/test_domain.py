@@ -11,13 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rtrag.aws.s3vectors import S3VectorsIndex
 from rtrag.core import limits
 from rtrag.core.chunking import chunk_spans, chunk_text
 from rtrag.core.config import ChunkSettings, IndexerSettings
+from rtrag.core.contract import MAX_CHUNK_BYTES, MAX_CHUNK_CHARS
 from rtrag.core.deadletters import DeadLetter
 from rtrag.core.errors import ConfigError, InvalidEvent, LimitExceeded
 from rtrag.core.events import DocumentEvent, decode_event, validate_event
-from rtrag.aws.s3vectors import S3VectorsIndex
 from rtrag.core.vectors import check_vector, pack_puts
 from rtrag.indexing.work import BatchResult
 
@@ -74,20 +75,33 @@ def test_event_round_trips_through_the_bytes_a_producer_sends():
 
 # chunking
 @settings(max_examples=200, deadline=None)
-@given(text=st.text(alphabet=st.sampled_from("ab .\n!é字-\t"), min_size=1, max_size=3000),
-       size=st.integers(200, 800), overlap=st.integers(0, 100))
-def test_chunks_are_non_blank_ordered_within_the_size_and_cover_every_letter(text, size, overlap):
-    spans = chunk_spans(text, size=size, overlap=overlap)
+@given(text=st.text(alphabet=st.sampled_from("ab .\n!é字😀-\t"), min_size=1, max_size=3000),
+       size=st.integers(200, 800), overlap=st.integers(0, 100), max_bytes=st.integers(400, 4000))
+def test_chunks_are_non_blank_ordered_within_the_size_and_cover_every_letter(text, size, overlap, max_bytes):
+    spans = chunk_spans(text, size=size, overlap=overlap, max_bytes=max_bytes)
     chunks = [text[a:b] for a, b in spans]
 
-    assert chunks == chunk_text(text, size=size, overlap=overlap)
+    assert chunks == chunk_text(text, size=size, overlap=overlap, max_bytes=max_bytes)
     assert bool(chunks) == bool(text.strip())
-    assert all(1 <= len(c) <= size and c == c.strip() for c in chunks)
+    assert all(1 <= len(c) <= size and len(c.encode()) <= max_bytes and c == c.strip() for c in chunks)
     assert [a for a, _ in spans] == sorted(a for a, _ in spans)
     letters = [i for i, ch in enumerate(text) if re.match(r"\w", ch)]
     if letters:
         assert all(re.search(r"\w", c) for c in chunks)
         assert all(any(a <= i < b for a, b in spans) for i in letters)
+
+
+# Titan V2 takes 8,192 tokens; a byte-level tokenizer spends up to 4 on one character (an emoji). At the largest
+# chunk_size_chars, chunks of wide characters are cut by bytes, and still move on by about half a chunk.
+@pytest.mark.parametrize("char", ["😀", "字", "é", "a"])
+def test_chunks_of_wide_characters_stay_within_titans_tokens_at_one_token_a_byte(char):
+    text = (char * 9 + " ") * 2000
+
+    chunks = chunk_text(text, size=MAX_CHUNK_CHARS, overlap=MAX_CHUNK_CHARS // 2 - 1)
+
+    assert all(len(c.encode()) <= MAX_CHUNK_BYTES < limits.TITAN_MAX_INPUT_TOKENS for c in chunks)
+    assert len(chunks) <= 2 * len(text.encode()) // MAX_CHUNK_BYTES + 2, "each chunk moves on by about half a chunk"
+    assert "".join(c.replace(" ", "") for c in chunks).count(char) >= 9 * 2000, "every character is in a chunk"
 
 
 @pytest.mark.parametrize("filler", [" " * 3000, "\n" * 3000, "-" * 3000, " . " * 1000, "\t \n" * 1000])

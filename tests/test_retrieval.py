@@ -5,6 +5,7 @@ part of a two-part question gets its own chunks; the local lexical table follows
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 import pytest
@@ -155,11 +156,19 @@ def test_a_text_of_too_many_parts_is_one_part_and_the_chunks_stay_within_the_que
     assert len(found.hits) + len(found.dropped) == MAX_TOP_K  # not 8 x 100: the prompt stays bounded
 
 
-def test_a_question_longer_than_titan_takes_is_refused_before_any_call():
+# 4,001 characters, or 2,001 emoji (8,004 bytes of UTF-8: a byte-level tokenizer's 8,004 tokens), are refused.
+@pytest.mark.parametrize("question, fragment", [
+    ("x" * 4_001, "the question is 4001 characters (4001 bytes of UTF-8); ask in at most"),
+    ("😀" * 2_001, "the question is 2001 characters (8004 bytes of UTF-8); ask in at most"),
+    (" \n ", "the question is empty: ask something"),
+])
+def test_a_question_titan_would_refuse_is_refused_before_any_call(question, fragment):
     from rtrag.core.errors import UserError
-    from rtrag.workflows.retrieval import MAX_QUESTION_CHARS
+    from rtrag.workflows.retrieval import MAX_QUESTION_BYTES, MAX_QUESTION_CHARS
 
+    assert (MAX_QUESTION_CHARS, MAX_QUESTION_BYTES) == (4_000, 8_000)
     index = DenseOnly()
-    with pytest.raises(UserError, match=f"the question is {MAX_QUESTION_CHARS + 1} characters; ask in at most"):
-        retrieve("x" * (MAX_QUESTION_CHARS + 1), embedder=Flat(), index=index)
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        retrieve(question, embedder=Flat(), index=index)
     assert index.requests == []
+    assert retrieve("😀" * 2_000, embedder=Flat(), index=index) is not None, "8,000 bytes are asked"

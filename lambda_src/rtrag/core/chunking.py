@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from rtrag.core.contract import MAX_CHUNK_BYTES
+
 _SEPARATORS = (
     re.compile(r"\n\s*\n"),  # paragraph
     re.compile(r"[.!?。！？][\"')\]]*\s+|\n"),  # sentence or line
@@ -27,13 +29,14 @@ _WORD = re.compile(r"\w")
 _SPACE = re.compile(r"\s+")
 
 
-def chunk_text(text: str, *, size: int, overlap: int) -> list[str]:
+def chunk_text(text: str, *, size: int, overlap: int, max_bytes: int = MAX_CHUNK_BYTES) -> list[str]:
     """Split ``text`` into chunks of at most ``size`` characters, none of them blank (see ``chunk_spans``)."""
-    return [text[start:end] for start, end in chunk_spans(text, size=size, overlap=overlap)]
+    return [text[start:end] for start, end in chunk_spans(text, size=size, overlap=overlap, max_bytes=max_bytes)]
 
 
-def chunk_spans(text: str, *, size: int, overlap: int) -> list[tuple[int, int]]:
-    """Where the chunks of ``text`` are: ``(start, end)`` pairs in order, each at most ``size`` characters.
+def chunk_spans(text: str, *, size: int, overlap: int, max_bytes: int = MAX_CHUNK_BYTES) -> list[tuple[int, int]]:
+    """Where the chunks of ``text`` are: ``(start, end)`` pairs in order, each at most ``size`` characters and
+    ``max_bytes`` bytes of UTF-8 (a chunk of 4-byte characters, emoji say, is cut shorter: see ``MAX_CHUNK_BYTES``).
 
     Consecutive chunks share at most ``overlap`` characters, the next one starting at a sentence's start where one
     is in the overlap (so a sentence cut by a break is whole in the next chunk when it fits), else on a word
@@ -44,9 +47,10 @@ def chunk_spans(text: str, *, size: int, overlap: int) -> list[tuple[int, int]]:
     least one chunk. A text with no letter or digit keeps its non-blank pieces; a text of at most ``size``
     characters is one chunk. Only a blank text gives no chunk.
     """
-    if size <= 0 or not 0 <= overlap < size:
-        raise ValueError(f"need size > 0 and 0 <= overlap < size, got size={size} overlap={overlap}")
-    spans = [_trim(text, start, end) for start, end in _cut(text, size=size, overlap=overlap)]
+    if size <= 0 or not 0 <= overlap < size or max_bytes < 4:
+        raise ValueError(f"need size > 0, 0 <= overlap < size and max_bytes >= 4, got size={size} overlap={overlap} "
+                         f"max_bytes={max_bytes}")
+    spans = [_trim(text, start, end) for start, end in _cut(text, size=size, overlap=overlap, max_bytes=max_bytes)]
     spans = [(start, end) for start, end in spans if start < end]
     worded = [(start, end) for start, end in spans if _WORD.search(text, start, end)]
     return worded or spans
@@ -60,20 +64,42 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _cut(text: str, *, size: int, overlap: int) -> list[tuple[int, int]]:
+def _utf8_bytes(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _within_bytes(text: str, start: int, end: int, max_bytes: int) -> int:
+    """The greatest ``e <= end`` with ``text[start:e]`` at most ``max_bytes`` bytes of UTF-8 (at least one
+    character: none takes more than 4 bytes)."""
+    if _utf8_bytes(text[start:end]) <= max_bytes:
+        return end
+    lo, hi = start + 1, end - 1  # text[start:lo] fits; text[start:hi + 1] does not
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _utf8_bytes(text[start:mid]) <= max_bytes:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _cut(text: str, *, size: int, overlap: int, max_bytes: int) -> list[tuple[int, int]]:
     n = len(text)
-    if n <= size:
+    if n <= size and _utf8_bytes(text) <= max_bytes:
         return [(0, n)]
     spans: list[tuple[int, int]] = []
     start = 0
     while True:
-        hard_end = start + size
+        hard_end = _within_bytes(text, start, min(n, start + size), max_bytes)
         if hard_end >= n:
             spans.append((start, n))
             return spans
-        cut = _break_at(text, start + size // 2, hard_end)
+        length = hard_end - start
+        cut = _break_at(text, start + length // 2, hard_end)
         spans.append((start, cut))
-        next_start = cut - overlap
+        # A chunk cut short by bytes keeps the overlap under half of it (as settings keep it under half of size), so
+        # that the next chunk still moves on by half a chunk.
+        next_start = cut - (overlap if length == size else min(overlap, (cut - start) // 2))
         if overlap:
             sentence = _sentence_start(text, next_start, cut)
             space = _SPACE.search(text, next_start, cut)

@@ -10,7 +10,7 @@ from rtrag.core import contract as c
 from rtrag.core.errors import ConfigError
 from rtrag.core.limits import MAX_DIMENSION, TITAN_MAX_INPUT_TOKENS, TITAN_V2_DIMENSIONS, TITAN_V2_MODEL_ID
 
-assert c.MAX_CHUNK_CHARS < TITAN_MAX_INPUT_TOKENS  # a chunk stays within Titan's input even at a token a character
+assert c.MAX_CHUNK_CHARS <= c.MAX_CHUNK_BYTES < TITAN_MAX_INPUT_TOKENS  # a chunk fits Titan even at a token a byte
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

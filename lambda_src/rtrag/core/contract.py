@@ -94,6 +94,9 @@ METRIC_MISKEYED = "RecordsMisKeyed"  # put under a partition key other than thei
 MIN_CHUNK_CHARS = 200
 # A chunk must stay under Titan V2's 8,192-token input even at one token per character (with a margin).
 MAX_CHUNK_CHARS = 8000
+# ... and at one token per byte of UTF-8, which bounds a byte-level tokenizer (4 tokens for an emoji): the chunker
+# cuts a chunk of wide characters shorter than chunk_size_chars.
+MAX_CHUNK_BYTES = 8000
 DEFAULT_CHUNK_CHARS = 2000
 DEFAULT_CHUNK_OVERLAP_CHARS = 200
 MIN_EMBED_CONCURRENCY, MAX_EMBED_CONCURRENCY, DEFAULT_EMBED_CONCURRENCY = 1, 64, 16

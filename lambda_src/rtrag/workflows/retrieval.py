@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from rtrag.core.errors import RagError, UnindexableDocument, UserError
+from rtrag.core.contract import MAX_CHUNK_BYTES
+from rtrag.core.errors import RagError, UserError
 from rtrag.core.events import SOURCE_TEXT_KEY, has_surrogate
 from rtrag.core.limits import MAX_TOP_K
 from rtrag.workflows.text import fts_query, question_parts, reciprocal_rank_fusion, split_sentences
@@ -94,9 +95,11 @@ class Retrieval:
     query_ms: float  # everything after the question's embedding: queries, lexical ranking, fusion
 
 
-# Titan V2 embeds at most 8,192 tokens (aws-facts); a token is at least one character in practice, and a question
-# is far shorter than this, so a longer one is refused before any call instead of rejected by Titan.
+# Titan V2 embeds at most 8,192 tokens (aws-facts); a token is at least one character in practice, and at least one
+# byte of UTF-8 for a byte-level tokenizer (an emoji can be 4): a question is far shorter than either bound, so a
+# longer one is refused before any call instead of rejected by Titan.
 MAX_QUESTION_CHARS = 4_000
+MAX_QUESTION_BYTES = MAX_CHUNK_BYTES
 
 
 def retrieve(question: str, *, embedder: QuestionEmbedder, index: QueryIndex, top_k: int = DEFAULT_TOP_K,
@@ -106,12 +109,14 @@ def retrieve(question: str, *, embedder: QuestionEmbedder, index: QueryIndex, to
     of several parts ("When did A launch, and when did B go out?") is retrieved part by part: ``top_k`` chunks for
     each part (the parts' best chunks taking turns), so each part has its own chunks to be answered from."""
     if not question.strip():
-        raise UnindexableDocument("the question is empty")
+        raise UserError("the question is empty: ask something, e.g. \"When is the next release?\"")
     if has_surrogate(question):
         raise UserError("the question is not valid UTF-8 text: type it in a UTF-8 terminal or locale")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise UserError(f"the question is {len(question)} characters; ask in at most {MAX_QUESTION_CHARS} (it is "
-                        "embedded whole, and Titan takes at most 8,192 tokens)")
+    size = len(question.encode("utf-8"))
+    if len(question) > MAX_QUESTION_CHARS or size > MAX_QUESTION_BYTES:
+        raise UserError(f"the question is {len(question)} characters ({size} bytes of UTF-8); ask in at most "
+                        f"{MAX_QUESTION_CHARS} characters and {MAX_QUESTION_BYTES} bytes (it is embedded whole, and "
+                        "Titan takes at most 8,192 tokens)")
     start = time.perf_counter()
     texts = question_parts(question)  # at most MAX_QUESTION_PARTS: each costs an embedding and its own queries
     vectors = [embedder.embed(text) for text in texts]
