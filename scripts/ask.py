@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
             cut_short = getattr(answer, "cut_short", None)  # a model's answer (the extractive one is never cut)
             if cut_short:
                 print(f"note: the answer stopped early ({cut_short}): it may be incomplete", file=sys.stderr)
+            left_out = getattr(answer, "left_out", 0)
+            if left_out:
+                print(f"note: the {left_out} lowest-ranked of the retrieved chunks were left out of the prompt, to keep "
+                      "it within the model's context: ask with a smaller --top-k", file=sys.stderr)
             if answer is not None and not answer.sources and not is_refusal(answer.text):
                 print("note: the answer cites none of the retrieved documents: check it against them "
                       "(--no-generate shows them)", file=sys.stderr)

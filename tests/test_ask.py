@@ -4,6 +4,7 @@ boto3 level after botocore validated each request)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
@@ -288,6 +289,41 @@ def test_an_answer_cut_at_its_token_limit_says_so(indexed, capsys):
     assert ask.main([QUESTION]) == 0
 
     assert capsys.readouterr().err.strip() == "note: the answer stopped early (max_tokens): it may be incomplete"
+
+
+# Nova Lite's context is 300K tokens: 100 chunks of 8,000 escaped characters (each "&" is 5 bytes in the prompt)
+# would be 4 MB. The best-ranked chunks that fit are sent, in order; the answer says how many were left out.
+def test_a_prompt_is_kept_within_nova_lites_context_leaving_out_the_lowest_ranked_chunks(indexed):
+    import boto3
+
+    from rtrag.core.limits import NOVA_LITE_CONTEXT_TOKENS
+    from rtrag.workflows.answering import MAX_PROMPT_BYTES
+
+    hits = [Hit(key=f"d{i}#0", distance=0.1 + i / 1000, doc_id=f"d{i}", chunk=0, source="s", text="&" * 8000)
+            for i in range(100)]
+
+    answer = NovaAnswerer(boto3.client("bedrock-runtime"), model_id="us.amazon.nova-lite-v1:0").answer("Who?", hits)
+
+    [request] = indexed.aws.nova.requests
+    prompt = request["messages"][0]["content"][0]["text"]
+    assert len(prompt.encode()) <= MAX_PROMPT_BYTES < NOVA_LITE_CONTEXT_TOKENS
+    sent = re.findall(r'<document id="([^"]+)"', prompt)
+    assert sent == [h.key for h in hits[:len(sent)]] and 0 < len(sent) < 100, "a prefix of the ranking"
+    assert answer.left_out == 100 - len(sent) and answer.sources == hits[:1]
+
+
+def test_ask_says_when_chunks_were_left_out_of_the_prompt(indexed, monkeypatch, capsys):
+    from rtrag.workflows import answering
+
+    monkeypatch.setattr(answering, "MAX_PROMPT_BYTES", 1)  # room for the first chunk only
+
+    assert ask.main([QUESTION, "--top-k", "3", "--max-distance", "2"]) == 0
+
+    err = capsys.readouterr().err
+    [request] = indexed.aws.nova.requests
+    assert request["messages"][0]["content"][0]["text"].count("<document ") == 1
+    assert "note: the 2 lowest-ranked of the retrieved chunks were left out of the prompt" in err, err
+    assert "smaller --top-k" in err
 
 
 def test_sources_are_only_what_the_answer_cites_xml_escaped_or_not():

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rtrag.aws.errors import AWS_ERRORS, classify
-from rtrag.workflows.answering import SYSTEM_PROMPT, Answer, build_prompt, cited
+from rtrag.workflows.answering import SYSTEM_PROMPT, Answer, cited, fit_prompt
 from rtrag.workflows.retrieval import Hit
 
 
@@ -26,11 +26,12 @@ class NovaAnswerer:
         parts: list[str] = []
         usage: dict[str, Any] = {}
         stop_reason: str | None = None
+        prompt, used = fit_prompt(question, hits)
         try:
             response = self.client.converse_stream(
                 modelId=self.model_id,
                 system=[{"text": SYSTEM_PROMPT}],
-                messages=[{"role": "user", "content": [{"text": build_prompt(question, hits)}]}],
+                messages=[{"role": "user", "content": [{"text": prompt}]}],
                 inferenceConfig={"maxTokens": self.max_tokens, "temperature": self.temperature})
             for event in response["stream"]:
                 if "contentBlockDelta" in event:
@@ -45,5 +46,6 @@ class NovaAnswerer:
         except AWS_ERRORS as exc:  # a stream's own errors too: botocore raises them as EventStreamError
             raise classify(exc, action=f"Bedrock ConverseStream ({self.model_id})") from exc
         text = "".join(parts).strip()
-        return Answer(text=text, sources=cited(text, hits), model_id=self.model_id,
-                      generate_ms=(time.perf_counter() - start) * 1000, usage=usage, stop_reason=stop_reason)
+        return Answer(text=text, sources=cited(text, used), model_id=self.model_id,
+                      generate_ms=(time.perf_counter() - start) * 1000, usage=usage, stop_reason=stop_reason,
+                      left_out=len(hits) - len(used))

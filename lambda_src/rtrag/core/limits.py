@@ -29,6 +29,10 @@ TITAN_V2_DIMENSIONS = (256, 512, 1024)
 TITAN_MAX_INPUT_CHARS = 50_000
 TITAN_MAX_INPUT_TOKENS = 8_192
 
+# Nova Lite (Amazon Nova user guide: model specifications)
+NOVA_LITE_CONTEXT_TOKENS = 300_000  # input and output together
+NOVA_LITE_MAX_OUTPUT_TOKENS = 5_000
+
 # Document events (README, "Document events")
 MAX_DOC_ID_CHARS = 512
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from rtrag.core.limits import NOVA_LITE_CONTEXT_TOKENS, NOVA_LITE_MAX_OUTPUT_TOKENS
 from rtrag.workflows.retrieval import (
     DEFAULT_CANDIDATES,
     DEFAULT_MAX_DISTANCE,
@@ -51,11 +52,34 @@ def _xml(text: str) -> str:
     return html.escape(_NOT_XML.sub("\ufffd", text).translate(_LOOKALIKES), quote=True)
 
 
+# The user message's size in UTF-8 bytes, at most: a token is at least one byte, so a prompt of this size leaves
+# Nova Lite's context room for its longest answer, the system prompt and the message framing.
+MAX_PROMPT_BYTES = NOVA_LITE_CONTEXT_TOKENS - NOVA_LITE_MAX_OUTPUT_TOKENS - 5_000
+
+
+def _document(hit: Hit) -> str:
+    return f'<document id="{_xml(hit.key)}" source="{_xml(hit.source)}">\n{_xml(hit.text)}\n</document>'
+
+
 def build_prompt(question: str, hits: Sequence[Hit]) -> str:
     """The user message: the retrieved chunks as well-formed XML (every value escaped), then the question."""
-    docs = "\n".join(f'<document id="{_xml(h.key)}" source="{_xml(h.source)}">\n{_xml(h.text)}\n</document>'
-                     for h in hits)
+    docs = "\n".join(_document(h) for h in hits)
     return f"<documents>\n{docs}\n</documents>\n\nQuestion: {_xml(question)}"
+
+
+def fit_prompt(question: str, hits: Sequence[Hit], *, max_bytes: int | None = None) -> tuple[str, list[Hit]]:
+    """``build_prompt`` of the best-ranked ``hits`` whose prompt fits ``max_bytes`` of UTF-8 (default
+    ``MAX_PROMPT_BYTES``: the model's context), and those hits; the rest are left out. The first hit is always kept:
+    a chunk and a question are far smaller."""
+    max_bytes = MAX_PROMPT_BYTES if max_bytes is None else max_bytes
+    size = len(build_prompt(question, []).encode("utf-8"))
+    kept: list[Hit] = []
+    for hit in hits:
+        size += len(_document(hit).encode("utf-8")) + 1  # and its line break
+        if kept and size > max_bytes:
+            break
+        kept.append(hit)
+    return build_prompt(question, kept), kept
 
 
 _CITATION = re.compile(r"\[([^\[\]]+?)\]")
@@ -104,6 +128,7 @@ class Answer:
     generate_ms: float = 0.0
     usage: dict[str, Any] = field(default_factory=dict)
     stop_reason: str | None = None  # a model's (ConverseStream's stopReason): anything but end_turn cut it short
+    left_out: int = 0  # retrieved chunks left out of a model's prompt to keep it within the model's context
 
     @property
     def cut_short(self) -> str | None:

@@ -131,7 +131,7 @@ def retrieve(question: str, *, embedder: QuestionEmbedder, index: QueryIndex, to
         orders.append(order)
         matched.update(lexical)
     # At most MAX_TOP_K chunks in all, whatever the number of parts: 100 chunks of 2,000 characters are about 50K
-    # tokens, well inside Nova Lite's 300K-token context (aws-facts).
+    # tokens, well inside Nova Lite's 300K-token context (aws-facts); answering.fit_prompt bounds larger ones.
     fused = [by_key[key] for key in _take_turns(orders, min(MAX_TOP_K, top_k * len(orders)))]
     done = time.perf_counter()
     return Retrieval(hits=[h for h in fused if h.distance <= max_distance or h.key in matched],
