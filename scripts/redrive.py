@@ -19,11 +19,12 @@ examples:
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser
 from rtrag.cli.hints import with_fix
 from rtrag.cli.resources import AwsResources, add_resource_arguments, named_by_flag
-from rtrag.cli.safe import safe_json
+from rtrag.cli.safe import one_line, safe_json
 from rtrag.core import contract
 from rtrag.core.errors import UserError
 from rtrag.workflows.redrive import KINDS, Fix, Letter, Redriver, iso
@@ -136,7 +137,18 @@ def main(argv: list[str] | None = None) -> int:
                 counts = {s: sum(1 for o in outcomes if o.status == s)
                           for s in ("sent", "would-send", "skipped", "refused", "failed")}
                 print(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to redrive")
-            return 1 if any(o.status in ("refused", "failed") for o in outcomes) else 0
+            code = 1 if any(o.status in ("refused", "failed") for o in outcomes) else 0
+            if session.local is not None and sent:
+                # The local "event source mapping": indexed before the command returns, and what failed again said.
+                session.local.drain()
+                sent = False
+                again = session.local.dead_lettered([r for o in outcomes for r in o.receipts])
+                for receipt, key, reason in again:
+                    print(f"dead-lettered again: doc_id={one_line(receipt.doc_id)} (now {key}): {one_line(reason)}",
+                          file=sys.stderr)
+                if again:
+                    code = 1
+            return code
         finally:
             session.close(drain=sent)
 

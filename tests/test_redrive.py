@@ -201,6 +201,44 @@ def test_event_the_contract_still_rejects_is_refused_unless_forced(dlq, capsys):
     assert [(r["PartitionKey"], r["Data"]) for r in records_on(dlq.kinesis)][-1] == ("pk", b"not json")
 
 
+# The indexer refuses a ts more than a day ahead of the record's arrival, and a redriven record arrives now: a letter
+# whose event still breaks that rule is refused, not sent to be dead-lettered again.
+def test_an_event_still_ahead_of_the_clock_is_refused_not_sent_to_be_dead_lettered_again(env, monkeypatch, capsys):
+    import time
+
+    kinesis = boto3.client("kinesis")
+    kinesis.create_stream(StreamName=STREAM, ShardCount=1)
+    monkeypatch.setenv("STREAM_NAME", STREAM)
+    ahead = int(time.time()) + 3 * 86_400
+    assert run(batch({"doc_id": "early", "text": "From the future.", "ts": ahead})) == {"batchItemFailures": []}
+    [key] = [o["Key"] for o in env.s3.list_objects_v2(Bucket=DEAD_LETTERS)["Contents"]]
+
+    assert redrive.main(["send", key]) == 1
+
+    out = capsys.readouterr().out
+    assert f"refused {key}: still invalid: ts={ahead} is 3 days ahead of the record's arrival" in out, out
+    assert records_on(kinesis) == []
+
+
+# Pinning a record's version adds "ts"/"seq" to its data: a record near Kinesis' 1 MiB is refused with the reason.
+def test_a_record_over_kinesis_limit_once_its_version_is_pinned_is_refused_with_the_reason(dlq, capsys):
+    from rtrag.core.limits import MAX_RECORD_BYTES
+
+    event = {"doc_id": "big", "text": ""}
+    event["text"] = "x" * (MAX_RECORD_BYTES - len(json.dumps(event)) - len("big"))
+    data = json.dumps(event).encode()
+    assert len(data) + len(b"big") == MAX_RECORD_BYTES  # sendable as it was put
+    payload = {"Records": [record(data, seq=500, partition_key="big")]}
+    seq = payload["Records"][0]["kinesis"]["sequenceNumber"]
+    key = put_on_failure_record(dlq.s3, start=seq, end=seq, size=1, payload=payload, name="0009")
+
+    assert redrive.main(["send", key]) == 1
+
+    out = capsys.readouterr().out
+    assert f"refused {key}: record 1 of 1 is " in out and f"at most {MAX_RECORD_BYTES}" in out, out
+    assert records_on(dlq.kinesis) == []
+
+
 def test_dry_run_sends_nothing_and_marks_nothing(dlq, capsys):
     assert redrive.main(["send", "--all", "--dry-run", "--force"]) == 0
 
@@ -345,6 +383,16 @@ def test_local_send_indexes_the_redriven_batch_before_returning_and_only_once(lo
 
     assert redrive.main(["send", first, "--local", "--force"]) == 0
     assert local.stream.count() == records + 1
+
+
+# A redriven record the local pipeline dead-letters again is named, and the command fails.
+def test_a_local_redrive_that_is_dead_lettered_again_says_so_and_exits_1(local, capsys):
+    assert redrive.main(["send", local.bad_key, "--local", "--force"]) == 1
+
+    captured = capsys.readouterr()
+    assert f"sent {local.bad_key}" in captured.out
+    assert "dead-lettered again: doc_id=pk-1 (now invalid/" in captured.err
+    assert "record data is not JSON" in captured.err
 
 
 def test_local_batch_without_payload_is_read_from_the_local_stream(local, capsys):

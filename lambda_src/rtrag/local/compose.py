@@ -262,6 +262,17 @@ class LocalBackend:
                                       "warnings above, then run `python scripts/local_indexer.py` to retry"))
         return out
 
+    def dead_lettered(self, receipts: Sequence[Receipt]) -> list[tuple[Receipt, str, str]]:
+        """Which of these records, put and drained since, the pipeline dead-lettered: (receipt, letter key,
+        reason) for each."""
+        letters = self._letters_by_record()
+        out = []
+        for receipt in receipts:
+            key = letters(receipt.shard_id, receipt.sequence_number)
+            if key is not None:
+                out.append((receipt, key, self.dead_letters.read(key).get("reason") or self._batch_reason(key)))
+        return out
+
     def _letters_by_record(self) -> Callable[[str, str], str | None]:
         """A lookup (shard id, sequence number) -> the dead letter that holds that record, if any."""
         invalid: dict[tuple[str, str], str] = {}

@@ -31,10 +31,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from rtrag.core.contract import DEFAULT_MAX_TS_SKEW_SECONDS
 from rtrag.core.deadletters import INVALID_PREFIX
 from rtrag.core.errors import InvalidEvent, UserError
 from rtrag.core.events import decode_event, pin_version
 from rtrag.core.kinesis import KinesisRecord
+from rtrag.core.limits import MAX_RECORD_BYTES
 from rtrag.workflows.produce import Receipt, Stream, send_all
 from rtrag.workflows.targets import RawRecord
 
@@ -335,14 +337,22 @@ class Redriver:
             return Outcome(letter.key, "refused", str(exc), fix=exc.fix)
         if letter.kind == "invalid" and letter.detail == "invalid-event" and not force:
             try:
-                decode_event(records[0].data, default_ts=int(self.now()))
+                # The indexer's rules as the record will meet them: arriving now (a ts too far ahead of it is
+                # dead-lettered again).
+                decode_event(records[0].data, default_ts=int(self.now()), max_skew_seconds=DEFAULT_MAX_TS_SKEW_SECONDS)
             except InvalidEvent as exc:
                 return Outcome(letter.key, "refused", f"still invalid: {exc.reason}; the indexer would dead-letter "
                                "it again", fix=Fix.CORRECT_OR_FORCE)
+        pinned = [RawRecord(r.partition_key, r.pinned()) for r in records]
+        for number, raw in enumerate(pinned, start=1):
+            size = len(raw.data) + len(raw.doc_id.encode("utf-8"))
+            if size > MAX_RECORD_BYTES:  # pinning its version added "ts"/"seq" to a record near the limit
+                return Outcome(letter.key, "refused", f"record {number} of {len(records)} is {size} bytes with its "
+                               f"version pinned; a Kinesis record holds at most {MAX_RECORD_BYTES} (data and "
+                               "partition key): put the document again in smaller documents with put_event.py")
         if dry_run:
             return Outcome(letter.key, "would-send", f"would put {len(records)} record(s)", records=len(records))
-        report = send_all(self.stream, [RawRecord(r.partition_key, r.pinned()) for r in records],  # type: ignore
-                          sleep=self.sleep)
+        report = send_all(self.stream, pinned, sleep=self.sleep)  # type: ignore[arg-type]
         if report.failed:
             codes = ", ".join(sorted({code for _, code in report.failed}))
             return Outcome(letter.key, "failed", f"{len(report.sent)} of {len(records)} record(s) put; the stream "
