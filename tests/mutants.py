@@ -49,6 +49,10 @@ MUTANTS = {
     "earlier-index-reach-dropped": ("lambda_src/rtrag/aws/ledger.py",
                                     "                    entry = _as_of_another_index(entry)\n",
                                     "                    continue\n"),
+    "writes-left-in-flight": ("lambda_src/rtrag/indexing/batch.py",
+                              "                wait(self._started)\n                result.embedding_calls",
+                              "                result.embedding_calls"),
+    "ledger-parts-left-in-flight": ("lambda_src/rtrag/aws/ledger.py", "        wait(futures)\n", ""),
 }
 
 

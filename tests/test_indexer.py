@@ -358,6 +358,76 @@ def test_failure_after_the_chunks_are_written_is_retried_and_leaves_exactly_the_
     assert all(v["metadata"]["content_hash"] == content_hash(long_text(200, tag="new")) for v in stored.values())
 
 
+# No write of an invocation may land after it returns: the records it reports failed come again, and in Lambda a
+# thread left running resumes in a later invocation, over whatever the redelivery wrote.
+def test_a_document_that_fails_while_its_intent_is_being_written_returns_only_once_the_intent_landed(env):
+    import threading
+    import time
+
+    landed = threading.Event()
+
+    def slow_intent(operation, params):
+        items = params.get("RequestItems", {}).get(VERSIONS, [])
+        if operation == "BatchWriteItem" and any(i["PutRequest"]["Item"]["dirty"]["BOOL"] for i in items):
+            time.sleep(0.3)  # a slow round trip: Titan's refusal comes back first
+            landed.set()
+        return None
+
+    def throttled_after_a_while(text):
+        time.sleep(0.1)  # the intent write has started meanwhile
+        return True
+
+    assert run(batch(doc("slow", "The first version."))) == {"batchItemFailures": []}
+    env.aws.dynamodb.fail = slow_intent  # a clean entry: the next version writes its intent first
+    env.aws.titan.throttle = throttled_after_a_while
+
+    response = run(batch(doc("slow", "Please throttle-me now."), start=1))
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": seq(1)}]}
+    assert landed.is_set(), "the handler returned with its intent write still in flight"
+
+
+def test_a_failed_part_of_a_ledger_write_returns_only_once_every_other_part_is_done_so_a_delete_stays(env):
+    import threading
+    import time
+
+    from fakes import error_response
+
+    v1 = [record({"doc_id": f"d{i}", "text": f"Document number {i}, first."}, seq=i, arrival=1000.0)
+          for i in range(26)]
+    assert run({"Records": v1}) == {"batchItemFailures": []}
+    armed, landed = threading.Event(), threading.Event()
+
+    def split_intent(operation, params):  # 26 intents: parts of 25 and 1 (BatchWriteItem's limit)
+        items = params.get("RequestItems", {}).get(VERSIONS, [])
+        if not armed.is_set() or operation != "BatchWriteItem":
+            return None
+        if not all(i["PutRequest"]["Item"]["dirty"]["BOOL"] for i in items):
+            return None
+        if len(items) == 25:
+            return error_response(400, "AccessDeniedException", "denied (the first part)")
+        time.sleep(0.3)  # the other part is slow
+        armed.clear()
+        landed.set()
+        return None
+
+    env.aws.dynamodb.fail = split_intent
+    armed.set()
+    v2 = [record({"doc_id": f"d{i}", "text": f"Document number {i}, second."}, seq=100 + i, arrival=1001.0)
+          for i in range(26)]
+
+    assert len(run({"Records": v2})["batchItemFailures"]) == 26
+    assert landed.is_set(), "the handler returned with a part of its intent write still in flight"
+
+    # The redelivery with a delete of d25, then an older version of d25 redriven: d25 stays deleted.
+    delete = record({"doc_id": "d25", "op": "delete"}, seq=200, arrival=1002.0)
+    assert run({"Records": v2 + [delete]}) == {"batchItemFailures": []}
+    redriven = record({"doc_id": "d25", "text": "Document number 25, second.", "ts": 1001,
+                       "seq": v2[25]["kinesis"]["sequenceNumber"]}, seq=300, arrival=1003.0)
+    assert run({"Records": [redriven]}) == {"batchItemFailures": []}
+    assert not any(key.startswith("d25#") for key in vectors(env)), "a deleted document came back"
+
+
 def test_unreadable_ledger_fails_every_document_lowest_sequence_number_first(env):
     from fakes import error_response
 

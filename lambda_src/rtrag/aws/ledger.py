@@ -35,7 +35,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from rtrag.aws.errors import AWS_ERRORS, classify
@@ -211,7 +211,11 @@ class DynamoDBVersionLedger:
             if self._pool is None:
                 # Kept across warm invocations, like the indexer's other pools.
                 self._pool = ThreadPoolExecutor(max_workers=_CONCURRENCY, thread_name_prefix="ledger")
-        return list(self._pool.map(function, parts))
+        # Every part runs to its end before this returns or raises: a part still in flight after a failed call
+        # could land after the retry's newer entries.
+        futures = [self._pool.submit(function, part) for part in parts]
+        wait(futures)
+        return [future.result() for future in futures]
 
     def get(self, doc_ids: Sequence[str]) -> dict[str, VersionEntry]:
         unique = list(dict.fromkeys(doc_ids))

@@ -113,12 +113,12 @@ class BatchIndexer:
             calls_before = self.embedder.calls
             try:
                 self._index(docs, result, entries, set(early))
-            except BaseException:
-                # An unexpected error fails the invocation and the batch comes again; no write of this attempt
-                # may land after that (in Lambda a thread left running would resume in a later invocation).
-                wait(self._started)
-                raise
             finally:
+                # No write of this attempt may land after it returns or raises: the records it reports failed come
+                # again, and in Lambda a thread left running would resume in a later invocation, after them (a
+                # document that failed while its intent was still being written, say, must not have that intent
+                # land over a newer entry).
+                wait(self._started)
                 result.embedding_calls = self.embedder.calls - calls_before
         now = self.clock()
         for doc in docs:
