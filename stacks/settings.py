@@ -360,6 +360,14 @@ def _check_combinations(parsed: dict[str, Any]) -> None:
             f"max_record_age_seconds={age}, or a redelivered older upsert brings the deleted document back; "
             "raise it, or lower stream_retention_hours",
         )
+    letters = parsed["dead_letter_expiration_days"]
+    if tombstones and letters > tombstones:
+        raise _fail(
+            "tombstone_retention_days", tombstones,
+            f"expected 0 (keep for ever) or at least dead_letter_expiration_days={letters}: a dead letter keeps its "
+            f"events {letters} days, and redriving one (redrive.py) older than its tombstone would bring a deleted "
+            "document back; raise it, set it to 0, or shorten dead_letter_expiration_days",
+        )
     archive_days = parsed["archive_expiration_days"] if parsed["archive_enabled"] else None
     if tombstones and archive_days is not None and (archive_days == 0 or archive_days > tombstones):
         kept = "for ever" if archive_days == 0 else f"{archive_days} days"

@@ -193,6 +193,18 @@ def test_tombstones_must_outlive_the_replay_window_of_the_stream():
         Settings.from_mapping({"tombstone_retention_days": 1})
 
 
+def test_tombstones_must_outlive_the_dead_letters_that_a_redrive_reads():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_mapping({"archive_enabled": False, "tombstone_retention_days": 3,
+                               "dead_letter_expiration_days": 4})
+
+    message = str(caught.value)
+    assert "tombstone_retention_days=3" in message and "dead_letter_expiration_days=4" in message
+    assert "redrive.py" in message and "set it to 0" in message
+    for fine in ({"tombstone_retention_days": 4}, {"tombstone_retention_days": 0}):
+        assert Settings.from_mapping({"archive_enabled": False, "dead_letter_expiration_days": 4, **fine})
+
+
 @pytest.mark.parametrize(("archive", "fragment"), [(0, "keeps events for ever"), (500, "keeps events 500 days")])
 def test_tombstones_must_outlive_the_archive_that_a_replay_reads(archive, fragment):
     with pytest.raises(SettingsError) as caught:
