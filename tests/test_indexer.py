@@ -428,6 +428,23 @@ def test_a_failed_part_of_a_ledger_write_returns_only_once_every_other_part_is_d
     assert not any(key.startswith("d25#") for key in vectors(env)), "a deleted document came back"
 
 
+# A doc id too long for DynamoDB's 2,048-byte key is keyed by its hash, in a form no doc id's key can take: a doc id
+# spelt like that hash ("sha256:<hex>" is a valid doc id) keeps its own entry.
+def test_a_long_doc_ids_hashed_ledger_key_is_no_other_documents_key(env):
+    from rtrag.aws.ledger import item_key
+
+    long_id = "\U0001F600" * 512  # 2,048 bytes of UTF-8: hashed
+    lookalike = "sha256:" + content_hash(long_id)
+    assert item_key(f"{BUCKET}/{INDEX}", long_id) != item_key(f"{BUCKET}/{INDEX}", lookalike)
+
+    assert run(batch(doc(lookalike, long_text(600)))) == {"batchItemFailures": []}
+    assert len([k for k in vectors(env) if k.startswith(lookalike)]) > 1
+    assert run(batch({"doc_id": long_id, "op": "delete"}, start=1)) == {"batchItemFailures": []}
+    assert run(batch({"doc_id": lookalike, "op": "delete"}, start=2)) == {"batchItemFailures": []}
+
+    assert not [k for k in vectors(env) if k.startswith(lookalike)], "a deleted document still has vectors"
+
+
 def test_unreadable_ledger_fails_every_document_lowest_sequence_number_first(env):
     from fakes import error_response
 

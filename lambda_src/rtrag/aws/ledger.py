@@ -70,11 +70,12 @@ def namespace(bucket: str, index: str) -> str:
 
 
 def item_key(ns: str, doc_id: str) -> str:
-    """The partition key of ``doc_id``'s entry in the ledger ``ns``."""
+    """The partition key of ``doc_id``'s entry in the ledger ``ns``: ``ns#doc_id``, or for a doc id too long for
+    DynamoDB's key ``ns#sha256#<hex>``, which no doc id's key can be (a doc id holds no ``#``)."""
     key = f"{ns}#{doc_id}"
     if len(key.encode("utf-8")) <= MAX_PARTITION_KEY_BYTES:
         return key
-    return f"{ns}#sha256:{content_hash(doc_id)}"
+    return f"{ns}#sha256#{content_hash(doc_id)}"
 
 
 class LedgerItem(dict):  # type: ignore[type-arg]
