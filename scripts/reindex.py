@@ -29,6 +29,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from rtrag.cli.resources import AwsResources, add_resource_arguments, named_by_f
 from rtrag.core import contract
 from rtrag.core.errors import RagError, ResourceMissing, UserError
 from rtrag.core.events import SOURCE_TEXT_KEY
+from rtrag.core.files import file_lock
 from rtrag.core.limits import MAX_RECORDS_PER_PUT_RECORDS, TITAN_V2_MODEL_ID
 from rtrag.workflows.checkpoint import job_lock, job_name, open_checkpoint
 from rtrag.workflows.replay import Replay
@@ -54,6 +56,7 @@ from rtrag.workflows.targets import IndexTarget, ReplayCounts, ReplayStopped, St
 DEFAULT_INDEX_BATCH = 100
 MAX_BATCH = 10_000
 CHECKPOINT_DIR = ".rag-reindex"
+WRITER_LOCK = "writer.lock"  # in a named local index's directory: held by the replay writing it
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -122,15 +125,27 @@ class Local:
 
     def index_target(self) -> IndexTarget:
         index = self.backend.vector_index(self.args.vector_index)
-        return IndexTarget(self.backend.indexer(index), description=f"local-index:{Path(index.path).resolve()}",
+        self.index_path = Path(index.path)
+        return IndexTarget(self.backend.indexer(index), description=f"local-index:{self.index_path.resolve()}",
                            identity=index.identity)
 
-    def exclusive(self, target_kind: str) -> contextlib.AbstractContextManager[Any]:
-        """While replaying into the pipeline's own index, hold the local runner's shard locks: one writer per
-        document at a time, which the version guarantee relies on."""
-        if target_kind != "index" or self.args.vector_index:
-            return contextlib.nullcontext()
-        return self.backend.runner.exclusive()
+    @contextlib.contextmanager
+    def exclusive(self, target_kind: str) -> Iterator[None]:
+        """One writer per document at a time, which the version guarantee relies on: while replaying into the
+        pipeline's own index, hold the local runner's shard locks; into a named index, that index's writer lock
+        (a second replay into it, of another source, is refused)."""
+        if target_kind != "index":
+            yield
+        elif not self.args.vector_index:
+            with self.backend.runner.exclusive():
+                yield
+        else:
+            with file_lock(self.index_path / WRITER_LOCK) as held:
+                if not held:
+                    raise UserError(f"another replay is writing local index {self.args.vector_index!r} "
+                                    f"({self.index_path}): wait for it to finish; two writers could leave an older "
+                                    "version of a document in it")
+                yield
 
     def checkpoint_dir(self) -> Path:
         return self.backend.root / "reindex"

@@ -225,8 +225,26 @@ def test_a_second_run_of_the_same_replay_is_refused_while_the_first_holds_it(loc
 
     assert capsys.readouterr().err.strip().endswith(
         f"error: this replay is already running in another process (its checkpoint {checkpoint} is in use): "
-        "wait for it to finish, or give this one another --checkpoint")
+        "wait for it to finish")
     assert reindex.main(["--local", "--to-index", "--vector-index", "rebuilt", "--restart"]) == 0, "released"
+
+
+# Two replays of different sources (so different jobs) into one named index would be two writers of a document at
+# once, and an older version could win: the second is refused while the first writes.
+def test_a_replay_into_a_named_index_another_replay_is_writing_is_refused(local, tmp_path, capsys):
+    from rtrag.core.files import file_lock
+
+    assert reindex.main(["--local", "--to-index", "--vector-index", "rebuilt"]) == 0
+    capsys.readouterr()
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(event("alpha", "An older alpha.", 1)) + "\n")
+
+    with file_lock(local.root / "indexes" / "rebuilt" / reindex.WRITER_LOCK) as held:  # as the first replay holds it
+        assert held
+        assert reindex.main(["--local", "--to-index", "--vector-index", "rebuilt", "--from-jsonl", str(path)]) == 1
+
+    assert "error: another replay is writing local index 'rebuilt'" in capsys.readouterr().err
+    assert reindex.main(["--local", "--to-index", "--vector-index", "rebuilt", "--from-jsonl", str(path)]) == 0
 
 
 def test_checkpoints_are_written_through_a_scratch_file_of_their_own(tmp_path):

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -43,6 +42,7 @@ from typing import Any
 
 from rtrag.core.backoff import backoff_delay
 from rtrag.core.errors import ConfigError, RagError
+from rtrag.core.files import LocksUnsupported, file_lock
 from rtrag.core.kinesis import kinesis_event_record
 from rtrag.core.shown import clipped
 from rtrag.local.deadletters import LocalDeadLetters
@@ -409,37 +409,19 @@ class LocalEventSourceMapping:
 
     @contextmanager
     def _lease(self, shard_id: str, *, block: bool) -> Iterator[bool]:
-        """Exclusive right to deliver ``shard_id`` for this consumer, across threads and processes.
-
-        An advisory file lock (flock): the operating system releases it when the holder exits or crashes, so a
-        dead runner never keeps a shard.
-        """
-        try:
-            import fcntl
-        except ImportError:
-            raise ConfigError("the local event source runner needs a POSIX system (Linux, macOS or WSL)") from None
-        self._lease_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self._lease_dir / f"{self.consumer}.{shard_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            deadline = time.monotonic() + self.lease_timeout_seconds
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if not block:
-                        yield False
-                        return
-                    if time.monotonic() > deadline:
-                        raise ShardBusy(f"{shard_id} has been held by another runner of {self.consumer!r} for over "
-                                        f"{self.lease_timeout_seconds:.0f} s; is a runner stuck?") from None
-                    time.sleep(0.02)
+        """Exclusive right to deliver ``shard_id`` for this consumer, across threads and processes: an advisory
+        file lock (``files.file_lock``), which the operating system releases when its holder exits or crashes, so a
+        dead runner never keeps a shard."""
+        path = self._lease_dir / f"{self.consumer}.{shard_id}.lock"
+        with ExitStack() as stack:
             try:
-                yield True
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+                held = stack.enter_context(file_lock(path, wait_seconds=self.lease_timeout_seconds if block else 0.0))
+            except LocksUnsupported:
+                raise ConfigError("the local event source runner needs a POSIX system (Linux, macOS or WSL)") from None
+            if not held and block:
+                raise ShardBusy(f"{shard_id} has been held by another runner of {self.consumer!r} for over "
+                                f"{self.lease_timeout_seconds:.0f} s; is a runner stuck?")
+            yield held
 
 
 def _parse_response(response: Any, sequence_numbers: list[str]) -> _Outcome:

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rtrag.core.errors import UserError
-from rtrag.core.files import write_atomically
+from rtrag.core.files import LocksUnsupported, file_lock, write_atomically
 from rtrag.workflows.sources import Position
 from rtrag.workflows.targets import ReplayCounts
 
@@ -120,21 +119,15 @@ def open_checkpoint(path: Path, *, job: str, source: str, target: str, restart: 
 @contextmanager
 def job_lock(path: Path) -> Iterator[None]:
     """Hold the job of checkpoint ``path`` for this process: a second run of the same job (same checkpoint) is
-    refused while the first runs, instead of both writing one checkpoint and one target. The lock is an flock on
-    ``<path>.lock``, so a process that died holds nothing; where flock does not exist, nothing is locked."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(f"{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    refused while the first runs, instead of both writing one checkpoint and one target. The lock is a
+    ``files.file_lock`` on ``<path>.lock``, so a process that died holds nothing; where file locks do not exist,
+    nothing is locked."""
+    with ExitStack() as stack:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(f"this replay is already running in another process (its checkpoint {path} is in "
-                            "use): wait for it to finish, or give this one another --checkpoint") from None
+            held = stack.enter_context(file_lock(path.with_name(f"{path.name}.lock")))
+        except LocksUnsupported:
+            held = True
+        if not held:
+            raise UserError(f"this replay is already running in another process (its checkpoint {path} is in use): "
+                            "wait for it to finish")
         yield
-    finally:
-        os.close(fd)
