@@ -150,9 +150,23 @@ class Local:
     def checkpoint_dir(self) -> Path:
         return self.backend.root / "reindex"
 
+    def settle(self) -> int:
+        """Index what the replay put on the local stream (the local "event source mapping": before the command
+        returns), and say what the pipeline could not index: 1 if anything, else 0."""
+        before = self.backend.dead_letters.written
+        summary = self.backend.drain()
+        self.drained = True
+        letters = self.backend.dead_letters.written - before
+        if not letters and not summary.on_failure_records:
+            return 0
+        print(f"the local pipeline dead-lettered {letters} replayed record(s) as invalid and gave up on "
+              f"{summary.on_failure_records} (see the warnings above): `python scripts/redrive.py list --local "
+              "--pending` shows them and why", file=sys.stderr)
+        return 1
+
     def close(self, *, drain: bool) -> None:
-        if drain:
-            self.backend.drain()  # the local "event source mapping": indexed before the command returns
+        if drain and not getattr(self, "drained", False):
+            self.backend.drain()  # an interrupted replay: what it put is still indexed before it returns
         self.backend.close()
 
 
@@ -243,6 +257,9 @@ class Aws:
     def checkpoint_dir(self) -> Path:
         return Path(CHECKPOINT_DIR)
 
+    def settle(self) -> int:
+        return 0  # the deployed indexer reads the stream on its own; its dead letters are redrive.py's to list
+
     def close(self, *, drain: bool) -> None:
         pass
 
@@ -277,7 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         started = time.time()
         backend = Local(args) if args.local else Aws(args)
         try:
-            return replay(args, backend, started)
+            code = replay(args, backend, started)
+            if args.to_stream:
+                code = max(code, backend.settle())
+            return code
         finally:
             backend.close(drain=args.to_stream)
 

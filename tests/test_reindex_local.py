@@ -277,3 +277,36 @@ def test_a_replay_that_dead_letters_a_line_exits_1_naming_the_command_that_lists
     listed = json.loads(capsys.readouterr().out)
     mine = [item for item in listed if "/reindex-" in item["key"]]
     assert len(mine) == 1 and "not JSON" in mine[0]["reason"], listed
+
+
+# A replay onto the local stream is indexed before the command returns: what the pipeline then dead-letters is said,
+# and fails the command. An event too far ahead of now is not even sent (the indexer would refuse it).
+def test_a_replay_onto_the_local_stream_says_what_the_pipeline_could_not_index(local, tmp_path, capsys, monkeypatch):
+    import time
+
+    from rtrag.core.contract import DEFAULT_MAX_TS_SKEW_SECONDS
+
+    ahead = int(time.time()) + 3 * DEFAULT_MAX_TS_SKEW_SECONDS
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join([json.dumps(event("fine", "A good line.", 5)),
+                               json.dumps(event("early", "From the future.", ahead))]) + "\n")
+
+    assert reindex.main(["--local", "--to-stream", "--from-jsonl", str(path), "--json"]) == 1
+    captured = capsys.readouterr()
+    run = json.loads(captured.out.strip().splitlines()[-1])["run"]
+    assert (run["sent"], run["dead_lettered"]) == (1, 1), "the early event is dead-lettered, not sent"
+    reasons = [local.dead_letters.read(key)["reason"] for key in local.dead_letters.list("invalid/")]
+    assert any("ahead of" in reason for reason in reasons), reasons
+
+    # A record the pipeline itself refuses once it is on the stream (here: the embedder rejects every text).
+    from rtrag.core.errors import UnindexableDocument
+    from rtrag.local.embedder import LocalEmbedder
+
+    def refuse(self, texts):
+        return iter([(i, UnindexableDocument("the embedder refuses this text")) for i in range(len(texts))])
+
+    monkeypatch.setattr(LocalEmbedder, "embed_iter", refuse)
+    path.write_text(json.dumps(event("refused", "Refused by the model.", 7)) + "\n")
+    assert reindex.main(["--local", "--to-stream", "--from-jsonl", str(path), "--restart"]) == 1
+    err = capsys.readouterr().err
+    assert "the local pipeline dead-lettered 1 replayed record(s)" in err and "redrive.py list --local" in err, err

@@ -24,9 +24,10 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Protocol
 
 from rtrag.core.backoff import backoff_delay
+from rtrag.core.contract import DEFAULT_MAX_TS_SKEW_SECONDS
 from rtrag.core.deadletters import DeadLetter
 from rtrag.core.errors import InvalidEvent, UserError
-from rtrag.core.events import decode_event, partition_key_of
+from rtrag.core.events import check_not_ahead, decode_event, partition_key_of
 from rtrag.core.kinesis import StreamRecord, kinesis_event_record
 from rtrag.indexing.batch import BatchIndexer, BatchResult
 from rtrag.indexing.ports import DeadLetterSink
@@ -183,6 +184,8 @@ class StreamTarget:
         for ordinal, record in batch:
             try:
                 event = decode_event(record.data, default_ts=record.version_ts)
+                # It arrives now: a ts too far ahead of that, the indexer would dead-letter.
+                check_not_ahead(event, arrival=time.time(), max_skew_seconds=DEFAULT_MAX_TS_SKEW_SECONDS)
                 sendable.append(check_sendable(RawRecord(event.doc_id, record.pinned(ordinal))))  # type: ignore
             except InvalidEvent as exc:
                 already = self.dead_letters.already
