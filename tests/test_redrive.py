@@ -429,6 +429,21 @@ def test_a_local_letter_that_is_not_a_json_object_is_named_with_the_fix(local, c
         assert err.endswith(f"it is not a dead letter: move it out of {local.dead_letters.directory}")
 
 
+# A letter whose fields have the wrong types is listed with its problem, the others as usual, and is not sent.
+@pytest.mark.parametrize("body", [{"reason": "x", "data": 5}, {"approximate_arrival_timestamp": "yesterday"},
+                                  {"reason": "x", "kind": "invalid-event", "partition_key": ["a"], "data": ""}])
+def test_a_malformed_letter_is_listed_with_its_problem_and_hides_no_other(local, capsys, body):
+    (local.dead_letters.directory / local.bad_key).write_text(json.dumps(body))
+
+    assert redrive.main(["list", "--local", "--json"]) == 0
+    listed = {x["key"]: x for x in last_json(capsys)}
+    assert set(local.batch_keys) < set(listed), "the other letters are listed"
+    assert redrive.main(["send", local.bad_key, "--local"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"refused {local.bad_key}: "), out
+    assert any(why in out for why in ("malformed", "not base64", "still invalid")), out
+
+
 # as a user runs it
 def test_local_list_as_a_process(local):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

@@ -151,12 +151,20 @@ class Letter:
 
 
 def parse_letter(key: str, body: dict[str, Any]) -> Letter:
-    """Read a dead-letter object of either kind."""
+    """Read a dead-letter object of either kind. A letter whose fields have the wrong types (written by hand, or
+    damaged) is listed with that problem, and cannot be sent; the others are read as usual."""
     if key.startswith(INVALID_PREFIX):
-        return _invalid(key, body)
-    if key.startswith(BATCH_PREFIX):
-        return _batch(key, body)
-    raise UserError(f"{key} is not a dead letter: keys start with {INVALID_PREFIX} or {BATCH_PREFIX}")
+        kind, parse = "invalid", _invalid
+    elif key.startswith(BATCH_PREFIX):
+        kind, parse = "batch", _batch
+    else:
+        raise UserError(f"{key} is not a dead letter: keys start with {INVALID_PREFIX} or {BATCH_PREFIX}")
+    try:
+        return parse(key, body)
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+        return Letter(key=key, kind=kind, body=body, reason=f"malformed letter ({type(exc).__name__}: {exc})",
+                      detail="malformed", shard_id="", sequence="", arrival=0.0, dead_lettered_at=0.0, records=None,
+                      problem="the letter is malformed, so its records are unknown; `show` prints what it holds")
 
 
 def _invalid(key: str, body: dict[str, Any]) -> Letter:
@@ -166,9 +174,9 @@ def _invalid(key: str, body: dict[str, Any]) -> Letter:
     try:
         data = base64.b64decode(body.get("data", ""), validate=True)
         # Kinesis requires a partition key; a letter without one takes the doc id, else its sequence number.
-        partition_key = body.get("partition_key") or body.get("doc_id") or sequence
+        partition_key = str(body.get("partition_key") or body.get("doc_id") or sequence)
         records = [OriginalRecord(partition_key, data, shard, sequence, arrival)]
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, TypeError):
         problem = "its data is not base64, so the original bytes are unknown"
     return Letter(key=key, kind="invalid", body=body, reason=str(body.get("reason", "")),
                   detail=str(body.get("kind", "")), shard_id=shard, sequence=sequence, arrival=arrival,
