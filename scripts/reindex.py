@@ -97,6 +97,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      "for its retention period: replay the archive instead")
     if (args.since or args.until) and (args.from_jsonl or (args.local and not args.from_dir)):
         parser.error("--since/--until select archive hours: use them with --from-archive or --from-dir")
+    if args.to_stream and (args.vector_index or args.vector_bucket or args.embed_model_id):
+        parser.error("--vector-index, --vector-bucket and --embed-model-id choose the index a --to-index replay "
+                     "fills; --to-stream puts the events back on the stream, and the pipeline indexes them into its "
+                     "own index")
     if args.batch_size is not None and not 1 <= args.batch_size <= MAX_BATCH:
         parser.error(f"--batch-size must be 1..{MAX_BATCH}")
     return args
@@ -354,6 +358,12 @@ def _replay(args: argparse.Namespace, backend: Local | Aws, source: Any, source_
         print(describe(counts, to_index=args.to_index))
         if resumed:
             print(f"job total: {describe(checkpoint.totals, to_index=args.to_index)}")
+    if not counts.read:  # a command that did nothing says so
+        why = ("nothing was added to it since this job's last run (--restart replays it all again)" if resumed
+               else "it holds no events in the window given" if args.since or args.until else "it holds no events")
+        if not resumed and source_kind == "stream":
+            why += " (put some with `python scripts/put_event.py --local`)"
+        print(f"note: nothing was replayed from {source.description}: {why}", file=sys.stderr)
     if counts.dead_lettered:
         local = " --local" if isinstance(backend, Local) else ""
         print(f"{counts.dead_lettered} record(s) were not valid events and were dead-lettered, not replayed: "

@@ -310,3 +310,19 @@ def test_a_replay_onto_the_local_stream_says_what_the_pipeline_could_not_index(l
     assert reindex.main(["--local", "--to-stream", "--from-jsonl", str(path), "--restart"]) == 1
     err = capsys.readouterr().err
     assert "the local pipeline dead-lettered 1 replayed record(s)" in err and "redrive.py list --local" in err, err
+
+
+# A command that did nothing says so; an option it would ignore is refused.
+def test_a_replay_of_an_empty_stream_says_nothing_was_replayed_and_an_ignored_option_is_refused(tmp_path, monkeypatch,
+                                                                                               capsys):
+    monkeypatch.setenv("RAG_LOCAL_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+
+    assert reindex.main(["--local", "--to-index", "--vector-index", "empty1"]) == 0
+    assert "note: nothing was replayed from local-stream:" in (err := capsys.readouterr().err)
+    assert "it holds no events (put some with `python scripts/put_event.py --local`)" in err
+
+    with pytest.raises(SystemExit) as refused:
+        reindex.main(["--local", "--to-stream", "--vector-index", "foo"])
+    assert refused.value.code == 2
+    assert "--to-stream puts the events back on the stream" in capsys.readouterr().err
