@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import ExitStack
 
 from rtrag.cli.common import add_aws_arguments, current_region, progress_printer, run_cli, script_parser
 from rtrag.cli.hints import with_fix
@@ -27,6 +28,7 @@ from rtrag.cli.resources import AwsResources, add_resource_arguments, named_by_f
 from rtrag.cli.safe import one_line, safe_json
 from rtrag.core import contract
 from rtrag.core.errors import UserError
+from rtrag.core.files import file_lock
 from rtrag.workflows.redrive import KINDS, Fix, Letter, Redriver, iso
 
 
@@ -107,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         session = Session(args)
         sent = False
+        stack = ExitStack()
         try:
             redriver = session.redriver
             if args.command == "list":
@@ -122,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
                     shown["records_error"] = with_fix(shown["records_error"], Fix(shown["records_fix"]))
                 print(safe_json(shown, indent=2))
                 return 0
+            if session.local is not None and not args.dry_run:
+                held = stack.enter_context(file_lock(session.local.root / "redrive.lock"))
+                if not held:
+                    raise UserError("another redrive.py send is running on the local dead letters: wait for it to "
+                                    "finish (two at once would send the same letters twice)")
             letters = redriver.letters(args.kind) if args.all else redriver.find(args.keys)
             if args.all and not args.force:
                 letters = [x for x in letters if not x.marker]
@@ -150,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
                     code = 1
             return code
         finally:
-            session.close(drain=sent)
+            try:
+                session.close(drain=sent)
+            finally:
+                stack.close()
 
     return run_cli(body, region=lambda: current_region(args))
 

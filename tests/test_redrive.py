@@ -444,6 +444,21 @@ def test_a_malformed_letter_is_listed_with_its_problem_and_hides_no_other(local,
     assert any(why in out for why in ("malformed", "not base64", "still invalid")), out
 
 
+# Two sends at once would send the same letters twice: in local mode the second is refused while the first runs.
+def test_a_local_send_while_another_runs_is_refused(local, capsys):
+    from rtrag.core.files import file_lock
+
+    records = local.stream.count()
+    with file_lock(local.root / "redrive.lock") as held:  # as the first send holds it
+        assert held
+        assert redrive.main(["send", "--all", "--kind", "batch", "--local"]) == 1
+        assert redrive.main(["send", "--all", "--kind", "batch", "--local", "--dry-run"]) == 0, "a dry run sends none"
+
+    assert "another redrive.py send is running on the local dead letters" in capsys.readouterr().err
+    assert local.stream.count() == records
+    assert redrive.main(["send", "--all", "--kind", "batch", "--local"]) == 0, "released"
+
+
 # as a user runs it
 def test_local_list_as_a_process(local):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
