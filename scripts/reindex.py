@@ -47,7 +47,7 @@ from rtrag.core.errors import RagError, ResourceMissing, UserError
 from rtrag.core.events import SOURCE_TEXT_KEY
 from rtrag.core.files import file_lock
 from rtrag.core.limits import MAX_RECORDS_PER_PUT_RECORDS, TITAN_V2_MODEL_ID
-from rtrag.workflows.checkpoint import job_lock, job_name, open_checkpoint
+from rtrag.workflows.checkpoint import Checkpoint, job_lock, job_name, open_checkpoint
 from rtrag.workflows.replay import Replay
 from rtrag.workflows.sources import DirectoryArchive, HourWindow, JsonLinesFile, Source
 from rtrag.workflows.targets import IndexTarget, ReplayCounts, ReplayStopped, StreamTarget
@@ -329,6 +329,9 @@ def _replay(args: argparse.Namespace, backend: Local | Aws, source: Any, source_
         print(f"job {job}: checkpoint {path} is of an index deleted since (another was created in its place): "
               "replaying from the start", file=sys.stderr)
     resumed = checkpoint.position is not None
+    pin_ends = getattr(source, "pin_ends", None)  # a source that grows as it is replayed (the local stream)
+    if pin_ends is not None:
+        checkpoint.source_ends = pin_ends(checkpoint.source_ends if resumed else None)
     if resumed:
         print(f"job {job}: resuming after {checkpoint.position.unit} #{checkpoint.position.offset} "
               f"({checkpoint.ordinal} record(s) done); checkpoint {path}", file=sys.stderr)
@@ -344,8 +347,13 @@ def _replay(args: argparse.Namespace, backend: Local | Aws, source: Any, source_
         print(f"stopped: {describe(run.run_counts, to_index=args.to_index)}", file=sys.stderr)
         raise
     except KeyboardInterrupt:
-        print(f"\nstopped after {checkpoint.ordinal} record(s); run the same command again to resume "
-              f"(checkpoint {path})", file=sys.stderr)
+        try:  # what the checkpoint file says (an interrupt while it was being saved leaves the previous one)
+            saved = Checkpoint.load(path)
+        except RagError:
+            saved = None
+        done = saved.ordinal if saved is not None and saved.job == job else 0
+        print(f"\nstopped after {done} record(s); run the same command again to resume (checkpoint {path})",
+              file=sys.stderr)
         raise
     if isinstance(source, DirectoryArchive) and source.outside_window:
         print(f"{source.outside_window} file(s) outside --since/--until or Firehose's date layout were not read",
@@ -359,7 +367,9 @@ def _replay(args: argparse.Namespace, backend: Local | Aws, source: Any, source_
         if resumed:
             print(f"job total: {describe(checkpoint.totals, to_index=args.to_index)}")
     if not counts.read:  # a command that did nothing says so
-        why = ("nothing was added to it since this job's last run (--restart replays it all again)" if resumed
+        why = ("this job replays it as it was when the job started, and has done so (--restart replays it as it is "
+               "now)" if resumed and pin_ends is not None
+               else "nothing was added to it since this job's last run (--restart replays it all again)" if resumed
                else "it holds no events in the window given" if args.since or args.until else "it holds no events")
         if not resumed and source_kind == "stream":
             why += " (put some with `python scripts/put_event.py --local`)"

@@ -326,3 +326,34 @@ def test_a_replay_of_an_empty_stream_says_nothing_was_replayed_and_an_ignored_op
         reindex.main(["--local", "--to-stream", "--vector-index", "foo"])
     assert refused.value.code == 2
     assert "--to-stream puts the events back on the stream" in capsys.readouterr().err
+
+
+# Replaying the local stream onto itself adds records to its source: a resumed job still covers the stream as it was
+# when the job started, so it never replays its own output, and a finished job run again replays nothing.
+def test_a_resumed_replay_of_the_local_stream_onto_itself_covers_the_stream_as_it_was(local, capsys, monkeypatch):
+    from rtrag.workflows.targets import StreamTarget
+
+    before = local.stream.count()
+    real, seen = StreamTarget.deliver, []
+
+    def interrupted_on_the_third_batch(self, batch):
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        seen.append(len(batch))
+        return real(self, batch)
+
+    monkeypatch.setattr(StreamTarget, "deliver", interrupted_on_the_third_batch)
+    assert reindex.main(["--local", "--to-stream", "--batch-size", "2"]) == 130
+    assert "stopped after 4 record(s)" in capsys.readouterr().err
+    monkeypatch.setattr(StreamTarget, "deliver", real)
+
+    assert reindex.main(["--local", "--to-stream", "--batch-size", "2", "--json"]) == 0
+    result = json_out(capsys)
+    assert result["resumed"] and result["total"]["read"] == before == LINES
+    assert local.stream.count() == before + VALID_EVENTS, "each valid record put back once, none of its own output"
+
+    assert reindex.main(["--local", "--to-stream", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1])["run"]["read"] == 0
+    assert "as it was when the job started" in captured.err
+    assert local.stream.count() == before + VALID_EVENTS

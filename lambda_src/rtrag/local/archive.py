@@ -53,6 +53,15 @@ class LocalStreamArchive:
         self.ends = {shard: stream.latest_sequence(shard) for shard in stream.shard_ids()}
         self._count = sum(stream.count(shard) for shard, end in self.ends.items() if end is not None)
 
+    def pin_ends(self, ends: dict[str, str] | None) -> dict[str, str]:
+        """Cover the stream as it was when a job started: ``ends`` (from its checkpoint), or, for a new job, where
+        each shard ends now. Returns the ends to save in the job's checkpoint."""
+        if ends is not None:
+            self.ends = {shard: ends.get(shard) for shard in self.ends}
+            self._count = sum(self.stream.count(shard, until_sequence=end) for shard, end in self.ends.items()
+                              if end is not None)
+        return {shard: end for shard, end in self.ends.items() if end is not None}
+
     def units(self, start: str | None) -> list[str]:
         return [s for s, end in sorted(self.ends.items()) if end is not None and (start is None or s >= start)]
 

@@ -339,12 +339,15 @@ class LocalStream:
         [(rid,)] = self._read("SELECT MAX(id) FROM records WHERE shard = ?", (shard,))
         return None if rid is None else _sequence_number(shard, rid)
 
-    def count(self, shard_id: str | None = None) -> int:
-        """How many records the stream (or one shard) holds."""
+    def count(self, shard_id: str | None = None, *, until_sequence: str | None = None) -> int:
+        """How many records the stream (or one shard) holds (of one shard: up to ``until_sequence``, included)."""
         if shard_id is None:
             [(n,)] = self._read("SELECT COUNT(*) FROM records")
         else:
-            [(n,)] = self._read("SELECT COUNT(*) FROM records WHERE shard = ?", (self._check_shard(shard_id),))
+            shard = self._check_shard(shard_id)
+            last = None if until_sequence is None else self._position(shard_id, until_sequence)
+            [(n,)] = self._read("SELECT COUNT(*) FROM records WHERE shard = ? AND (? IS NULL OR id <= ?)",
+                                (shard, last, last))
         return n
 
     def _position(self, shard_id: str, sequence_number: str | None) -> int:

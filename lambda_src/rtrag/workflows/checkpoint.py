@@ -59,6 +59,9 @@ class Checkpoint:
     started_at: float = field(default_factory=time.time)
     updated_at: float = 0.0
     target_id: str | None = None  # the identity of the index filled (None: unknown, as in older checkpoints)
+    # Where each shard of a source that keeps growing (the local stream) ended when the job started: the job covers
+    # the source as it was then, not records put since (a replay onto the same stream: its own output).
+    source_ends: dict[str, str] | None = None
     # Not saved: the target_id of a checkpoint found at the path and not resumed (its index is not the target).
     superseded: str | None = field(default=None, compare=False)
 
@@ -66,7 +69,7 @@ class Checkpoint:
         return {"job": self.job, "source": self.source, "target": self.target,
                 "position": self.position.to_json() if self.position else None, "ordinal": self.ordinal,
                 "totals": self.totals.to_json(), "started_at": self.started_at, "updated_at": self.updated_at,
-                "target_id": self.target_id}
+                "target_id": self.target_id, "source_ends": self.source_ends}
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash leaves the previous checkpoint or this one, never half of one."""
@@ -82,11 +85,20 @@ class Checkpoint:
                        position=Position.from_json(raw.get("position")), ordinal=int(raw.get("ordinal", 0)),
                        totals=ReplayCounts.from_json(raw.get("totals")),
                        started_at=float(raw.get("started_at", 0)), updated_at=float(raw.get("updated_at", 0)),
-                       target_id=None if raw.get("target_id") is None else str(raw["target_id"]))
+                       target_id=None if raw.get("target_id") is None else str(raw["target_id"]),
+                       source_ends=_ends(raw.get("source_ends")))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointUnreadable(f"checkpoint {path} is unreadable ({exc})", path=path) from None
+
+
+def _ends(raw: Any) -> dict[str, str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise TypeError("source_ends is not an object")
+    return {str(shard): str(end) for shard, end in raw.items()}
 
 
 def job_name(source: str, target: str, *, source_kind: str, target_kind: str) -> str:
