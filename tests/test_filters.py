@@ -232,3 +232,29 @@ def test_no_where_pairs_means_no_filter():
 def test_where_pair_without_key_or_equals_sign_is_refused(pair):
     with pytest.raises(InvalidFilter, match="expected key=value"):
         where_to_filter([pair])
+
+
+# $startsWith works on ENHANCED indexes only: on a CLASSIC one (GetIndex says so) it is refused before the call.
+@pytest.mark.parametrize(("mode", "refused"), [("CLASSIC", True), ("ENHANCED", False), (None, False)])
+def test_starts_with_on_a_classic_index_is_refused_before_the_query(mode, refused):
+    from rtrag.aws.s3vectors import S3VectorsIndex
+
+    class Client:
+        requests: list = []
+
+        def query_vectors(self, **request):
+            self.requests.append(request)
+            return {"vectors": []}
+
+    index = S3VectorsIndex(client := Client(), bucket="b", index="i", dimension=2)
+    index.described = {"dimension": 2, **({"indexMode": mode} if mode else {})}
+    query = {"source": {"$startsWith": "run"}}
+
+    if refused:
+        with pytest.raises(InvalidFilter, match=r"\$startsWith works on ENHANCED indexes only, and this index is "
+                                                r"CLASSIC.*match whole values instead"):
+            index.query([0.1, 0.2], top_k=3, filter=query)
+        assert client.requests == []
+    else:
+        index.query([0.1, 0.2], top_k=3, filter=query)
+        assert client.requests[-1]["filter"] == query

@@ -119,7 +119,8 @@ class S3VectorsIndex(CheckedVectorIndex):
             # Only queries filter: imported here, the filter language stays off the indexer's cold start.
             from rtrag.core.filters import validate_filter
 
-            request["filter"] = validate_filter(filter, non_filterable_keys=self.non_filterable_keys)
+            request["filter"] = validate_filter(filter, non_filterable_keys=self.non_filterable_keys,
+                                                index_mode=(self.described or {}).get("indexMode"))
         try:
             response = self.client.query_vectors(**request)
         except AWS_ERRORS as exc:

@@ -34,6 +34,8 @@ from rtrag.core.values import parse_pairs
 # Our own guard against runaway recursion, not a documented AWS limit: far deeper than any real filter.
 MAX_FILTER_DEPTH = 32
 
+CLASSIC = "CLASSIC"  # an index mode (GetIndex's indexMode): CLASSIC or ENHANCED
+
 LOGICAL_OPERATORS = ("$and", "$or")
 EQUALITY_OPERATORS = ("$eq", "$ne")
 RANGE_OPERATORS = ("$gt", "$gte", "$lt", "$lte")
@@ -68,8 +70,9 @@ def _show(value: Any) -> str:
 
 
 class _Validator:
-    def __init__(self, non_filterable_keys: Iterable[str]):
+    def __init__(self, non_filterable_keys: Iterable[str], index_mode: str | None = None):
         self.non_filterable = frozenset(non_filterable_keys)
+        self.index_mode = index_mode
         self.constraints = 0
 
     def fail(self, where: str, problem: str, fix: str) -> InvalidFilter:
@@ -160,6 +163,10 @@ class _Validator:
                                 'write {"$exists": true}')
             self.count(1, where)
         elif operator == "$startsWith":
+            if self.index_mode == CLASSIC:
+                raise self.fail(where, "$startsWith works on ENHANCED indexes only, and this index is CLASSIC (its "
+                                "bucket was created before they existed)",
+                                'match whole values instead ({"$eq": ...} or {"$in": [...]})')
             if not isinstance(operand, str):
                 raise self.fail(where, f"$startsWith takes a string, got {_show(operand)}",
                                 'write {"$startsWith": "prefix"}')
@@ -172,17 +179,19 @@ class _Validator:
                             f"use one of {', '.join(FIELD_OPERATORS)} (a nested object is not a metadata value)")
 
 
-def validate_filter(filter: Any, *, non_filterable_keys: Iterable[str] = ()) -> dict[str, Any]:
+def validate_filter(filter: Any, *, non_filterable_keys: Iterable[str] = (),
+                    index_mode: str | None = None) -> dict[str, Any]:
     """Return ``filter`` as a dict if S3 Vectors would accept it, else raise InvalidFilter naming the bad part and
     the fix. A JSON string is parsed first (for ``--filter`` options). Pass the index's non-filterable keys to reject
-    filters on them as the service does."""
+    filters on them as the service does, and its ``indexMode`` (GetIndex; None when unknown) to reject
+    ``$startsWith`` on a ``CLASSIC`` index."""
     if isinstance(filter, (str, bytes)):
         try:
             filter = json.loads(filter)
         except ValueError as exc:
             raise InvalidFilter(f"invalid metadata filter: not JSON ({exc}); write it as a JSON object, "
                                 'e.g. \'{"source": "wiki"}\'') from exc
-    _Validator(non_filterable_keys).node(filter, "filter", 0)
+    _Validator(non_filterable_keys, index_mode).node(filter, "filter", 0)
     return dict(filter)
 
 
