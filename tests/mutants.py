@@ -53,6 +53,10 @@ MUTANTS = {
                               "                wait(self._started)\n                result.embedding_calls",
                               "                result.embedding_calls"),
     "ledger-parts-left-in-flight": ("lambda_src/rtrag/aws/ledger.py", "        wait(futures)\n", ""),
+    "refused-winner-not-replaced": ("lambda_src/rtrag/indexing/batch.py",
+                                    "fallbacks = self._runners_up(docs, result)", "fallbacks = []"),
+    "refused-intent-left-dirty": ("lambda_src/rtrag/indexing/batch.py", "                self._restore_entries(docs)",
+                                  "                pass"),
 }
 
 

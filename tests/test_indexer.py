@@ -304,6 +304,25 @@ def test_metadata_only_change_updates_metadata_without_calling_bedrock(env):
         assert after[key]["metadata"]["source_text"] == before[key]["metadata"]["source_text"]
 
 
+# A version no attempt can index (here: the model refuses its text) is dead-lettered, and the document ends at the
+# greatest version that can be indexed, whether that came in the same batch or an earlier one.
+@pytest.mark.parametrize("batches", [[[0], [1], [2]], [[0], [1, 2]], [[0, 1, 2]], [[0], [2, 1]]],
+                         ids=["one-by-one", "last-two-together", "all-together", "refused-first"])
+def test_an_unindexable_version_leaves_the_greatest_indexable_one_whatever_the_batching(env, batches):
+    env.aws.titan.reject = lambda text: "poison" in text
+    versions = [doc("d", "The first version.", ts=100), doc("d", "The second version.", ts=200),
+                doc("d", "A poison third version.", ts=300)]
+
+    for n, numbers in enumerate(batches):
+        assert run({"Records": [record(versions[i], seq=10 * n + i) for i in numbers]}) == {"batchItemFailures": []}
+
+    assert [v["metadata"]["source_text"] for v in vectors(env).values()] == ["The second version."]
+    assert len(dead_letters(env)) == 1 and dead_letters(env)[0]["kind"] == "unindexable"
+    item = env.dynamodb.get_item(TableName=VERSIONS, Key={"pk": {"S": f"{BUCKET}/{INDEX}#d"}})["Item"]
+    assert item["dirty"] == {"BOOL": False}, "the refused version's intent was undone"
+    assert item["ts"] == {"N": "200"}
+
+
 # 6. transient failures
 def test_throttled_document_is_reported_and_redelivery_indexes_it_without_reembedding_the_rest(env):
     env.aws.titan.throttle = lambda text: "throttle-me" in text

@@ -86,6 +86,7 @@ class BatchIndexer:
         self._io: ThreadPoolExecutor | None = None
         self._side: ThreadPoolExecutor | None = None
         self._started: list[Future[Any]] = []  # every call this batch started on a pool
+        self._superseded: dict[str, list[Document]] = {}  # per document, its other versions in the batch
         self.writer = Writer(index, ledger, lambda function, *args: self._submit(self._side_pool(), function, *args))
 
     def _submit(self, pool: ThreadPoolExecutor, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
@@ -113,6 +114,17 @@ class BatchIndexer:
             calls_before = self.embedder.calls
             try:
                 self._index(docs, result, entries, set(early))
+                # A winner no attempt can index (dead-lettered) leaves its document to the batch's next version, as
+                # if that version had come in a batch of its own: the outcome does not depend on the batching. Each
+                # pass starts once every write of the one before has landed (its intents, say).
+                while True:
+                    wait(self._started)
+                    fallbacks = self._runners_up(docs, result)
+                    if not fallbacks:
+                        break
+                    self._index(fallbacks, result, None, set())
+                    docs.extend(fallbacks)
+                self._restore_entries(docs)  # every write has landed (just waited for): none can come after it
             finally:
                 # No write of this attempt may land after it returns or raises: the records it reports failed come
                 # again, and in Lambda a thread left running would resume in a later invocation, after them (a
@@ -129,6 +141,7 @@ class BatchIndexer:
     # decode -> the winning event per document
     def _decode(self, records: list[KinesisRecord], result: BatchResult) -> list[Document]:
         winners: dict[str, Document] = {}
+        self._superseded = {}
         for record in records:
             try:
                 try:
@@ -147,7 +160,9 @@ class BatchIndexer:
                 result.superseded += 1
                 # Equal versions are one event delivered twice: the first one stands, as across batches.
                 if doc.version <= current.version:
+                    self._superseded.setdefault(event.doc_id, []).append(doc)
                     continue
+                self._superseded.setdefault(event.doc_id, []).append(current)
             winners[event.doc_id] = doc
         if result.miskeyed:
             # Indexed all the same (the versions decide), but the order per document that the ledger's one
@@ -158,6 +173,45 @@ class BatchIndexer:
                 "otherwise two versions of a document can be indexed at once, and the older one can end in the "
                 "index"})
         return list(winners.values())
+
+    def _runners_up(self, docs: list[Document], result: BatchResult) -> list[Document]:
+        """For each document whose version was dead-lettered as unindexable, the greatest of its other versions in
+        the batch that is below it (a copy of an equal version is the same event), to index in its place."""
+        out = []
+        for doc in docs:
+            if not doc.unindexable or doc.replaced:
+                continue
+            doc.replaced = True
+            others = self._superseded.get(doc.doc_id, [])
+            below = [d for d in others if d.version < doc.version]
+            if below:
+                best = max(below, key=lambda d: d.version)
+                others.remove(best)
+                result.superseded -= 1
+                out.append(Document(record=best.record, event=best.event, version=best.version))
+        return out
+
+    def _restore_entries(self, docs: list[Document]) -> None:
+        """A version dead-lettered as unindexable before the index was touched leaves its document as it was: its
+        intent is undone (the entry read before it is written back, or an empty one), so the entry is not left
+        dirty when no other version of the batch took its place. If that write fails the entry stays dirty, which
+        is safe (the next writer of the document trusts it less: it embeds again and deletes the whole reach)."""
+        versions: dict[str, list[Document]] = {}
+        for doc in docs:  # the batch's first version of each document first, then those that took its place
+            versions.setdefault(doc.doc_id, []).append(doc)
+        restore = []
+        for doc_id, tried in versions.items():
+            refused = any(d.unindexable and d.plan.intent is not None for d in tried)
+            # Not when a version wrote to the index, or failed with its intent written (its redelivery finishes it).
+            if refused and all(not d.written and (d.unindexable or d.plan.intent is None) for d in tried):
+                restore.append(tried[0].entry if tried[0].entry is not None else VersionEntry(doc_id))
+        if not restore:
+            return
+        try:
+            self.ledger.put(restore)
+        except RagError as exc:
+            log.warning("the intent of a version that cannot be indexed was not undone; the entry stays dirty (safe)",
+                        extra={"doc_ids": [entry.doc_id for entry in restore][:10], "error": clipped(exc)})
 
     def _dead_letter(self, record: KinesisRecord, result: BatchResult, *, reason: str, kind: str,
                      doc_id: str | None, error_code: str | None = None) -> None:
@@ -184,6 +238,7 @@ class BatchIndexer:
         if isinstance(exc, (UnindexableDocument, LimitExceeded)):
             self._dead_letter(doc.record, result, reason=str(exc), kind="unindexable", doc_id=doc.doc_id,
                               error_code=getattr(exc, "code", None) or type(exc).__name__)
+            doc.unindexable = doc.record.sequence_number not in result.failures  # kept as a letter: it is done
         else:
             result.failures.add(doc.record.sequence_number)
             result.failed_documents += 1
@@ -333,6 +388,8 @@ class BatchIndexer:
         writes: list[tuple[list[Document], Future[list[tuple[Document, RagError]]]]] = []
 
         def start(group: list[Document]) -> None:
+            for doc in group:
+                doc.written = True
             writes.append((group, self._submit(self._io_pool(), self.writer.write, group)))
 
         texts = [c for d in todo for c in d.chunks]
@@ -363,6 +420,8 @@ class BatchIndexer:
             if writes:
                 start(ready)  # alongside the group in flight: different documents, no order between them
             else:
+                for doc in ready:
+                    doc.written = True
                 self._settle(ready, self.writer.write(ready), result)
         for group, future in writes:
             self._settle(group, future.result(), result)

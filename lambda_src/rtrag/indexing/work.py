@@ -65,7 +65,7 @@ class Document:
     """One document of a batch: its winning record and event, its plan, and what the stages add to it."""
 
     __slots__ = ("record", "event", "version", "entry", "plan", "chunks", "prepared", "unwritable", "vectors",
-                 "intent", "done")
+                 "intent", "done", "unindexable", "written", "replaced")
 
     def __init__(self, *, record: KinesisRecord, event: DocumentEvent, version: Version):
         self.record = record
@@ -79,6 +79,9 @@ class Document:
         self.vectors: list[tuple[Vector, int]] = []  # to write, with their request sizes
         self.intent: Future[None] | None = None  # the intent's ledger write, which must succeed before any index write
         self.done = False  # failed or dead-lettered: takes no further part
+        self.unindexable = False  # dead-lettered because no attempt can index it: the batch's next version stands
+        self.written = False  # handed to the writer: the index may have been touched
+        self.replaced = False  # unindexable, and the batch's next version was looked for
 
     def __repr__(self) -> str:
         return f"Document({self.doc_id!r}, {self.version}, {self.action.name})"
