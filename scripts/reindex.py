@@ -84,6 +84,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", metavar="PATH", help=f"checkpoint file (default {CHECKPOINT_DIR}/<job>."
                         "json, or $RAG_LOCAL_DIR/reindex/<job>.json with --local)")
     parser.add_argument("--restart", action="store_true", help="ignore the checkpoint and replay from the start")
+    parser.add_argument("--indexer-disabled", action="store_true",
+                        help="with --to-index into the pipeline's own index: you have disabled the indexer's event "
+                        "source mapping (otherwise refused: two writers of one document can leave chunks behind)")
     parser.add_argument("--json", action="store_true", help="print the final counts as JSON")
     parser.add_argument("--local", action="store_true", help="use the local pipeline under .rag-local/ (or "
                         "$RAG_LOCAL_DIR); events put back on the local stream are indexed before it returns")
@@ -233,9 +236,19 @@ class Aws:
             contract.ENV_VECTOR_INDEX_GENERATION: index.generation or ""})
         if name == self.res.deployed(contract.VECTOR_INDEX):
             self.check_generation(index)
-            print("note: the pipeline's indexer writes this index too; a document that is also on the stream "
-                  "while it is replayed can end at either version until its next event. To be exact, disable "
-                  "the event source mapping while replaying, or replay --to-stream.", file=sys.stderr)
+            if not self.args.indexer_disabled:
+                try:
+                    function = self.res.outputs.get(contract.OUTPUT_INDEXER_FUNCTION)
+                except UserError:
+                    function = None
+                function = function or "<the stack's IndexerFunctionName>"
+                raise UserError(
+                    f"vector index {name} is the one the pipeline's indexer writes: a document that both the "
+                    "indexer and this replay write at once can keep chunks of the older version for good. Replay "
+                    "--to-stream (through the indexer), or disable the indexer's event source mapping first (`aws "
+                    f"lambda list-event-source-mappings --function-name {function}` gives its UUID; `aws lambda "
+                    "update-event-source-mapping --uuid UUID --no-enabled`), replay with --indexer-disabled, then "
+                    "enable it again (`--enabled`): what was put on the stream meanwhile is indexed then")
         return IndexTarget(backend.indexer(settings), description=f"index:{bucket}/{name}",
                            identity=index.identity)
 

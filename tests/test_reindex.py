@@ -95,7 +95,7 @@ def json_out(capsys) -> dict:
 
 # into an index
 def test_archive_replayed_into_the_index_leaves_the_last_event_of_each_document(archive, capsys):
-    code = reindex.main(["--to-index", "--json"])
+    code = reindex.main(["--to-index", "--indexer-disabled", "--json"])
 
     assert code == DEAD_LETTERED_ONE
     assert stored_texts(archive.s3vectors) == FINAL, "order kept: alpha's March text, gamma deleted, errors/ skipped"
@@ -107,11 +107,11 @@ def test_archive_replayed_into_the_index_leaves_the_last_event_of_each_document(
 
 
 def test_second_replay_of_unchanged_documents_makes_no_embedding_calls(archive, capsys):
-    assert reindex.main(["--to-index", "--json"]) == DEAD_LETTERED_ONE
+    assert reindex.main(["--to-index", "--indexer-disabled", "--json"]) == DEAD_LETTERED_ONE
     first = json_out(capsys)["run"]
     calls_after_first = archive.aws.titan.calls
 
-    assert reindex.main(["--to-index", "--json", "--restart"]) == 0
+    assert reindex.main(["--to-index", "--indexer-disabled", "--json", "--restart"]) == 0
 
     second = json_out(capsys)["run"]
     assert archive.aws.titan.calls == calls_after_first, "no Bedrock call for documents whose content is stored"
@@ -122,10 +122,10 @@ def test_second_replay_of_unchanged_documents_makes_no_embedding_calls(archive, 
 
 
 def test_replay_in_small_batches_never_brings_back_a_deleted_document(archive, capsys):
-    assert reindex.main(["--to-index"]) == DEAD_LETTERED_ONE
+    assert reindex.main(["--to-index", "--indexer-disabled"]) == DEAD_LETTERED_ONE
     calls_after_first = archive.aws.titan.calls
 
-    assert reindex.main(["--to-index", "--batch-size", "3", "--restart"]) == 0
+    assert reindex.main(["--to-index", "--indexer-disabled", "--batch-size", "3", "--restart"]) == 0
 
     # gamma was deleted: its tombstone holds its archived upsert (older, and in an earlier batch than the delete)
     # back, so it is neither embedded nor written.
@@ -146,14 +146,14 @@ def test_crash_after_two_batches_then_rerun_resumes_without_replaying_anything_t
         return real(self, records)
 
     monkeypatch.setattr(BatchIndexer, "process", crash_on_third_batch)
-    assert reindex.main(["--to-index", "--batch-size", "2", "--json"]) == 130
+    assert reindex.main(["--to-index", "--indexer-disabled", "--batch-size", "2", "--json"]) == 130
     assert "run the same command again to resume" in capsys.readouterr().err
     [checkpoint_file] = Path(".rag-reindex").glob("*.json")
     assert Checkpoint.load(checkpoint_file).ordinal == 4
     calls_before = archive.aws.titan.calls
 
     monkeypatch.setattr(BatchIndexer, "process", real)
-    assert reindex.main(["--to-index", "--batch-size", "2", "--json"]) == DEAD_LETTERED_ONE
+    assert reindex.main(["--to-index", "--indexer-disabled", "--batch-size", "2", "--json"]) == DEAD_LETTERED_ONE
 
     result = json_out(capsys)
     assert result["resumed"] and result["run"]["read"] == LINES - 4 and result["total"]["read"] == LINES
@@ -163,12 +163,12 @@ def test_crash_after_two_batches_then_rerun_resumes_without_replaying_anything_t
 
 
 def test_a_finished_job_run_again_reads_only_what_was_archived_since(archive, capsys):
-    assert reindex.main(["--to-index", "--json"]) == DEAD_LETTERED_ONE
+    assert reindex.main(["--to-index", "--indexer-disabled", "--json"]) == DEAD_LETTERED_ONE
     capsys.readouterr()
     boto3.client("s3").put_object(Bucket=ARCHIVE, Key="events/2026/01/01/02/rag-archive-1-2026-01-01-02-00-00-dddd.gz",
                                   Body=gz_lines([event("beta", "Beta moved to the payments team.", 400)]))
 
-    assert reindex.main(["--to-index", "--json"]) == 0
+    assert reindex.main(["--to-index", "--indexer-disabled", "--json"]) == 0
 
     result = json_out(capsys)
     assert result["run"]["read"] == 1 and result["run"]["indexed"] == 1
@@ -193,7 +193,7 @@ def test_replay_into_a_new_index_of_another_dimension(archive, capsys):
 
 
 def test_since_and_until_select_archive_hours(archive, capsys):
-    code = reindex.main(["--to-index", "--since", "2026-01-01T01", "--until", "2026-01-01", "--json"])
+    code = reindex.main(["--to-index", "--indexer-disabled", "--since", "2026-01-01T01", "--until", "2026-01-01", "--json"])
 
     assert code == 0
     assert json_out(capsys)["run"]["read"] == 3
@@ -322,7 +322,7 @@ def test_directory_of_archive_files_skips_errors_and_honours_the_window(archive,
     (copy / "errors" / "2026").mkdir(parents=True)
     (copy / "errors" / "2026" / "failed.gz").write_bytes(gz_lines([event("x", "Not an event source.", 1)]))
 
-    assert reindex.main(["--to-index", "--from-dir", str(copy), "--until", "2026-01-01T00", "--json"]) == DEAD_LETTERED_ONE
+    assert reindex.main(["--to-index", "--indexer-disabled", "--from-dir", str(copy), "--until", "2026-01-01T00", "--json"]) == DEAD_LETTERED_ONE
 
     assert json_out(capsys)["run"]["read"] == 5
     assert stored_texts(archive.s3vectors) == {"alpha": "Alpha now ships the first release in February.",
@@ -349,11 +349,11 @@ def test_unreadable_checkpoint_missing_source_and_missing_bucket_name_the_flag_t
     assert f"checkpoint {broken} is unreadable" in (err := capsys.readouterr().err)
     assert "pass --restart to replay from the start (it is overwritten)" in err
 
-    assert reindex.main(["--to-index", "--from-dir", str(tmp_path / "nowhere")]) == 1
+    assert reindex.main(["--to-index", "--indexer-disabled", "--from-dir", str(tmp_path / "nowhere")]) == 1
     assert f"error: --from-dir {tmp_path / 'nowhere'}: no such directory" in capsys.readouterr().err
-    assert reindex.main(["--to-index", "--from-jsonl", str(tmp_path / "none.jsonl")]) == 1
+    assert reindex.main(["--to-index", "--indexer-disabled", "--from-jsonl", str(tmp_path / "none.jsonl")]) == 1
     assert f"error: --from-jsonl {tmp_path / 'none.jsonl'}: no such file" in capsys.readouterr().err
-    assert reindex.main(["--to-index", "--from-jsonl", str(tmp_path)]) == 1
+    assert reindex.main(["--to-index", "--indexer-disabled", "--from-jsonl", str(tmp_path)]) == 1
     assert f"error: --from-jsonl {tmp_path}: a directory, not a file: use --from-dir" in capsys.readouterr().err
 
     monkeypatch.setenv("ARCHIVE_BUCKET", "no-such-archive")
@@ -457,7 +457,7 @@ def test_an_index_created_again_under_its_name_is_told_apart_and_filled_again(cr
 def test_replays_of_the_archive_run_again_add_no_letter_for_a_line_already_dead_lettered(archive, capsys):
     runs = []
     codes = []
-    for argv in (["--to-index"], ["--to-index", "--restart"], ["--to-stream"], ["--to-index", "--since", "2026-01-01"]):
+    for argv in (["--to-index", "--indexer-disabled"], ["--to-index", "--indexer-disabled", "--restart"], ["--to-stream"], ["--to-index", "--indexer-disabled", "--since", "2026-01-01"]):
         codes.append(reindex.main([*argv, "--json"]))
         runs.append(json_out(capsys)["run"])
 
@@ -502,7 +502,7 @@ def test_a_replay_into_the_pipelines_index_made_again_outside_the_stack_is_refus
     create_index(INDEX)
     deployed_stack({"VectorIndexGeneration": "1767225600000"})  # what the stack gave the indexer, earlier
 
-    assert reindex.main(["--to-index"]) == 1
+    assert reindex.main(["--to-index", "--indexer-disabled"]) == 1
 
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: vector index {INDEX} is the pipeline's, and it was created again outside the "
@@ -517,7 +517,24 @@ def test_a_replay_into_the_pipelines_index_the_stack_knows_goes_ahead(creation_t
     create_index(INDEX)
     deployed_stack({"VectorIndexGeneration": index_generation(creation_times[INDEX])})
 
-    assert reindex.main(["--to-index"]) == DEAD_LETTERED_ONE
+    assert reindex.main(["--to-index", "--indexer-disabled"]) == DEAD_LETTERED_ONE
+    assert stored_texts(archive.s3vectors) == FINAL
+
+
+# Two writers of one document (the live indexer and a replay into its index) can leave chunks of the older version:
+# a replay into the pipeline's own index needs the indexer's event source mapping disabled, and says how.
+def test_a_replay_into_the_pipelines_own_index_needs_the_indexer_disabled(archive, capsys):
+    deployed_stack({"IndexerFunctionName": "rag-indexer"})
+
+    assert reindex.main(["--to-index"]) == 1
+
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: vector index {INDEX} is the one the pipeline's indexer writes: a document that "
+                          "both the indexer and this replay write at once can keep chunks of the older version")
+    assert "aws lambda list-event-source-mappings --function-name rag-indexer" in err
+    assert "--no-enabled" in err and "--indexer-disabled" in err and "--to-stream" in err
+    assert stored_texts(archive.s3vectors) == {}, "nothing replayed"
+    assert reindex.main(["--to-index", "--indexer-disabled"]) == DEAD_LETTERED_ONE
     assert stored_texts(archive.s3vectors) == FINAL
 
 
