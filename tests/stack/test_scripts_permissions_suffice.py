@@ -13,7 +13,7 @@ from conftest import ACCOUNT, REGION  # tests/conftest.py
 from test_ask import QUESTION, indexed  # noqa: F401 - the fixture of an index the real indexer filled
 from test_put_event import STREAM
 from test_redrive import dlq  # noqa: F401 - dead letters of both kinds, written by the real indexer
-from test_reindex import ARCHIVE, archive  # noqa: F401 - the archive bucket as Firehose fills it
+from test_reindex import ARCHIVE, DEAD_LETTERED_ONE, archive  # noqa: F401 - the archive bucket as Firehose fills it
 
 from .helpers import holds_in_region, managed_policy
 from .test_permissions_suffice import _denied, resource_attributes
@@ -80,19 +80,19 @@ def test_redrive_with_only_the_operator_policy_lists_shows_and_sends(dlq, synth,
     assert _denied(calls, statements, _attributes(synth)) == []
 
 
-@pytest.mark.parametrize("target", ["--to-index", "--to-stream"])
+@pytest.mark.parametrize("target", [["--to-index", "--indexer-disabled"], ["--to-stream"]], ids=["index", "stream"])
 def test_reindex_with_only_the_operator_policy_replays_the_archive(archive, synth, target, capsys):  # noqa: F811
     from scripts import reindex
 
     statements = _policy(synth, "Operate the real-time RAG pipeline")
     start = len(archive.aws.recorder.calls)
 
-    assert reindex.main([target]) == 0
+    assert reindex.main(target) == DEAD_LETTERED_ONE  # the archive's one bad line: replayed but for it
     capsys.readouterr()
     calls = archive.aws.recorder.calls[start:]
 
     expected = {("s3", "ListObjectsV2"), ("s3", "GetObject"), ("s3", "PutObject")}  # the bad line: a dead letter
     expected |= ({("bedrock", "InvokeModel"), ("s3vectors", "PutVectors"), ("dynamodb", "BatchWriteItem")}
-                 if target == "--to-index" else {("kinesis", "PutRecords")})
+                 if "--to-index" in target else {("kinesis", "PutRecords")})
     assert {(s, o) for s, o, _ in calls} >= expected
     assert _denied(calls, statements, _attributes(synth)) == []
