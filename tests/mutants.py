@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ["tests/test_guarantees.py", "tests/test_indexer.py"]
+TESTS = ["tests/test_guarantees.py", "tests/test_indexer.py", "tests/test_tombstones.py"]
 MUTANTS = {
     "winner-by-record-order": ("lambda_src/rtrag/indexing/batch.py",
                                "                if doc.version <= current.version:\n                    continue\n", ""),
@@ -53,6 +53,10 @@ MUTANTS = {
                               "                wait(self._started)\n                result.embedding_calls",
                               "                result.embedding_calls"),
     "ledger-parts-left-in-flight": ("lambda_src/rtrag/aws/ledger.py", "        wait(futures)\n", ""),
+    "expired-tombstone-still-holds": ("lambda_src/rtrag/indexing/plan.py",
+                                      "    if entry is not None and entry.forgotten(now):\n        entry = None\n", ""),
+    "intent-keeps-expiry": ("lambda_src/rtrag/indexing/plan.py", "dirty=True, reach=max(reach, chunks), expires_at=None,",
+                            "dirty=True, reach=max(reach, chunks),"),
     "refused-winner-not-replaced": ("lambda_src/rtrag/indexing/batch.py",
                                     "fallbacks = self._runners_up(docs, result)", "fallbacks = []"),
     "refused-intent-left-dirty": ("lambda_src/rtrag/indexing/batch.py", "                self._restore_entries(docs)",
