@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 
 import boto3
-
 from conftest import BUCKET, INDEX, VERSIONS, run
 from kinesis import record
+
 from rtrag.core.events import validate_event
 from rtrag.core.versions import DELETED, LIVE, Version, VersionEntry
 from rtrag.indexing.plan import Action, plan
