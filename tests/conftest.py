@@ -59,8 +59,6 @@ def aws():
     session created during the test has them, including the ones the scripts create."""
     import boto3
     from botocore.handlers import BUILTIN_HANDLERS
-    from moto import mock_aws
-
     from fakes import (
         ApiRecorder,
         FakeNova,
@@ -69,10 +67,14 @@ def aws():
         KinesisPartialFailure,
         ServiceFaults,
         StrictS3Vectors,
+        keep_metadata_configuration,
     )
+    from moto import mock_aws
 
-    fakes = SimpleNamespace(titan=FakeTitan(), s3vectors=StrictS3Vectors(), recorder=ApiRecorder(),
-                            nova=FakeNova(), query=FakeQueryVectors(), kinesis=KinesisPartialFailure(),
+    keep_metadata_configuration()
+    indexes = StrictS3Vectors()
+    fakes = SimpleNamespace(titan=FakeTitan(), s3vectors=indexes, recorder=ApiRecorder(),
+                            nova=FakeNova(), query=FakeQueryVectors(indexes), kinesis=KinesisPartialFailure(),
                             dynamodb=ServiceFaults())
     handlers = [
         ("provide-client-params", fakes.recorder),

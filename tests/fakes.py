@@ -59,16 +59,23 @@ class FakeTitan:
     def __init__(self) -> None:
         self.calls = 0
         self.texts: list[str] = []
+        self.bodies: list[dict[str, Any]] = []
         self.throttle: Callable[[str], bool] = lambda text: False
         self.reject: Callable[[str], bool] = lambda text: False
         self._lock = threading.Lock()
 
     def __call__(self, params: dict[str, Any], **kwargs: Any):
+        from urllib.parse import unquote
+
         body = _body(params)
         text = body.get("inputText")
         with self._lock:
             self.calls += 1
             self.texts.append(text)
+            self.bodies.append(body)
+        model_id = unquote(params["url_path"].split("/")[2])  # /model/{modelId}/invoke
+        if model_id != self.MODEL_ID:
+            return error_response(400, "ValidationException", "The provided model identifier is invalid.")
         if set(body) - {"inputText", "dimensions", "normalize", "embeddingTypes"}:
             return error_response(400, "ValidationException", f"unknown keys {sorted(body)}")
         if not isinstance(text, str) or not text or len(text) > limits.TITAN_MAX_INPUT_CHARS:
@@ -80,10 +87,34 @@ class FakeTitan:
             return error_response(429, "ThrottlingException", "Too many requests, please wait before trying again.")
         if self.reject(text):
             return error_response(400, "ValidationException", "Input is too long for requested model.")
-        payload = json.dumps({"embedding": hashed_embedding(text, dimensions),
-                              "inputTextTokenCount": len(text.split())}).encode()
+        embedding = hashed_embedding(text, dimensions)
+        if body.get("normalize", True) is not True:  # Titan's default is true; false gives raw magnitudes
+            embedding = [x * 7.5 for x in embedding]
+        payload = json.dumps({"embedding": embedding, "inputTextTokenCount": len(text.split())}).encode()
         return ok_response({"body": StreamingBody(io.BytesIO(payload), len(payload)),
                             "contentType": "application/json"})
+
+
+def keep_metadata_configuration() -> None:
+    """Make moto's S3 Vectors keep an index's metadata configuration, and GetIndex return it, as the service does
+    (moto drops it). For the in-process mock and the moto server alike; once per process."""
+    from moto.s3vectors.responses import S3VectorsResponse
+
+    if getattr(S3VectorsResponse.create_index, "keeps_metadata_configuration", False):
+        return
+    create = S3VectorsResponse.create_index
+
+    def create_index(self):  # type: ignore[no-untyped-def]
+        result = create(self)
+        configuration = self._get_param("metadataConfiguration")
+        if configuration:
+            index = self.s3vectors_backend.get_index(vector_bucket_name=self._get_param("vectorBucketName"),
+                                                     index_name=self._get_param("indexName"), index_arn=None)
+            index.metadataConfiguration = configuration  # what GetIndex's serializer reads
+        return result
+
+    create_index.keeps_metadata_configuration = True  # type: ignore[attr-defined]
+    S3VectorsResponse.create_index = create_index
 
 
 class StrictS3Vectors:
@@ -94,6 +125,16 @@ class StrictS3Vectors:
         self.calls: list[tuple[str, int]] = []
         self.fail: Callable[[str, dict[str, Any]], tuple | None] = lambda op, body: None
         self._lock = threading.Lock()
+        # Each index's non-filterable metadata keys as CreateIndex declared them (moto keeps none of it).
+        self.declared: dict[tuple[str, str], list[str]] = {}
+
+    def non_filterable(self, body: dict[str, Any]) -> list[str]:
+        """The non-filterable keys of the index a request names (by names, or by its ARN)."""
+        bucket, index = body.get("vectorBucketName"), body.get("indexName")
+        if body.get("indexArn"):
+            bucket, index = body["indexArn"].split(":bucket/", 1)[1].split("/index/", 1)
+        return self.declared.get((bucket, index), [])
+
 
     def count(self, operation: str) -> int:
         return sum(1 for op, _ in self.calls if op == operation)
@@ -111,17 +152,20 @@ class StrictS3Vectors:
             if size > limits.MAX_VECTORS_PER_PUT or len(raw) > limits.MAX_PUT_PAYLOAD_BYTES:
                 return error_response(400, "ValidationException", f"{size} vectors / {len(raw)} bytes per call")
             for vector in vectors:
-                problem = self._vector_problem(vector)
+                problem = self._vector_problem(vector, self.non_filterable(body))
                 if problem:
                     return error_response(400, "ValidationException", problem)
-        elif operation == "DeleteVectors":
-            size = len(body.get("keys", []))
-            if size > limits.MAX_KEYS_PER_DELETE:
-                return error_response(400, "ValidationException", f"{size} keys per DeleteVectors call")
-        elif operation == "GetVectors":
-            size = len(body.get("keys", []))
-            if size > limits.MAX_KEYS_PER_GET:
-                return error_response(400, "ValidationException", f"{size} keys per GetVectors call")
+        elif operation == "CreateIndex":
+            size = 0
+            keys = (body.get("metadataConfiguration") or {}).get("nonFilterableMetadataKeys") or []
+            self.declared[(body.get("vectorBucketName"), body.get("indexName"))] = list(keys)
+        elif operation in ("DeleteVectors", "GetVectors"):
+            keys = body.get("keys", [])
+            size, most = len(keys), limits.MAX_KEYS_PER_DELETE if operation == "DeleteVectors" else limits.MAX_KEYS_PER_GET
+            if size > most:
+                return error_response(400, "ValidationException", f"{size} keys per {operation} call")
+            if any(not 1 <= len(key) <= limits.MAX_VECTOR_KEY_CHARS for key in keys):
+                return error_response(400, "ValidationException", "a key of 1..1024 characters")
         else:
             size = 0
         with self._lock:
@@ -129,20 +173,20 @@ class StrictS3Vectors:
         return self.fail(operation, body)
 
     @staticmethod
-    def _vector_problem(vector: dict[str, Any]) -> str | None:
+    def _vector_problem(vector: dict[str, Any], non_filterable: list[str]) -> str | None:
         key = vector.get("key", "")
         if not 1 <= len(key) <= limits.MAX_VECTOR_KEY_CHARS:
             return f"key length {len(key)}"
         data = vector.get("data", {}).get("float32", [])
-        if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in data):
-            return "non-finite value"
+        if not all(isinstance(x, (int, float)) and math.isfinite(x) and abs(x) <= limits.FLOAT32_MAX for x in data):
+            return "a value that is not a finite float32"
         metadata = vector.get("metadata", {})
         if len(metadata) > limits.MAX_METADATA_KEYS:
             return "too many metadata keys"
         encoded = lambda m: len(json.dumps(m, ensure_ascii=False, separators=(",", ":")).encode())  # noqa: E731
         if encoded(metadata) > limits.MAX_METADATA_BYTES:
             return "metadata over 40 KB"
-        if encoded({k: v for k, v in metadata.items() if k != "source_text"}) > limits.MAX_FILTERABLE_METADATA_BYTES:
+        if encoded({k: v for k, v in metadata.items() if k not in non_filterable}) > limits.MAX_FILTERABLE_METADATA_BYTES:
             return "Filterable metadata must have at most 2048 bytes"
         return None
 
@@ -205,8 +249,9 @@ class FakeQueryVectors:
     """S3 Vectors QueryVectors, which moto lacks: exact cosine search over the vectors moto holds, with the
     metadata filter applied as S3 Vectors does, and the service's request limits."""
 
-    def __init__(self) -> None:
+    def __init__(self, indexes: StrictS3Vectors | None = None) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.indexes = indexes  # for each index's non-filterable keys
 
     def __call__(self, params: dict[str, Any], **kwargs: Any):
         from moto.s3vectors.models import s3vectors_backends
@@ -218,6 +263,9 @@ class FakeQueryVectors:
         top_k = body.get("topK", 0)
         if not 1 <= top_k <= limits.MAX_TOP_K:
             return error_response(400, "ValidationException", f"topK {top_k} out of range")
+        hidden = set(self.indexes.non_filterable(body)) if self.indexes else set()
+        if body.get("filter") and hidden & _filter_keys(body["filter"]):
+            return error_response(400, "ValidationException", "Invalid use of non-filterable metadata in filter")
         backend = s3vectors_backends["123456789012"]["aws"]  # moto keys S3 Vectors by partition
         try:
             index = backend.get_index(body.get("vectorBucketName"), body.get("indexName"), body.get("indexArn"))
@@ -244,6 +292,16 @@ class FakeQueryVectors:
                 item["metadata"] = vector.metadata
             out.append(item)
         return ok_response({"vectors": out, "distanceMetric": "cosine"})
+
+
+def _filter_keys(node: Any) -> set[str]:
+    """The metadata keys a filter names."""
+    if isinstance(node, list):
+        return {k for item in node for k in _filter_keys(item)}
+    if not isinstance(node, dict):
+        return set()
+    return {k for key, value in node.items()
+            for k in (_filter_keys(value) if key in ("$and", "$or") else {key})}
 
 
 class FakeNova:

@@ -75,7 +75,7 @@ def test_event_round_trips_through_the_bytes_a_producer_sends():
 
 # chunking
 @settings(max_examples=200, deadline=None)
-@given(text=st.text(alphabet=st.sampled_from("ab .\n!é字😀-\t"), min_size=1, max_size=3000),
+@given(text=st.text(alphabet=st.sampled_from("ab AZ 09 .\n\r!é字。😀-\t"), min_size=1, max_size=3000),
        size=st.integers(200, 800), overlap=st.integers(0, 100), max_bytes=st.integers(400, 4000))
 def test_chunks_are_non_blank_ordered_within_the_size_and_cover_every_letter(text, size, overlap, max_bytes):
     spans = chunk_spans(text, size=size, overlap=overlap, max_bytes=max_bytes)
@@ -85,6 +85,7 @@ def test_chunks_are_non_blank_ordered_within_the_size_and_cover_every_letter(tex
     assert bool(chunks) == bool(text.strip())
     assert all(1 <= len(c) <= size and len(c.encode()) <= max_bytes and c == c.strip() for c in chunks)
     assert [a for a, _ in spans] == sorted(a for a, _ in spans)
+    assert all(end - start <= overlap for (_, end), (start, _) in zip(spans, spans[1:])), "shared at most overlap"
     letters = [i for i, ch in enumerate(text) if re.match(r"\w", ch)]
     if letters:
         assert all(re.search(r"\w", c) for c in chunks)

@@ -8,10 +8,10 @@ import json
 
 import boto3
 import pytest
-
-import indexer
 from conftest import BUCKET, CHUNK, DEAD_LETTERS, DIMENSIONS, INDEX, OVERLAP, VERSIONS, run
 from kinesis import ARRIVAL, STREAM_ARN, batch, load_event, record, seq
+
+import indexer
 from rtrag.core import limits
 from rtrag.core.events import content_hash
 
@@ -49,6 +49,9 @@ def test_seed_event_becomes_one_vector_with_the_full_metadata_scheme(env):
         "content_hash": content_hash(text), "source_text": text}
     assert len(stored["nimbus-v3#0"]["data"]["float32"]) == DIMENSIONS
     assert env.aws.titan.calls == 1
+    # Titan V2 asked for unit vectors of the index's dimension (cosine needs no more, and it is Titan's contract).
+    assert env.aws.titan.bodies == [{"inputText": text, "dimensions": DIMENSIONS, "normalize": True}]
+    assert abs(sum(x * x for x in stored["nimbus-v3#0"]["data"]["float32"]) - 1.0) < 1e-5
 
 
 def test_full_event_keeps_user_metadata_and_delete_event_is_accepted(env):
@@ -494,6 +497,51 @@ def test_handler_emits_emf_metrics_including_index_lag(env, capsys):
     assert values["EmbeddingCalls"] == [2]
     assert values["ChunksWritten"] == [2]
     assert len(values["IndexLag"]) == 2 and all(lag > 0 for lag in values["IndexLag"])
+
+
+def emf_values(out: str) -> dict[str, list[float]]:
+    """Every metric the handler's EMF blobs on stdout hold, by name (all of one invocation)."""
+    values: dict[str, list[float]] = {}
+    for blob in (json.loads(line) for line in out.splitlines() if '"_aws"' in line):
+        for definition in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            value = blob[definition["Name"]]
+            values.setdefault(definition["Name"], []).extend(value if isinstance(value, list) else [value])
+    return values
+
+
+# Each counter the dashboard and the alarms read, from one batch that does one of everything.
+def test_every_counter_the_alarms_read_counts_what_happened_and_index_lag_is_in_milliseconds(env, capsys):
+    import time
+
+    run(batch(doc("keep", "Kept as it is.", metadata={"tag": "a"}), doc("retag", "Same text.", metadata={"tag": "a"}),
+              doc("gone", "To be deleted."), doc("old", "Newer text.", ts=500)))
+    capsys.readouterr()
+    env.aws.titan.throttle = lambda text: "throttle-me" in text
+    records = [record(doc("keep", "Kept as it is.", metadata={"tag": "a"}), seq=10),  # unchanged
+               record(doc("retag", "Same text.", metadata={"tag": "b"}), seq=11),  # re-tagged
+               record({"doc_id": "gone", "op": "delete"}, seq=12),  # deleted: its one chunk
+               record(doc("old", "Older text.", ts=400), seq=13),  # older than the stored ts 500: stale
+               record(doc("dup", "First."), seq=14), record(doc("dup", "Second."), seq=15),  # one superseded
+               record(doc("slow", "Please throttle-me now."), seq=16),  # fails, retried by the mapping
+               record(doc("keyed", "Put under another key."), seq=17, partition_key="other"),  # mis-keyed
+               record(b"not json", seq=18)]  # dead-lettered
+    before = time.time()
+
+    response = run({"Records": records})
+
+    after = time.time()
+    assert response == {"batchItemFailures": [{"itemIdentifier": seq(16)}]}
+    values = emf_values(capsys.readouterr().out)
+    counts = {name: sum(v) for name, v in values.items() if name != "IndexLag"}
+    assert counts == {
+        "RecordsReceived": 9, "DocumentsUpserted": 2, "DocumentsRetagged": 1, "DocumentsDeleted": 1,
+        "DocumentsSkippedUnchanged": 1, "DocumentsSkippedStale": 1, "EventsSuperseded": 1, "ChunksWritten": 3,
+        "ChunksDeleted": 1, "EmbeddingCalls": counts["EmbeddingCalls"], "DeadLetters": 1, "DocumentsFailed": 1,
+        "RecordsMisKeyed": 1}
+    assert counts["EmbeddingCalls"] >= 3  # dup, keyed, and slow's attempts
+    # One value per document written (upserted, re-tagged, deleted), in milliseconds since its record arrived.
+    assert len(values["IndexLag"]) == 4
+    assert all((before - ARRIVAL) * 1000 <= lag <= (after - ARRIVAL) * 1000 for lag in values["IndexLag"])
 
 
 def test_importing_the_handler_creates_no_clients(env):

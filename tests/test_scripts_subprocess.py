@@ -16,8 +16,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def moto_server():
+    from fakes import keep_metadata_configuration
     from moto.server import ThreadedMotoServer
 
+    keep_metadata_configuration()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -65,7 +67,8 @@ def test_ask_process_reaches_the_index_and_reports_a_bad_embedding_in_one_line(m
                              aws_access_key_id="testing", aws_secret_access_key="testing")
     s3vectors.create_vector_bucket(vectorBucketName="sub-vectors")
     s3vectors.create_index(vectorBucketName="sub-vectors", indexName="sub-docs", dataType="float32",
-                           dimension=256, distanceMetric="cosine")
+                           dimension=256, distanceMetric="cosine",
+                           metadataConfiguration={"nonFilterableMetadataKeys": ["source_text"]})
 
     # moto's bedrock-runtime answers InvokeModel with an empty body: the script must say so, not crash.
     result = run_script("ask.py", "--vector-bucket", "sub-vectors", "--vector-index", "sub-docs",

@@ -12,11 +12,11 @@ from types import SimpleNamespace
 import boto3
 import pytest
 
+from rtrag.aws.s3vectors import S3VectorsIndex
 from rtrag.core import limits
 from rtrag.core.errors import LimitExceeded
 from rtrag.core.filters import InvalidFilter
 from rtrag.local.index import LocalVectorIndex
-from rtrag.aws.s3vectors import S3VectorsIndex
 
 BUCKET, INDEX = "contract-vectors", "contract-index"
 DIM = 4
@@ -54,6 +54,7 @@ def impl(request, tmp_path):
 def assert_nothing_sent(impl) -> None:
     if impl.aws is not None:
         assert impl.aws.s3vectors.calls == []
+        assert impl.aws.query.requests == [], "QueryVectors is answered by its own fake, ahead of StrictS3Vectors"
 
 
 # put / get / delete
@@ -230,3 +231,44 @@ def test_the_same_filters_are_refused_by_both_indexes(impl, bad, fragment):
     with pytest.raises(InvalidFilter, match=fragment):
         impl.index.query([1.0, 0.0, 0.0, 0.0], top_k=3, filter=bad)
     assert_nothing_sent(impl)
+
+
+# The S3 Vectors fakes are as strict as the service where these tests depend on them: an index keeps the
+# non-filterable keys it was created with, GetIndex returns them, chunk text in filterable metadata breaks the 2 KB
+# limit, and a filter on a non-filterable key is refused.
+def test_the_s3_vectors_fakes_hold_each_index_to_its_own_non_filterable_keys(aws):
+    from botocore.exceptions import ClientError
+
+    client = boto3.client("s3vectors")
+    client.create_vector_bucket(vectorBucketName=BUCKET)
+    for name, keys in (("declared", ["source_text"]), ("undeclared", None)):
+        extra = {"metadataConfiguration": {"nonFilterableMetadataKeys": keys}} if keys else {}
+        client.create_index(vectorBucketName=BUCKET, indexName=name, dataType="float32", dimension=DIM,
+                            distanceMetric="cosine", **extra)
+    long_text = {"key": "d#0", "data": {"float32": [0.5] * DIM}, "metadata": {"source_text": "x" * 5_000}}
+
+    assert client.get_index(vectorBucketName=BUCKET, indexName="declared")["index"]["metadataConfiguration"] == {
+        "nonFilterableMetadataKeys": ["source_text"]}
+    assert "metadataConfiguration" not in client.get_index(vectorBucketName=BUCKET, indexName="undeclared")["index"]
+    client.put_vectors(vectorBucketName=BUCKET, indexName="declared", vectors=[long_text])
+    with pytest.raises(ClientError, match="Filterable metadata must have at most 2048 bytes"):
+        client.put_vectors(vectorBucketName=BUCKET, indexName="undeclared", vectors=[long_text])
+    with pytest.raises(ClientError, match="non-filterable metadata in filter"):
+        client.query_vectors(vectorBucketName=BUCKET, indexName="declared", topK=1, queryVector={"float32": [0.5] * DIM},
+                             filter={"$and": [{"doc_id": "d"}, {"source_text": "x"}]})
+
+
+# An index whose chunk text would be filterable metadata is refused before anything is written or asked.
+def test_an_index_that_does_not_declare_source_text_non_filterable_is_refused_with_the_fix(aws):
+    from rtrag.aws.compose import AwsBackend, check_embedding_fits
+    from rtrag.core.errors import ConfigError
+
+    client = boto3.client("s3vectors")
+    client.create_vector_bucket(vectorBucketName=BUCKET)
+    client.create_index(vectorBucketName=BUCKET, indexName="plain", dataType="float32", dimension=256,
+                        distanceMetric="cosine")
+
+    index = AwsBackend().vector_index(BUCKET, "plain")
+
+    with pytest.raises(ConfigError, match="does not declare source_text non-filterable.*nonFilterableMetadataKeys="):
+        check_embedding_fits(index, model_id="amazon.titan-embed-text-v2:0")

@@ -107,9 +107,9 @@ def test_indexer_reads_and_writes_only_the_version_ledger_table_with_batch_calls
 def test_indexer_reads_only_its_stream(resources):
     _, statements = _indexer(resources)
     stream_id, _ = one(of_type(resources, "AWS::Kinesis::Stream"))
-    for statement in statements:
-        if any(a.startswith("kinesis:") for a in actions(statement)):
-            assert statement["Resource"] == getatt(stream_id, "Arn")
+    reads = [s for s in statements if any(a.startswith("kinesis:") for a in actions(s))]
+    assert reads, "the indexer reads its stream"
+    assert all(statement["Resource"] == getatt(stream_id, "Arn") for statement in reads)
 
 
 def test_indexer_writes_dead_letters_only_under_its_two_prefixes(resources):
@@ -132,9 +132,9 @@ def test_indexer_writes_logs_only_to_its_own_log_group(resources):
     _, function = function_by_handler(resources, "indexer.handler")
     _, statements = _indexer(resources)
     own = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
-    for statement in statements:
-        if any(a.startswith("logs:") for a in actions(statement)):
-            assert statement["Resource"] == getatt(own, "Arn")
+    writes = [s for s in statements if any(a.startswith("logs:") for a in actions(s))]
+    assert writes, "the indexer writes its logs"
+    assert all(statement["Resource"] == getatt(own, "Arn") for statement in writes)
 
 
 # The handler names things f"{base}-{8 hex digits}"; "?" matches one character (see test_permissions_suffice).

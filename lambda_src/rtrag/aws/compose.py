@@ -204,8 +204,9 @@ def check_embedding_fits(index: S3VectorsIndex, *, model_id: str, wanted_dimensi
     if model_id.startswith("amazon.titan-embed-text-v2") and index.dimension not in TITAN_V2_DIMENSIONS:
         raise ConfigError(f"index {index.index} has dimension {index.dimension}; Titan V2 embeds in "
                           f"{', '.join(map(str, TITAN_V2_DIMENSIONS))} only: use an index of one of those")
-    declared = ((index.described or {}).get("metadataConfiguration") or {}).get("nonFilterableMetadataKeys")
-    if declared is not None and SOURCE_TEXT_KEY not in declared:
+    described = index.described
+    declared = ((described or {}).get("metadataConfiguration") or {}).get("nonFilterableMetadataKeys") or []
+    if described is not None and SOURCE_TEXT_KEY not in declared:
         raise ConfigError(f"index {index.index} does not declare {SOURCE_TEXT_KEY} non-filterable, so chunk text "
                           "would break the 2 KB filterable metadata limit: create the index with "
                           f"--metadata-configuration nonFilterableMetadataKeys={SOURCE_TEXT_KEY}")
