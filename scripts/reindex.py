@@ -166,7 +166,7 @@ class Local:
         letters = self.backend.dead_letters.written - before
         if not letters and not summary.on_failure_records:
             return 0
-        print(f"the local pipeline dead-lettered {letters} replayed record(s) as invalid and gave up on "
+        print(f"the local pipeline dead-lettered {letters} replayed record(s) and gave up on "
               f"{summary.on_failure_records} (see the warnings above): `python scripts/redrive.py list --local "
               "--pending` shows them and why", file=sys.stderr)
         return 1

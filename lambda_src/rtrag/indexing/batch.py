@@ -196,6 +196,8 @@ class BatchIndexer:
         intent is undone (the entry read before it is written back, or an empty one), so the entry is not left
         dirty when no other version of the batch took its place. If that write fails the entry stays dirty, which
         is safe (the next writer of the document trusts it less: it embeds again and deletes the whole reach)."""
+        if not any(doc.unindexable for doc in docs):
+            return
         versions: dict[str, list[Document]] = {}
         for doc in docs:  # the batch's first version of each document first, then those that took its place
             versions.setdefault(doc.doc_id, []).append(doc)
