@@ -167,22 +167,27 @@ def encode(put: Put) -> bytes:
 
 
 # the reference model
-def expected_index(records: list[tuple[int, int, bytes]]) -> dict[str, tuple]:
-    """key -> (chunk text, content hash, chunks, source, metadata) of the winning version of every document: the
-    greatest version among its valid events that can be indexed (a text the model refuses is dead-lettered)."""
-    winners: dict[str, tuple] = {}
+def greatest_events(records: list[tuple[int, int, bytes]], *, indexable: bool) -> dict[str, Any]:
+    """Each document's event of the greatest version among its valid ones (``indexable``: among those that can be
+    indexed, a text the embedding model refuses being dead-lettered), the earliest record among equal ones."""
+    greatest: dict[str, tuple] = {}
     for seq, arrival, data in records:
         try:
             event = decode_event(data, default_ts=arrival)
         except InvalidEvent:
             continue
-        if event.op == "upsert" and refused(event.text):
+        if indexable and event.op == "upsert" and refused(event.text):
             continue
         version = event_version(event, str(seq))
-        if event.doc_id not in winners or version > winners[event.doc_id][0]:
-            winners[event.doc_id] = (version, event)
+        if event.doc_id not in greatest or version > greatest[event.doc_id][0]:
+            greatest[event.doc_id] = (version, event)
+    return {doc_id: event for doc_id, (_, event) in greatest.items()}
+
+
+def expected_index(records: list[tuple[int, int, bytes]]) -> dict[str, tuple]:
+    """key -> (chunk text, content hash, chunks, source, metadata) of the winning version of every document."""
     expected = {}
-    for doc_id, (_, event) in winners.items():
+    for doc_id, event in greatest_events(records, indexable=True).items():
         if event.op == "delete":
             continue
         chunks = chunk_text(event.text, size=CHUNKING.size_chars, overlap=CHUNKING.overlap_chars)
@@ -193,16 +198,8 @@ def expected_index(records: list[tuple[int, int, bytes]]) -> dict[str, tuple]:
 
 def last_refused(records: list[tuple[int, int, bytes]]) -> set[str]:
     """The documents whose greatest valid version the embedding model refuses."""
-    greatest: dict[str, tuple] = {}
-    for seq, arrival, data in records:
-        try:
-            event = decode_event(data, default_ts=arrival)
-        except InvalidEvent:
-            continue
-        version = event_version(event, str(seq))
-        if event.doc_id not in greatest or version > greatest[event.doc_id][0]:
-            greatest[event.doc_id] = (version, event)
-    return {d for d, (_, e) in greatest.items() if e.op == "upsert" and refused(e.text)}
+    return {doc_id for doc_id, event in greatest_events(records, indexable=False).items()
+            if event.op == "upsert" and refused(event.text)}
 
 
 def actual_index(vectors: dict[str, dict]) -> dict[str, tuple]:
