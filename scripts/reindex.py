@@ -56,7 +56,7 @@ from rtrag.workflows.targets import IndexTarget, ReplayCounts, ReplayStopped, St
 DEFAULT_INDEX_BATCH = 100
 MAX_BATCH = 10_000
 CHECKPOINT_DIR = ".rag-reindex"
-WRITER_LOCK = "writer.lock"  # in a named local index's directory: held by the replay writing it
+WRITER_LOCK = contract.LOCAL_INDEX_WRITER_LOCK  # in a named local index's directory: held by the replay writing it
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

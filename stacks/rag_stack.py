@@ -181,7 +181,8 @@ class RealtimeRagStack(Stack):
             embed_model_arn=embed_model_arn,
             index_statements=[
                 *vectors.writer_statements(),
-                iam.PolicyStatement(sid="CheckVectorIndex", actions=["s3vectors:GetIndex"],
+                # GetIndex: reindex.py checks the index it fills; ListVectors: check_index.py lists its keys.
+                iam.PolicyStatement(sid="CheckVectorIndex", actions=["s3vectors:GetIndex", "s3vectors:ListVectors"],
                                     resources=[vectors.index_arn]),
             ],
             version_table=versions.table,

@@ -62,6 +62,7 @@ def aws():
     from fakes import (
         ApiRecorder,
         FakeNova,
+        FakeListVectors,
         FakeQueryVectors,
         FakeTitan,
         KinesisPartialFailure,
@@ -74,13 +75,15 @@ def aws():
     keep_metadata_configuration()
     indexes = StrictS3Vectors()
     fakes = SimpleNamespace(titan=FakeTitan(), s3vectors=indexes, recorder=ApiRecorder(),
-                            nova=FakeNova(), query=FakeQueryVectors(indexes), kinesis=KinesisPartialFailure(),
+                            nova=FakeNova(), query=FakeQueryVectors(indexes), listing=FakeListVectors(),
+                            kinesis=KinesisPartialFailure(),
                             dynamodb=ServiceFaults())
     handlers = [
         ("provide-client-params", fakes.recorder),
         ("before-call.bedrock-runtime.InvokeModel", fakes.titan),
         ("before-call.bedrock-runtime.ConverseStream", fakes.nova),
         ("before-call.s3vectors.QueryVectors", fakes.query),
+        ("before-call.s3vectors.ListVectors", fakes.listing),
         ("before-call.s3vectors", fakes.s3vectors),
         ("before-call.dynamodb", fakes.dynamodb),
         ("before-call.kinesis.PutRecords", fakes.kinesis.before),

@@ -294,6 +294,44 @@ class FakeQueryVectors:
         return ok_response({"vectors": out, "distanceMetric": "cosine"})
 
 
+class FakeListVectors:
+    """S3 Vectors ListVectors paged as the service pages it (moto returns every vector at once): ``maxResults``
+    1..1,000, 500 by default, a ``nextToken`` while more remain; data and metadata only when asked for."""
+
+    DEFAULT_PAGE = 500
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def __call__(self, params: dict[str, Any], **kwargs: Any):
+        from moto.s3vectors.models import s3vectors_backends
+
+        body = _body(params)
+        self.requests.append(body)
+        page = body.get("maxResults", self.DEFAULT_PAGE)
+        if not 1 <= page <= 1_000:
+            return error_response(400, "ValidationException", f"maxResults {page} out of range")
+        backend = s3vectors_backends["123456789012"]["aws"]
+        try:
+            index = backend.get_index(body.get("vectorBucketName"), body.get("indexName"), body.get("indexArn"))
+        except Exception:  # noqa: BLE001 - moto's own not-found error
+            return error_response(404, "NotFoundException", "The specified index could not be found")
+        vectors = list(index.vectors.values())
+        start = int(body.get("nextToken") or 0)
+        out = []
+        for vector in vectors[start:start + page]:
+            item: dict[str, Any] = {"key": vector.key}
+            if body.get("returnData"):
+                item["data"] = vector.data
+            if body.get("returnMetadata"):
+                item["metadata"] = vector.metadata or {}
+            out.append(item)
+        response: dict[str, Any] = {"vectors": out}
+        if start + page < len(vectors):
+            response["nextToken"] = str(start + page)
+        return ok_response(response)
+
+
 def _filter_keys(node: Any) -> set[str]:
     """The metadata keys a filter names."""
     if isinstance(node, list):

@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTS = ["tests/test_guarantees.py", "tests/test_indexer.py", "tests/test_tombstones.py"]
 MUTANTS = {
     "winner-by-record-order": ("lambda_src/rtrag/indexing/batch.py",
-                               "                if doc.version <= current.version:\n                    continue\n", ""),
+                               "                if doc.version <= current.version:\n"
+                               "                    self._superseded.setdefault(event.doc_id, []).append(doc)\n"
+                               "                    continue\n", ""),
     "no-intent": ("lambda_src/rtrag/indexing/plan.py", "    if chunks <= covered and not clean_live:\n        return None",
                   "    return None"),
     "unchanged-does-not-raise": ("lambda_src/rtrag/indexing/plan.py",

@@ -38,7 +38,7 @@ def run_script(name: str, *args: str, endpoint: str | None = None) -> subprocess
 
 
 @pytest.mark.parametrize("script", ["put_event.py", "ask.py", "evaluate.py", "reindex.py", "redrive.py", "local_indexer.py",
-                                    "demo.py"])
+                                    "demo.py", "check_index.py"])
 def test_help_shows_usage_and_an_example(script):
     result = run_script(script, "--help")
 

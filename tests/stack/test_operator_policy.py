@@ -53,6 +53,9 @@ def _attributes(resources: dict[str, Any]) -> dict[tuple[str, str], str]:
     ("s3vectors:GetVectors", INDEX_ARN, True),
     ("s3vectors:GetIndex", INDEX_ARN, True),
     ("dynamodb:BatchGetItem", VERSIONS, True),
+    # check_index: list the index's keys, read the ledger, delete orphans (--fix)
+    ("s3vectors:ListVectors", INDEX_ARN, True),
+    ("s3vectors:DeleteVectors", INDEX_ARN, True),
     ("dynamodb:BatchWriteItem", VERSIONS, True),
     # redrive: read both kinds of dead letters, re-read a failed batch from the stream, mark what was sent
     ("s3:ListBucket", DEAD_LETTERS, True),

@@ -96,3 +96,23 @@ def test_reindex_with_only_the_operator_policy_replays_the_archive(archive, synt
                  if "--to-index" in target else {("kinesis", "PutRecords")})
     assert {(s, o) for s, o, _ in calls} >= expected
     assert _denied(calls, statements, _attributes(synth)) == []
+
+
+def test_check_index_with_only_the_operator_policy_lists_reads_the_ledger_and_fixes(indexed, synth, capsys):  # noqa: F811
+    import boto3
+    from conftest import BUCKET, INDEX
+
+    from scripts import check_index
+
+    boto3.client("s3vectors").put_vectors(vectorBucketName=BUCKET, indexName=INDEX, vectors=[
+        {"key": "stray#0", "data": {"float32": [0.1] * 256}, "metadata": {}}])
+    statements = _policy(synth, "Operate the real-time RAG pipeline")
+    start = len(indexed.aws.recorder.calls)
+
+    assert check_index.main(["--fix", "--indexer-disabled"]) == 0
+    capsys.readouterr()
+    calls = indexed.aws.recorder.calls[start:]
+
+    assert {(s, o) for s, o, _ in calls} >= {("s3vectors", "GetIndex"), ("s3vectors", "ListVectors"),
+                                             ("dynamodb", "BatchGetItem"), ("s3vectors", "DeleteVectors")}
+    assert _denied(calls, statements, _attributes(synth)) == []

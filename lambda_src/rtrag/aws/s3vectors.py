@@ -13,14 +13,14 @@ validation of them did.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rtrag.aws.errors import AWS_ERRORS, classify
 from rtrag.aws.fastbody import FastBody
 from rtrag.core.errors import LimitExceeded
 from rtrag.core.events import SOURCE_TEXT_KEY
-from rtrag.core.limits import MAX_TOP_K
+from rtrag.core.limits import MAX_LIST_PAGE, MAX_TOP_K
 from rtrag.core.vectors import CheckedVectorIndex, Vector, check_vector, floats_json
 from rtrag.core.versions import index_generation
 
@@ -105,6 +105,20 @@ class S3VectorsIndex(CheckedVectorIndex):
         except AWS_ERRORS as exc:
             raise classify(exc, action="S3 Vectors GetVectors") from exc
         return response.get("vectors", [])
+
+    def list_keys(self) -> Iterator[str]:
+        """Every key of the index (ListVectors, a page of 1,000 at a time, neither data nor metadata)."""
+        request: dict[str, Any] = {**self._target(), "maxResults": MAX_LIST_PAGE, "returnData": False,
+                                   "returnMetadata": False}
+        while True:
+            try:
+                page = self.client.list_vectors(**request)
+            except AWS_ERRORS as exc:
+                raise classify(exc, action="S3 Vectors ListVectors") from exc
+            yield from (vector["key"] for vector in page.get("vectors", []))
+            if not page.get("nextToken"):
+                return
+            request["nextToken"] = page["nextToken"]
 
     def query(self, vector: Sequence[float], *, top_k: int, filter: dict[str, Any] | None = None,
               return_metadata: bool = True) -> list[dict[str, Any]]:

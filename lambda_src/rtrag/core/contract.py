@@ -131,3 +131,7 @@ VECTOR_OWNER_TAG_KEY = "rtrag:stack-id"
 # The Data the vector index custom resource returns, by version: 2 added IndexGeneration. The template passes it as
 # the DataVersion property, so that a new Data key reaches a stack made before it (rtrag.aws.index_resource, "Data").
 VECTOR_INDEX_DATA_VERSION = "2"
+
+# In a named local index's directory: the lock a replay into it (reindex.py) or a repair (check_index.py --fix)
+# holds, so that it is the index's one writer.
+LOCAL_INDEX_WRITER_LOCK = "writer.lock"

@@ -9,6 +9,7 @@ parameters; Amazon Kinesis Data Streams quotas. Checked November 2026 (see share
 MAX_VECTORS_PER_PUT = 500  # PutVectors: vectors per call
 MAX_KEYS_PER_DELETE = 500  # DeleteVectors: keys per call
 MAX_KEYS_PER_GET = 100  # GetVectors: keys per call
+MAX_LIST_PAGE = 1_000  # ListVectors: vectors per page (maxResults)
 MAX_PUT_PAYLOAD_BYTES = 20 * 1024 * 1024  # PutVectors request payload
 MAX_TOP_K = 100  # QueryVectors topK
 MAX_DIMENSION = 4096
