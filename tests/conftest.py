@@ -61,8 +61,8 @@ def aws():
     from botocore.handlers import BUILTIN_HANDLERS
     from fakes import (
         ApiRecorder,
-        FakeNova,
         FakeListVectors,
+        FakeNova,
         FakeQueryVectors,
         FakeTitan,
         KinesisPartialFailure,

@@ -7,9 +7,9 @@ import json
 
 import boto3
 import pytest
-
 from conftest import BUCKET, INDEX, run
 from kinesis import batch
+
 from rtrag.core.versions import VersionEntry
 from rtrag.workflows.check import check_index, split_key
 from scripts import check_index as script
