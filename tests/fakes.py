@@ -390,3 +390,15 @@ class FakeNova:
 
         yield from events
         raise EventStreamError({"Error": {"Code": code, "Message": "stream broke"}}, "ConverseStream")
+
+
+def listed_vectors(client: Any, bucket: str, index: str, **flags: Any) -> list[dict[str, Any]]:
+    """Every vector of an index, page after page (ListVectors returns at most 1,000 at a time, 500 by default)."""
+    vectors: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"vectorBucketName": bucket, "indexName": index, "maxResults": 1_000, **flags}
+    while True:
+        page = client.list_vectors(**request)
+        vectors += page.get("vectors", [])
+        if not page.get("nextToken"):
+            return vectors
+        request["nextToken"] = page["nextToken"]

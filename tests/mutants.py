@@ -46,7 +46,7 @@ MUTANTS = {
     "equal-version-applied-again": ("lambda_src/rtrag/indexing/plan.py", "version <= entry.version:",
                                     "version < entry.version:"),
     "earlier-index-entries-trusted": ("lambda_src/rtrag/aws/ledger.py",
-                                      "                if self._of_another_generation(item):\n",
+                                      "                if self._of_another_generation(item, entry):\n",
                                       "                if False:\n"),
     "earlier-index-reach-dropped": ("lambda_src/rtrag/aws/ledger.py",
                                     "                    entry = _as_of_another_index(entry)\n",

@@ -8,6 +8,7 @@ import json
 import boto3
 import pytest
 from conftest import BUCKET, INDEX, run
+from fakes import listed_vectors
 from kinesis import batch
 
 from rtrag.core.versions import VersionEntry
@@ -125,5 +126,5 @@ def test_the_deployed_index_is_listed_page_by_page_and_fixed_only_with_the_index
     assert script.main(["--fix"]) == 1
     assert "disable the indexer's event source mapping" in capsys.readouterr().err
     assert script.main(["--fix", "--indexer-disabled"]) == 0
-    listed = s3vectors.list_vectors(vectorBucketName=BUCKET, indexName=INDEX)["vectors"]
+    listed = listed_vectors(s3vectors, BUCKET, INDEX)
     assert [v["key"] for v in listed] == ["kept#0"]

@@ -31,7 +31,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fakes import hashed_embedding
+from fakes import hashed_embedding, listed_vectors
 from rtrag.core.chunking import chunk_text
 from rtrag.core.config import ChunkSettings
 from rtrag.core.errors import InvalidEvent, RagError, TransientError, UnindexableDocument
@@ -442,8 +442,8 @@ class MotoBackend:
         env.aws.titan.reject = refused  # a ValidationException, as Titan refuses an input
 
     def vectors(self) -> dict[str, dict]:
-        listed = self.client.list_vectors(vectorBucketName=self.bucket, indexName=self.name, returnMetadata=True)
-        return {v["key"]: v for v in listed["vectors"]}
+        listed = listed_vectors(self.client, self.bucket, self.name, returnMetadata=True)
+        return {v["key"]: v for v in listed}
 
     def close(self) -> None:
         self.client.delete_index(vectorBucketName=self.bucket, indexName=self.name)

@@ -9,6 +9,7 @@ import json
 import boto3
 import pytest
 from conftest import BUCKET, CHUNK, DEAD_LETTERS, DIMENSIONS, INDEX, OVERLAP, VERSIONS, run
+from fakes import listed_vectors
 from kinesis import ARRIVAL, STREAM_ARN, batch, load_event, record, seq
 
 import indexer
@@ -17,8 +18,7 @@ from rtrag.core.events import content_hash
 
 
 def vectors(env) -> dict[str, dict]:
-    listed = env.s3vectors.list_vectors(vectorBucketName=BUCKET, indexName=INDEX, returnMetadata=True,
-                                        returnData=True)["vectors"]
+    listed = listed_vectors(env.s3vectors, BUCKET, INDEX, returnMetadata=True, returnData=True)
     return {v["key"]: v for v in listed}
 
 

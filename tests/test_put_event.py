@@ -6,6 +6,7 @@ import json
 
 import boto3
 import pytest
+from fakes import listed_vectors
 
 from rtrag.core.events import decode_event
 from scripts import put_event
@@ -141,7 +142,7 @@ def test_events_read_back_from_the_stream_are_indexed_by_the_indexer(stream, env
         for i, r in enumerate(on_stream)]})
 
     assert response == {"batchItemFailures": []}
-    listed = env.s3vectors.list_vectors(vectorBucketName="vectors-test", indexName="docs", returnMetadata=True)
+    listed = {"vectors": listed_vectors(env.s3vectors, "vectors-test", "docs", returnMetadata=True)}
     assert sorted((v["key"], v["metadata"]["n"]) for v in listed["vectors"]) == [(f"d{i}#0", i) for i in range(5)]
 
 
@@ -377,7 +378,7 @@ def test_a_doc_id_longer_than_a_partition_key_is_put_under_its_digest_and_indexe
                                        partition_key=put["PartitionKey"],
                                        arrival=put["ApproximateArrivalTimestamp"].timestamp())]})
     assert response == {"batchItemFailures": []}
-    listed = env.s3vectors.list_vectors(vectorBucketName="vectors-test", indexName="docs")["vectors"]
+    listed = listed_vectors(env.s3vectors, "vectors-test", "docs")
     assert [v["key"] for v in listed] == [f"{doc_id}#0"]
     assert "partition key other than their doc id" not in capsys.readouterr().out
 

@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from conftest import BUCKET, DEAD_LETTERS, INDEX, run
+from fakes import listed_vectors
 from kinesis import ARRIVAL, SHARD_ID, batch, record
 from rtrag.workflows.redrive import Redriver, parse_letter
 from scripts import redrive
@@ -73,7 +74,7 @@ def put_documents(kinesis, *doc_ids: str) -> list[str]:
 
 
 def stored_doc_ids(s3vectors) -> set[str]:
-    listed = s3vectors.list_vectors(vectorBucketName=BUCKET, indexName=INDEX, returnMetadata=True)["vectors"]
+    listed = listed_vectors(s3vectors, BUCKET, INDEX, returnMetadata=True)
     return {v["metadata"]["doc_id"] for v in listed}
 
 

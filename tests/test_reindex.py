@@ -11,6 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 from conftest import BUCKET, DEAD_LETTERS, INDEX
+from fakes import listed_vectors
 from test_put_event import STREAM, records_on
 
 from rtrag.cli.common import explain
@@ -80,7 +81,7 @@ def archive(env, monkeypatch, tmp_path):
 
 def stored_texts(s3vectors, index: str = INDEX) -> dict[str, str]:
     """doc_id -> text of every document in the index (from its chunks)."""
-    vectors = s3vectors.list_vectors(vectorBucketName=BUCKET, indexName=index, returnMetadata=True)["vectors"]
+    vectors = listed_vectors(s3vectors, BUCKET, index, returnMetadata=True)
     return {v["metadata"]["doc_id"]: v["metadata"]["source_text"] for v in vectors}
 
 
