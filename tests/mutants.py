@@ -61,6 +61,8 @@ MUTANTS = {
                             "dirty=True, reach=max(reach, chunks),"),
     "refused-winner-not-replaced": ("lambda_src/rtrag/indexing/batch.py",
                                     "fallbacks = self._runners_up(docs, result)", "fallbacks = []"),
+    "refused-undo-over-a-raise": ("lambda_src/rtrag/indexing/batch.py",
+                                  " and d.action != Action.UNCHANGED and ", " and "),
     "refused-intent-left-dirty": ("lambda_src/rtrag/indexing/batch.py", "                self._restore_entries(docs)",
                                   "                pass"),
 }

@@ -326,6 +326,28 @@ def test_an_unindexable_version_leaves_the_greatest_indexable_one_whatever_the_b
     assert item["ts"] == {"N": "200"}
 
 
+# The undo of a refused version's intent must not undo what another version of the batch committed: here the next
+# version is unchanged and raises the stored version, and the refused one's intent write failed.
+def test_a_refused_versions_undo_never_lowers_a_version_the_batch_raised(env):
+    from fakes import error_response
+
+    assert run(batch(doc("d", "Same text.", ts=100))) == {"batchItemFailures": []}
+    env.aws.titan.reject = lambda text: "poison" in text
+    env.aws.dynamodb.fail = lambda operation, params: (
+        error_response(500, "InternalServerError", "intent lost")
+        if operation == "BatchWriteItem" and any(i["PutRequest"]["Item"]["dirty"]["BOOL"]
+                                                 for i in params["RequestItems"][VERSIONS]) else None)
+
+    assert run({"Records": [record(doc("d", "Same text.", ts=200), seq=10),
+                            record(doc("d", "A poison text.", ts=300), seq=11)]}) == {"batchItemFailures": []}
+    env.aws.dynamodb.fail = lambda operation, params: None
+    item = env.dynamodb.get_item(TableName=VERSIONS, Key={"pk": {"S": f"{BUCKET}/{INDEX}#d"}})["Item"]
+    assert item["ts"] == {"N": "200"}, "the unchanged version's raise stands"
+
+    assert run({"Records": [record(doc("d", "Older text.", ts=150), seq=20)]}) == {"batchItemFailures": []}
+    assert [v["metadata"]["source_text"] for v in vectors(env).values()] == ["Same text."], "an older event changed it"
+
+
 # 6. transient failures
 def test_throttled_document_is_reported_and_redelivery_indexes_it_without_reembedding_the_rest(env):
     env.aws.titan.throttle = lambda text: "throttle-me" in text

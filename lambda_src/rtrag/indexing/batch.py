@@ -203,9 +203,12 @@ class BatchIndexer:
             versions.setdefault(doc.doc_id, []).append(doc)
         restore = []
         for doc_id, tried in versions.items():
-            refused = any(d.unindexable and d.plan.intent is not None for d in tried)
-            # Not when a version wrote to the index, or failed with its intent written (its redelivery finishes it).
-            if refused and all(not d.written and (d.unindexable or d.plan.intent is None) for d in tried):
+            # An intent was started for a refused version (``intent``: its write, not only its plan).
+            refused = any(d.unindexable and d.intent is not None for d in tried)
+            # Not when a version wrote to the index, committed a raised version (unchanged), or failed with its
+            # intent written (its redelivery finishes it).
+            if refused and all(not d.written and d.action != Action.UNCHANGED and (d.unindexable or d.intent is None)
+                               for d in tried):
                 restore.append(tried[0].entry if tried[0].entry is not None else VersionEntry(doc_id))
         if not restore:
             return
@@ -358,7 +361,8 @@ class BatchIndexer:
             parts = [stored.get(vector_key(doc.doc_id, i)) for i in range(n)]
             if any(p is None or "data" not in p for p in parts):
                 log.warning("stored chunks missing; embedding the document again", extra={"doc_id": doc.doc_id})
-                doc.plan = plan(doc.event, doc.version, _distrust(doc.entry), chunks=len(doc.chunks),
+                doc.entry = _distrust(doc.entry)  # what an undo of its intent writes back, should it be refused
+                doc.plan = plan(doc.event, doc.version, doc.entry, chunks=len(doc.chunks),
                                 now=self.clock(), tombstone_seconds=self.tombstone_seconds)
                 rebuild.append(doc)
                 continue
