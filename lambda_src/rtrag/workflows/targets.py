@@ -31,7 +31,7 @@ from rtrag.core.events import check_not_ahead, decode_event, partition_key_of
 from rtrag.core.kinesis import StreamRecord, kinesis_event_record
 from rtrag.indexing.batch import BatchIndexer, BatchResult
 from rtrag.indexing.ports import DeadLetterSink
-from rtrag.workflows.produce import Stream, check_sendable, send_all
+from rtrag.workflows.produce import Receipt, Stream, check_sendable, send_all
 from rtrag.workflows.sources import SourceRecord
 
 # Synthetic sequence numbers: zero-padded so they sort as text and as numbers. The synthetic shard id names a
@@ -176,6 +176,7 @@ class StreamTarget:
         self.identity = identity  # of the index the pipeline behind the stream writes, when known
         self.max_attempts = max_attempts
         self.sleep = sleep if sleep is not None else time.sleep
+        self.receipts: list[Receipt] = []  # where this run put each record (what became of them can be looked up)
 
     def deliver(self, batch: Sequence[tuple[int, SourceRecord]]) -> ReplayCounts:
         counts = ReplayCounts()
@@ -200,6 +201,7 @@ class StreamTarget:
         report = send_all(self.stream, sendable, max_attempts=self.max_attempts,  # type: ignore[arg-type]
                           sleep=self.sleep)
         counts.sent, counts.retried = len(report.sent), report.retries
+        self.receipts += report.sent
         if report.failed:
             counts.failed = len(report.failed)
             codes = sorted({code for _, code in report.failed})
