@@ -80,7 +80,8 @@ class Session:
         # The stream is only resolved when something is sent; listing needs the bucket alone.
         stream = res.stream() if args.command == "send" and not args.dry_run else None
         self.redriver = Redriver(res.dead_letters(), stream=stream, reader=res.backend.range_reader(),
-                                 stream_name=stream.stream_name if stream else "")
+                                 stream_name=stream.stream_name if stream else "",
+                                 max_ts_skew_seconds=res.max_ts_skew_seconds())
 
     def close(self, *, drain: bool) -> None:
         if self.local is not None:

@@ -191,7 +191,8 @@ class Aws:
     def stream_target(self) -> StreamTarget:
         stream = self.res.stream()
         return StreamTarget(stream, dead_letters=self.res.dead_letters(), description=f"stream:{stream.stream_name}",
-                            identity=self.pipeline_index_identity())
+                            identity=self.pipeline_index_identity(),
+                            max_ts_skew_seconds=self.res.max_ts_skew_seconds())
 
     def pipeline_index_identity(self) -> str | None:
         """The identity of the index the pipeline's indexer writes (GetIndex), when the stack names it. Without it

@@ -238,6 +238,8 @@ class RealtimeRagStack(Stack):
                 "DynamoDB table of the version ledger (each document's winning version and delete tombstone)",
             ),
             c.OUTPUT_INDEXER_FUNCTION: (self.indexer.function.function_name, "Lambda function that indexes the stream"),
+            c.OUTPUT_MAX_TS_SKEW: (str(s.max_ts_skew_seconds),
+                                   "How far ahead of its arrival an event's ts may be (the indexer's MAX_TS_SKEW_SECONDS)"),
             c.OUTPUT_PRODUCER_POLICY: (
                 self.policies.producer_policy.managed_policy_arn,
                 "Managed policy to attach to principals that put document events",

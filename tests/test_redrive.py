@@ -483,3 +483,21 @@ def test_a_dead_letter_is_looked_up_in_one_get_object_and_a_missing_one_is_none(
     assert calls == ["GetObject", "GetObject"]
     with pytest.raises(RagError, match="no-such-bucket"):
         S3DeadLetters(env.s3, bucket="no-such-bucket").find(key)
+
+
+# A redriven event meets the deployed indexer's ts limit (the stack's MaxTsSkewSeconds), not the default: an event
+# two days ahead is sent when the stack allows three, and refused when it allows one.
+@pytest.mark.parametrize(("allowed_days", "sent"), [(3, True), (1, False)])
+def test_redrive_holds_an_event_to_the_deployed_indexers_ts_limit(env, monkeypatch, capsys, allowed_days, sent):
+    import time
+
+    kinesis = boto3.client("kinesis")
+    kinesis.create_stream(StreamName=STREAM, ShardCount=1)
+    monkeypatch.setenv("STREAM_NAME", STREAM)
+    ahead = int(time.time()) + 2 * 86_400
+    assert run(batch({"doc_id": "early", "text": "From the future.", "ts": ahead})) == {"batchItemFailures": []}
+    [key] = [o["Key"] for o in env.s3.list_objects_v2(Bucket=DEAD_LETTERS)["Contents"]]
+    monkeypatch.setenv("MAX_TS_SKEW_SECONDS", str(allowed_days * 86_400))  # as the stack's output would say
+
+    assert redrive.main(["send", key]) == (0 if sent else 1)
+    assert (len(records_on(kinesis)) == 1) is sent, capsys.readouterr().out

@@ -9,7 +9,7 @@ EXPECTED_OUTPUTS = {
     "StreamName", "StreamArn", "VectorBucketName", "VectorIndexName", "VectorIndexArn", "DeadLetterBucketName",
     "IndexerFunctionName", "ProducerPolicyArn", "AskerPolicyArn", "EmbedModelId", "EmbedDimensions",
     "AnswerModelId", "Region", "OperatorPolicyArn", "AlarmTopicArn", "DashboardName", "DashboardUrl",
-    "VersionTableName", "VectorIndexGeneration",
+    "VersionTableName", "VectorIndexGeneration", "MaxTsSkewSeconds",
     "ArchiveBucketName",  # only while archive_enabled (tests/stack/test_archive.py covers the other case)
 }
 

@@ -94,6 +94,21 @@ class AwsResources:
         except UserError:
             return None
 
+    def max_ts_skew_seconds(self) -> int:
+        """How far ahead of its arrival the deployed indexer lets an event's ts be (``$MAX_TS_SKEW_SECONDS``, else
+        the stack's output), which events put back on its stream must meet; the default for a stack deployed before
+        the output, or a value that is not a whole number."""
+        raw = os.environ.get(contract.ENV_MAX_TS_SKEW_SECONDS)
+        if not raw:
+            try:
+                raw = self.outputs.get(contract.OUTPUT_MAX_TS_SKEW)
+            except UserError:
+                raw = None
+        try:
+            return int(raw) if raw else contract.DEFAULT_MAX_TS_SKEW_SECONDS
+        except ValueError:
+            return contract.DEFAULT_MAX_TS_SKEW_SECONDS
+
     def deployed(self, resource: Resource) -> str | None:
         """The pipeline's own ``resource`` (``$env``, else the stack output; no flag), or None."""
         if os.environ.get(resource.env):

@@ -63,6 +63,7 @@ OUTPUT_STREAM_ARN = "StreamArn"
 OUTPUT_VECTOR_INDEX_ARN = "VectorIndexArn"
 OUTPUT_VECTOR_INDEX_GENERATION = "VectorIndexGeneration"  # the generation the indexer was given
 OUTPUT_INDEXER_FUNCTION = "IndexerFunctionName"
+OUTPUT_MAX_TS_SKEW = "MaxTsSkewSeconds"  # the indexer's MAX_TS_SKEW_SECONDS: the scripts hold re-put events to it
 OUTPUT_PRODUCER_POLICY = "ProducerPolicyArn"
 OUTPUT_ASKER_POLICY = "AskerPolicyArn"
 OUTPUT_OPERATOR_POLICY = "OperatorPolicyArn"

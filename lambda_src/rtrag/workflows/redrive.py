@@ -268,8 +268,10 @@ class Redriver:
 
     def __init__(self, store: LetterStore, *, stream: Stream | None = None, reader: RangeReader | None = None,
                  stream_name: str = "", now: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] | None = None):
+                 sleep: Callable[[float], None] | None = None,
+                 max_ts_skew_seconds: int = DEFAULT_MAX_TS_SKEW_SECONDS):
         self.store = store
+        self.max_ts_skew_seconds = max_ts_skew_seconds  # the indexer's, which a redriven record meets
         self.stream = stream
         self.reader = reader
         self.stream_name = stream_name
@@ -347,7 +349,7 @@ class Redriver:
             try:
                 # The indexer's rules as the record will meet them: arriving now (a ts too far ahead of it is
                 # dead-lettered again).
-                decode_event(records[0].data, default_ts=int(self.now()), max_skew_seconds=DEFAULT_MAX_TS_SKEW_SECONDS)
+                decode_event(records[0].data, default_ts=int(self.now()), max_skew_seconds=self.max_ts_skew_seconds)
             except InvalidEvent as exc:
                 return Outcome(letter.key, "refused", f"still invalid: {exc.reason}; the indexer would dead-letter "
                                "it again", fix=Fix.CORRECT_OR_FORCE)

@@ -166,7 +166,8 @@ class StreamTarget:
 
     def __init__(self, stream: Stream, *, dead_letters: DeadLetterSink, description: str,
                  shard_id: str = DEFAULT_SHARD, max_attempts: int = 12,
-                 sleep: Callable[[float], None] | None = None, identity: str | None = None):
+                 sleep: Callable[[float], None] | None = None, identity: str | None = None,
+                 max_ts_skew_seconds: int = DEFAULT_MAX_TS_SKEW_SECONDS):
         # More attempts than put_event's: a bulk replay can keep a shard at its write limit for a while (the
         # backoff ceiling doubles from 0.1 s to 10 s: up to about 50 s in all, half that on average).
         self.stream = stream
@@ -177,6 +178,7 @@ class StreamTarget:
         self.max_attempts = max_attempts
         self.sleep = sleep if sleep is not None else time.sleep
         self.receipts: list[Receipt] = []  # where this run put each record (what became of them can be looked up)
+        self.max_ts_skew_seconds = max_ts_skew_seconds  # the indexer's, which a re-put record meets
 
     def deliver(self, batch: Sequence[tuple[int, SourceRecord]]) -> ReplayCounts:
         counts = ReplayCounts()
@@ -186,7 +188,7 @@ class StreamTarget:
             try:
                 event = decode_event(record.data, default_ts=record.version_ts)
                 # It arrives now: a ts too far ahead of that, the indexer would dead-letter.
-                check_not_ahead(event, arrival=time.time(), max_skew_seconds=DEFAULT_MAX_TS_SKEW_SECONDS)
+                check_not_ahead(event, arrival=time.time(), max_skew_seconds=self.max_ts_skew_seconds)
                 sendable.append(check_sendable(RawRecord(event.doc_id, record.pinned(ordinal))))  # type: ignore
             except InvalidEvent as exc:
                 already = self.dead_letters.already
