@@ -93,7 +93,7 @@ class Aws:
         self.index = res.backend.vector_index(bucket, name)  # GetIndex: its dimension and generation
         self.ledger = res.backend.ledger(res.name(contract.VERSION_TABLE), bucket, name,
                                          generation=self.index.generation)
-        self.pipelines = name == res.deployed(contract.VECTOR_INDEX)
+        self.pipelines = (bucket, name) == (res.deployed(contract.VECTOR_BUCKET), res.deployed(contract.VECTOR_INDEX))
         self.description = f"index:{bucket}/{name}"
 
     @contextlib.contextmanager

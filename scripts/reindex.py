@@ -100,9 +100,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      "for its retention period: replay the archive instead")
     if (args.since or args.until) and (args.from_jsonl or (args.local and not args.from_dir)):
         parser.error("--since/--until select archive hours: use them with --from-archive or --from-dir")
-    if args.to_stream and (args.vector_index or args.vector_bucket or args.embed_model_id):
-        parser.error("--vector-index, --vector-bucket and --embed-model-id choose the index a --to-index replay "
-                     "fills; --to-stream puts the events back on the stream, and the pipeline indexes them into its "
+    if args.to_stream and (args.vector_index or args.vector_bucket or args.embed_model_id or args.indexer_disabled):
+        parser.error("--vector-index, --vector-bucket, --embed-model-id and --indexer-disabled are for a --to-index "
+                     "replay; --to-stream puts the events back on the stream, and the pipeline indexes them into its "
                      "own index")
     if args.batch_size is not None and not 1 <= args.batch_size <= MAX_BATCH:
         parser.error(f"--batch-size must be 1..{MAX_BATCH}")
@@ -234,7 +234,7 @@ class Aws:
             contract.ENV_VERSION_TABLE: self.res.name(contract.VERSION_TABLE),
             contract.ENV_EMBED_MODEL_ID: model_id, contract.ENV_EMBED_DIMENSIONS: str(index.dimension),
             contract.ENV_VECTOR_INDEX_GENERATION: index.generation or ""})
-        if name == self.res.deployed(contract.VECTOR_INDEX):
+        if (bucket, name) == (self.res.deployed(contract.VECTOR_BUCKET), self.res.deployed(contract.VECTOR_INDEX)):
             self.check_generation(index)
             if not self.args.indexer_disabled:
                 try:
