@@ -431,6 +431,35 @@ def test_a_document_that_fails_while_its_intent_is_being_written_returns_only_on
     assert landed.is_set(), "the handler returned with its intent write still in flight"
 
 
+# A crashed invocation publishes no metrics: Powertools warns that the set is empty.
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_an_invocation_that_crashes_while_an_intent_is_being_written_raises_only_once_it_landed(env):
+    import threading
+    import time
+
+    landed = threading.Event()
+
+    def slow_intent(operation, params):
+        items = params.get("RequestItems", {}).get(VERSIONS, [])
+        if operation == "BatchWriteItem" and any(i["PutRequest"]["Item"]["dirty"]["BOOL"] for i in items):
+            time.sleep(0.3)
+            landed.set()
+        return None
+
+    def crash_after_a_while(text):
+        time.sleep(0.1)  # the intent write has started meanwhile
+        raise RuntimeError("an unexpected error in the embedding call")
+
+    assert run(batch(doc("crash", "The first version."))) == {"batchItemFailures": []}
+    env.aws.dynamodb.fail = slow_intent
+    env.aws.titan.throttle = crash_after_a_while
+
+    with pytest.raises(RuntimeError, match="unexpected error"):
+        run(batch(doc("crash", "The second version."), start=1))
+
+    assert landed.is_set(), "the invocation failed with its intent write still in flight"
+
+
 def test_a_failed_part_of_a_ledger_write_returns_only_once_every_other_part_is_done_so_a_delete_stays(env):
     import threading
     import time
