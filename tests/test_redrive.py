@@ -204,15 +204,21 @@ def test_event_the_contract_still_rejects_is_refused_unless_forced(dlq, capsys):
 
 # The indexer refuses a ts more than a day ahead of the record's arrival, and a redriven record arrives now: a letter
 # whose event still breaks that rule is refused, not sent to be dead-lettered again.
-def test_an_event_still_ahead_of_the_clock_is_refused_not_sent_to_be_dead_lettered_again(env, monkeypatch, capsys):
+def letter_from_the_future(env, monkeypatch, *, days: int) -> tuple:
+    """The stream, and the dead letter of an event ``days`` ahead of the clock that the indexer refused; its ts."""
     import time
 
     kinesis = boto3.client("kinesis")
     kinesis.create_stream(StreamName=STREAM, ShardCount=1)
     monkeypatch.setenv("STREAM_NAME", STREAM)
-    ahead = int(time.time()) + 3 * 86_400
+    ahead = int(time.time()) + days * 86_400
     assert run(batch({"doc_id": "early", "text": "From the future.", "ts": ahead})) == {"batchItemFailures": []}
     [key] = [o["Key"] for o in env.s3.list_objects_v2(Bucket=DEAD_LETTERS)["Contents"]]
+    return kinesis, key, ahead
+
+
+def test_an_event_still_ahead_of_the_clock_is_refused_not_sent_to_be_dead_lettered_again(env, monkeypatch, capsys):
+    kinesis, key, ahead = letter_from_the_future(env, monkeypatch, days=3)
 
     assert redrive.main(["send", key]) == 1
 
@@ -489,14 +495,7 @@ def test_a_dead_letter_is_looked_up_in_one_get_object_and_a_missing_one_is_none(
 # two days ahead is sent when the stack allows three, and refused when it allows one.
 @pytest.mark.parametrize(("allowed_days", "sent"), [(3, True), (1, False)])
 def test_redrive_holds_an_event_to_the_deployed_indexers_ts_limit(env, monkeypatch, capsys, allowed_days, sent):
-    import time
-
-    kinesis = boto3.client("kinesis")
-    kinesis.create_stream(StreamName=STREAM, ShardCount=1)
-    monkeypatch.setenv("STREAM_NAME", STREAM)
-    ahead = int(time.time()) + 2 * 86_400
-    assert run(batch({"doc_id": "early", "text": "From the future.", "ts": ahead})) == {"batchItemFailures": []}
-    [key] = [o["Key"] for o in env.s3.list_objects_v2(Bucket=DEAD_LETTERS)["Contents"]]
+    kinesis, key, _ = letter_from_the_future(env, monkeypatch, days=2)
     monkeypatch.setenv("MAX_TS_SKEW_SECONDS", str(allowed_days * 86_400))  # as the stack's output would say
 
     assert redrive.main(["send", key]) == (0 if sent else 1)
