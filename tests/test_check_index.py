@@ -103,6 +103,25 @@ def test_a_document_with_an_unfinished_attempt_is_not_judged():
     assert (report.vectors, report.documents, report.unfinished, report.findings) == (3, 2, 2, [])
 
 
+def test_an_entry_that_never_committed_a_version_accounts_for_no_vector():
+    deleted = []
+
+    class Index:
+        def list_keys(self):
+            return iter(["n#0"])
+
+        def delete(self, keys):
+            deleted.extend(keys)
+
+    class Ledger:
+        def get(self, doc_ids):
+            return {"n": VersionEntry("n")}  # what undoing a refused new document's intent writes
+
+    report = check_index(Index(), Ledger(), fix=True)
+
+    assert [(f.kind, f.keys) for f in report.findings] == [("orphan", ["n#0"])] and deleted == ["n#0"]
+
+
 @pytest.mark.parametrize(("key", "parsed"), [("d#0", ("d", 0)), ("a#b#12", ("a#b", 12)), ("d#", None), ("#3", None),
                                              ("d#03", None), ("d#-1", None), ("plain", None)])
 def test_only_keys_the_pipeline_writes_are_chunk_keys(key, parsed):

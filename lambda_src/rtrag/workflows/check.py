@@ -119,10 +119,10 @@ def judge(doc_id: str, present: set[int], entry: VersionEntry | None, *, now: fl
 
     if entry is not None and entry.forgotten(now):
         entry = None
-    if entry is None:
-        return [Finding(doc_id, "orphan", keys(present), "the version ledger has no entry for this document")]
-    if entry.dirty or entry.version is None:
+    if entry is not None and entry.dirty:
         return "unfinished"
+    if entry is None or entry.version is None:  # no entry, or one that never committed a version (an undone intent)
+        return [Finding(doc_id, "orphan", keys(present), "the version ledger has no entry for this document")]
     if entry.state == DELETED:
         return [Finding(doc_id, "orphan", keys(present), "the document was deleted")]
     if entry.state != LIVE:
