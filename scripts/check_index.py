@@ -24,7 +24,7 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from rtrag.cli.common import add_aws_arguments, current_region, run_cli, script_parser
@@ -46,8 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "$RAG_LOCAL_DIR/indexes/")
     parser.add_argument("--fix", action="store_true", help="delete the orphan vectors (missing chunks are only "
                         "reported: put those documents again)")
-    parser.add_argument("--indexer-disabled", action="store_true", help="with --fix on the pipeline's own index on "
-                        "AWS: you have disabled the indexer's event source mapping")
+    parser.add_argument("--indexer-disabled", action="store_true", help="with --fix on AWS: you have stopped every "
+                        "writer of the index (the indexer's event source mapping disabled, no reindex.py into it)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.add_argument("--local", action="store_true", help="check an index of the local pipeline under "
                         ".rag-local/ (or $RAG_LOCAL_DIR)")
@@ -98,12 +98,15 @@ class Aws:
 
     @contextlib.contextmanager
     def sole_writer(self) -> Iterator[None]:
-        if self.pipelines and not self.args.indexer_disabled:
-            raise UserError(f"--fix on vector index {self.name}, which the pipeline's indexer writes, would delete "
-                            "the vectors of a document it is writing at that moment: disable the indexer's event "
-                            "source mapping (`aws lambda update-event-source-mapping --uuid UUID --no-enabled`; "
-                            "`aws lambda list-event-source-mappings --function-name <IndexerFunctionName>` gives "
-                            "the UUID), run this with --indexer-disabled, then enable it again (`--enabled`)")
+        """Nothing here can hold other writers off an S3 Vectors index: the user says they are stopped."""
+        if not self.args.indexer_disabled:
+            writes = ("the pipeline's indexer writes" if self.pipelines else
+                      "the pipeline's indexer (if it is the pipeline's) or a reindex.py into it may write")
+            raise UserError(f"--fix on vector index {self.name}, which {writes}, would delete the vectors of a "
+                            "document being written at that moment: stop every writer first (the indexer: `aws "
+                            "lambda update-event-source-mapping --uuid UUID --no-enabled`, where `aws lambda "
+                            "list-event-source-mappings --function-name <IndexerFunctionName>` gives the UUID; any "
+                            "reindex.py into it), run this with --indexer-disabled, then enable it again (`--enabled`)")
         yield
 
     def close(self) -> None:
@@ -116,8 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         target = Local(args) if args.local else Aws(args)
         try:
+            progress = counter()
             with target.sole_writer() if args.fix else contextlib.nullcontext():
-                report = check_index(target.index, target.ledger, fix=args.fix, progress=counter())
+                try:
+                    report = check_index(target.index, target.ledger, fix=args.fix, progress=progress)
+                finally:
+                    progress.end()
             return show(args, report, target.description)
         finally:
             target.close()
@@ -125,12 +132,24 @@ def main(argv: list[str] | None = None) -> int:
     return run_cli(body, region=lambda: current_region(args))
 
 
-def counter() -> Callable[[int], None]:
-    """The count of vectors listed so far, redrawn on one line of a terminal; nothing in logs and pipes."""
-    out = getattr(sys.stderr, "raw", sys.stderr)  # its carriage return is ours: not escaped
-    if not out.isatty():
-        return lambda listed: None
-    return lambda listed: (out.write(f"\rlisted {listed} vector(s)"), out.flush())  # type: ignore[func-returns-value]
+class counter:  # noqa: N801 - used as a function
+    """The count of vectors listed so far, redrawn on one line of a terminal (ended by ``end``); nothing in logs
+    and pipes."""
+
+    def __init__(self) -> None:
+        self.out = getattr(sys.stderr, "raw", sys.stderr)  # its carriage return is ours: not escaped
+        self.shown = False
+
+    def __call__(self, listed: int) -> None:
+        if self.out.isatty():
+            self.out.write(f"\rlisted {listed} vector(s)")
+            self.out.flush()
+            self.shown = True
+
+    def end(self) -> None:
+        if self.shown:
+            self.out.write("\n")
+            self.out.flush()
 
 
 def show(args: argparse.Namespace, report: CheckReport, description: str) -> int:
@@ -150,10 +169,14 @@ def show(args: argparse.Namespace, report: CheckReport, description: str) -> int
         print("note: the index holds no vector: nothing was checked", file=sys.stderr)
     if report.unfinished:
         print(f"note: {report.unfinished} document(s) have an unfinished attempt (a dirty ledger entry) and were not "
-              "judged: their redelivery finishes them", file=sys.stderr)
-    if missing:
-        print("missing chunks are not deleted or rewritten here: put those documents again (put_event.py), or replay "
-              "them (reindex.py)", file=sys.stderr)
+              "judged: the redelivery of their last event finishes them (if it was dead-lettered: redrive it, or put "
+              "the document again)", file=sys.stderr)
+    if missing and args.fix:
+        print(f"the {report.marked} document(s) missing chunks are marked in the ledger: put each again "
+              "(put_event.py; the same text will do) and it is written whole", file=sys.stderr)
+    elif missing:
+        print("run it again with --fix, then put the documents missing chunks again (put_event.py; the same text will "
+              "do: --fix marks them so that their next put is written whole)", file=sys.stderr)
     if orphans and not args.fix:
         print("run it again with --fix to delete the orphans (see --help: the indexer must be paused)",
               file=sys.stderr)

@@ -76,12 +76,13 @@ def test_orphans_and_missing_chunks_are_named_and_fix_deletes_only_the_orphans(l
     assert script.main(["--local", "--fix"]) == 1, "the missing chunk is still missing"
     captured = capsys.readouterr()
     assert "5 orphan vector(s) of 5 document(s), 5 deleted; 1 missing chunk(s) of 1 document(s)" in captured.out
-    assert "put those documents again" in captured.err
+    assert "the 1 document(s) missing chunks are marked in the ledger: put each again" in captured.err
     assert sorted(local.index.list_keys()) == sorted([f"long#{i}" for i in range(chunks) if i != 1] + ["short#0"])
 
-    # Put again, the document is whole: the index is clean.
-    local.stream.put_record(json.dumps({"doc_id": "long", "text": LONG + " Revised."}).encode(), "long")
-    local.drain()
+    # Put again with the same text (which the ledger would skip as unchanged, were it not marked): it is whole.
+    from scripts import put_event
+
+    assert put_event.main(["--local", LONG, "long"]) == 0
     assert script.main(["--local"]) == 0
     assert "the index holds exactly the stored version of every document checked" in capsys.readouterr().out
 
@@ -123,7 +124,8 @@ def test_an_entry_that_never_committed_a_version_accounts_for_no_vector():
 
 
 @pytest.mark.parametrize(("key", "parsed"), [("d#0", ("d", 0)), ("a#b#12", ("a#b", 12)), ("d#", None), ("#3", None),
-                                             ("d#03", None), ("d#-1", None), ("plain", None)])
+                                             ("d#03", None), ("d#-1", None), ("plain", None), ("x#\u00b2", None),
+                                             ("d#\u0661", None), ("d#\U0001d7d9", None)])
 def test_only_keys_the_pipeline_writes_are_chunk_keys(key, parsed):
     assert split_key(key) == parsed
 
@@ -143,7 +145,36 @@ def test_the_deployed_index_is_listed_page_by_page_and_fixed_only_with_the_index
     assert len(env.aws.listing.requests) - pages_before == 2, "two pages of at most 1,000"
 
     assert script.main(["--fix"]) == 1
-    assert "disable the indexer's event source mapping" in capsys.readouterr().err
+    assert "stop every writer first" in capsys.readouterr().err
     assert script.main(["--fix", "--indexer-disabled"]) == 0
     listed = listed_vectors(s3vectors, BUCKET, INDEX)
     assert [v["key"] for v in listed] == ["kept#0"]
+
+
+# Just before deleting, the ledger is read again: a document committed meanwhile (a writer that was not stopped after
+# all) keeps its vectors.
+def test_fix_deletes_only_what_the_ledger_read_again_still_does_not_account_for():
+    from rtrag.core.versions import LIVE, Version
+
+    deleted, reads = [], []
+
+    class Index:
+        def list_keys(self):
+            return iter(["new#0", "stray#0"])
+
+        def delete(self, keys):
+            deleted.extend(keys)
+
+    class Ledger:
+        def get(self, doc_ids):
+            reads.append(list(doc_ids))
+            if len(reads) == 1:
+                return {}  # the first read: neither is known
+            return {"new": VersionEntry("new", Version(5, 1), LIVE, chunks=1, content_hash="h", reach=1)}
+
+        def put(self, entries):
+            raise AssertionError("nothing is missing")
+
+    report = check_index(Index(), Ledger(), fix=True)
+
+    assert deleted == ["stray#0"] and report.deleted == 1

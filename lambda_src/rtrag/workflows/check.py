@@ -29,6 +29,7 @@ class ListedIndex(Protocol):
 
 class Ledger(Protocol):
     def get(self, doc_ids: Sequence[str]) -> dict[str, VersionEntry]: ...
+    def put(self, entries: Sequence[VersionEntry]) -> None: ...
 
 
 @dataclass
@@ -49,6 +50,7 @@ class CheckReport:
     unfinished: int = 0  # documents whose entry an attempt left dirty
     findings: list[Finding] = field(default_factory=list)
     deleted: int = 0  # orphan vectors deleted (with fix)
+    marked: int = 0  # documents missing chunks whose entry was marked dirty (with fix): the next put rewrites them
 
     @property
     def orphans(self) -> list[Finding]:
@@ -62,21 +64,24 @@ class CheckReport:
         return {"vectors": self.vectors, "documents": self.documents, "unfinished": self.unfinished,
                 "orphan_vectors": sum(len(f.keys) for f in self.orphans),
                 "missing_chunks": sum(len(f.keys) for f in self.missing), "deleted": self.deleted,
+                "marked": self.marked,
                 "findings": [f.to_json() for f in self.findings]}
 
 
 def split_key(key: str) -> tuple[str, int] | None:
     """``doc#i`` -> (doc, i); None for a key the pipeline does not write (no ``#``, or no chunk number)."""
     doc_id, sep, chunk = key.rpartition("#")
-    if not sep or not doc_id or not chunk.isdigit() or (len(chunk) > 1 and chunk[0] == "0"):
+    if not sep or not doc_id or not (chunk.isascii() and chunk.isdigit()) or (len(chunk) > 1 and chunk[0] == "0"):
         return None
     return doc_id, int(chunk)
 
 
 def check_index(index: ListedIndex, ledger: Ledger, *, fix: bool = False, now: Callable[[], float] = time.time,
                 progress: Callable[[int], None] = lambda vectors: None) -> CheckReport:
-    """Judge every vector of ``index`` against ``ledger``; with ``fix``, delete the orphans (only while nothing
-    else writes the index: a document being written looks like one the ledger does not account for yet)."""
+    """Judge every vector of ``index`` against ``ledger``. With ``fix`` (only while nothing else writes the index: a
+    document being written looks like one the ledger does not account for yet), delete the orphans that its ledger,
+    read again just before, still does not account for, and mark the entry of each document missing chunks dirty, so
+    that its next put embeds and writes it whole (a put of the same text would otherwise be skipped as unchanged)."""
     report = CheckReport()
     chunks: dict[str, set[int]] = {}
     foreign: list[str] = []
@@ -105,11 +110,31 @@ def check_index(index: ListedIndex, ledger: Ledger, *, fix: bool = False, now: C
             elif finding is not None:
                 report.findings.extend(finding)
     if fix:
-        doomed = [key for f in report.orphans for key in f.keys]
-        if doomed:
-            index.delete(doomed)
-        report.deleted = len(doomed)
+        _repair(index, ledger, report, chunks, now=now())
     return report
+
+
+def _repair(index: ListedIndex, ledger: Ledger, report: CheckReport, chunks: dict[str, set[int]], *,
+            now: float) -> None:
+    doc_ids = sorted({f.doc_id for f in report.findings if f.doc_id})
+    fresh: dict[str, VersionEntry] = {}
+    for start in range(0, len(doc_ids), LEDGER_READ):
+        fresh.update(ledger.get(doc_ids[start:start + LEDGER_READ]))
+    doomed = [key for f in report.orphans if not f.doc_id for key in f.keys]  # not chunk keys at all
+    marked = []
+    for doc_id in doc_ids:
+        now_found = judge(doc_id, chunks[doc_id], fresh.get(doc_id), now=now)
+        if not isinstance(now_found, list):
+            continue  # its entry changed meanwhile (a writer ran after all): left alone
+        said = {key for f in report.findings if f.doc_id == doc_id and f.kind == "orphan" for key in f.keys}
+        doomed += [key for f in now_found if f.kind == "orphan" for key in f.keys if key in said]
+        if any(f.kind == "missing" for f in now_found):
+            marked.append(fresh[doc_id]._replace(dirty=True))
+    if doomed:
+        index.delete(doomed)
+    if marked:
+        ledger.put(marked)
+    report.deleted, report.marked = len(doomed), len(marked)
 
 
 def judge(doc_id: str, present: set[int], entry: VersionEntry | None, *, now: float) -> list[Finding] | str | None:
