@@ -394,11 +394,6 @@ class FakeNova:
 
 def listed_vectors(client: Any, bucket: str, index: str, **flags: Any) -> list[dict[str, Any]]:
     """Every vector of an index, page after page (ListVectors returns at most 1,000 at a time, 500 by default)."""
-    vectors: list[dict[str, Any]] = []
-    request: dict[str, Any] = {"vectorBucketName": bucket, "indexName": index, "maxResults": 1_000, **flags}
-    while True:
-        page = client.list_vectors(**request)
-        vectors += page.get("vectors", [])
-        if not page.get("nextToken"):
-            return vectors
-        request["nextToken"] = page["nextToken"]
+    pages = client.get_paginator("list_vectors").paginate(vectorBucketName=bucket, indexName=index, **flags,
+                                                          PaginationConfig={"PageSize": 1_000})
+    return [vector for page in pages for vector in page.get("vectors", [])]

@@ -107,18 +107,15 @@ class S3VectorsIndex(CheckedVectorIndex):
         return response.get("vectors", [])
 
     def list_keys(self) -> Iterator[str]:
-        """Every key of the index (ListVectors, a page of 1,000 at a time, neither data nor metadata)."""
-        request: dict[str, Any] = {**self._target(), "maxResults": MAX_LIST_PAGE, "returnData": False,
-                                   "returnMetadata": False}
-        while True:
-            try:
-                page = self.client.list_vectors(**request)
-            except AWS_ERRORS as exc:
-                raise classify(exc, action="S3 Vectors ListVectors") from exc
-            yield from (vector["key"] for vector in page.get("vectors", []))
-            if not page.get("nextToken"):
-                return
-            request["nextToken"] = page["nextToken"]
+        """Every key of the index (ListVectors through botocore's paginator, 1,000 a page, neither data nor
+        metadata)."""
+        pages = self.client.get_paginator("list_vectors").paginate(
+            **self._target(), returnData=False, returnMetadata=False, PaginationConfig={"PageSize": MAX_LIST_PAGE})
+        try:
+            for page in pages:
+                yield from (vector["key"] for vector in page.get("vectors", []))
+        except AWS_ERRORS as exc:
+            raise classify(exc, action="S3 Vectors ListVectors") from exc
 
     def query(self, vector: Sequence[float], *, top_k: int, filter: dict[str, Any] | None = None,
               return_metadata: bool = True) -> list[dict[str, Any]]:
