@@ -26,13 +26,14 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from rtrag.cli.common import add_aws_arguments, current_region, run_cli, script_parser
+from rtrag.cli.hints import pause_indexer
 from rtrag.cli.resources import AwsResources, add_resource_arguments, named_by_flag
 from rtrag.cli.safe import one_line
 from rtrag.core import contract
 from rtrag.core.errors import UserError
-from rtrag.core.files import file_lock
 from rtrag.workflows.check import CheckReport, check_index
 
 SHOWN = 20  # findings printed one per line; --json has them all
@@ -68,18 +69,8 @@ class Local:
         self.ledger = self.backend.ledger_of(self.index)
         self.description = f"local-index:{Path(self.index.path).resolve()}"
 
-    @contextlib.contextmanager
-    def sole_writer(self) -> Iterator[None]:
-        """The pipeline's index: the local runner paused; a named index: its writer lock (a replay into it waits)."""
-        if not self.args.vector_index:
-            with self.backend.runner.exclusive():
-                yield
-            return
-        with file_lock(Path(self.index.path) / contract.LOCAL_INDEX_WRITER_LOCK) as held:
-            if not held:
-                raise UserError(f"a replay is writing local index {self.args.vector_index!r}: wait for it to "
-                                "finish, then run this again")
-            yield
+    def sole_writer(self) -> contextlib.AbstractContextManager[Any]:
+        return self.backend.sole_writer(self.args.vector_index)
 
     def close(self) -> None:
         self.backend.close()
@@ -95,6 +86,7 @@ class Aws:
                                          generation=self.index.generation)
         self.pipelines = (bucket, name) == (res.deployed(contract.VECTOR_BUCKET), res.deployed(contract.VECTOR_INDEX))
         self.description = f"index:{bucket}/{name}"
+        self.function = res.indexer_function()
 
     @contextlib.contextmanager
     def sole_writer(self) -> Iterator[None]:
@@ -103,10 +95,8 @@ class Aws:
             writes = ("the pipeline's indexer writes" if self.pipelines else
                       "the pipeline's indexer (if it is the pipeline's) or a reindex.py into it may write")
             raise UserError(f"--fix on vector index {self.name}, which {writes}, would delete the vectors of a "
-                            "document being written at that moment: stop every writer first (the indexer: `aws "
-                            "lambda update-event-source-mapping --uuid UUID --no-enabled`, where `aws lambda "
-                            "list-event-source-mappings --function-name <IndexerFunctionName>` gives the UUID; any "
-                            "reindex.py into it), run this with --indexer-disabled, then enable it again (`--enabled`)")
+                            "document being written at that moment: stop every writer first (any reindex.py into "
+                            f"it; the indexer:) {pause_indexer(self.function)}")
         yield
 
     def close(self) -> None:

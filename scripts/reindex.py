@@ -29,7 +29,6 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +40,11 @@ from rtrag.cli.common import (
     run_cli,
     script_parser,
 )
+from rtrag.cli.hints import pause_indexer
 from rtrag.cli.resources import AwsResources, add_resource_arguments, named_by_flag
 from rtrag.core import contract
 from rtrag.core.errors import RagError, ResourceMissing, UserError
 from rtrag.core.events import SOURCE_TEXT_KEY
-from rtrag.core.files import file_lock
 from rtrag.core.limits import MAX_RECORDS_PER_PUT_RECORDS, TITAN_V2_MODEL_ID
 from rtrag.workflows.checkpoint import Checkpoint, job_lock, job_name, open_checkpoint
 from rtrag.workflows.replay import Replay
@@ -56,7 +55,6 @@ from rtrag.workflows.targets import IndexTarget, ReplayCounts, ReplayStopped, St
 DEFAULT_INDEX_BATCH = 100
 MAX_BATCH = 10_000
 CHECKPOINT_DIR = ".rag-reindex"
-WRITER_LOCK = contract.LOCAL_INDEX_WRITER_LOCK  # in a named local index's directory: held by the replay writing it
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -132,27 +130,15 @@ class Local:
 
     def index_target(self) -> IndexTarget:
         index = self.backend.vector_index(self.args.vector_index)
-        self.index_path = Path(index.path)
-        return IndexTarget(self.backend.indexer(index), description=f"local-index:{self.index_path.resolve()}",
+        return IndexTarget(self.backend.indexer(index), description=f"local-index:{Path(index.path).resolve()}",
                            identity=index.identity)
 
-    @contextlib.contextmanager
-    def exclusive(self, target_kind: str) -> Iterator[None]:
-        """One writer per document at a time, which the version guarantee relies on: while replaying into the
-        pipeline's own index, hold the local runner's shard locks; into a named index, that index's writer lock
-        (a second replay into it, of another source, is refused)."""
+    def exclusive(self, target_kind: str) -> contextlib.AbstractContextManager[Any]:
+        """One writer per document at a time, which the version guarantee relies on: into an index, be its sole
+        writer (``LocalBackend.sole_writer``)."""
         if target_kind != "index":
-            yield
-        elif not self.args.vector_index:
-            with self.backend.runner.exclusive():
-                yield
-        else:
-            with file_lock(self.index_path / WRITER_LOCK) as held:
-                if not held:
-                    raise UserError(f"another replay is writing local index {self.args.vector_index!r} "
-                                    f"({self.index_path}): wait for it to finish; two writers could leave an older "
-                                    "version of a document in it")
-                yield
+            return contextlib.nullcontext()
+        return self.backend.sole_writer(self.args.vector_index)
 
     def checkpoint_dir(self) -> Path:
         return self.backend.root / "reindex"
@@ -237,18 +223,10 @@ class Aws:
         if (bucket, name) == (self.res.deployed(contract.VECTOR_BUCKET), self.res.deployed(contract.VECTOR_INDEX)):
             self.check_generation(index)
             if not self.args.indexer_disabled:
-                try:
-                    function = self.res.outputs.get(contract.OUTPUT_INDEXER_FUNCTION)
-                except UserError:
-                    function = None
-                function = function or "<the stack's IndexerFunctionName>"
                 raise UserError(
                     f"vector index {name} is the one the pipeline's indexer writes: a document that both the "
                     "indexer and this replay write at once can keep chunks of the older version for good. Replay "
-                    "--to-stream (through the indexer), or disable the indexer's event source mapping first (`aws "
-                    f"lambda list-event-source-mappings --function-name {function}` gives its UUID; `aws lambda "
-                    "update-event-source-mapping --uuid UUID --no-enabled`), replay with --indexer-disabled, then "
-                    "enable it again (`--enabled`): what was put on the stream meanwhile is indexed then")
+                    f"--to-stream (through the indexer), or {pause_indexer(self.res.indexer_function())}")
         return IndexTarget(backend.indexer(settings), description=f"index:{bucket}/{name}",
                            identity=index.identity)
 

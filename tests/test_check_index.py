@@ -178,3 +178,20 @@ def test_fix_deletes_only_what_the_ledger_read_again_still_does_not_account_for(
     report = check_index(Index(), Ledger(), fix=True)
 
     assert deleted == ["stray#0"] and report.deleted == 1
+
+
+# --fix on a named local index is its one writer: refused while a replay into it holds the index's writer lock.
+def test_fix_on_a_named_local_index_a_replay_is_writing_is_refused(local, capsys):
+    from rtrag.core.contract import LOCAL_INDEX_WRITER_LOCK
+    from rtrag.core.files import file_lock
+    from scripts import reindex
+
+    assert reindex.main(["--local", "--to-index", "--vector-index", "copy"]) == 0
+    capsys.readouterr()
+    with file_lock(local.root / "indexes" / "copy" / LOCAL_INDEX_WRITER_LOCK) as held:
+        assert held
+        assert script.main(["--local", "--vector-index", "copy", "--fix"]) == 1
+        assert script.main(["--local", "--vector-index", "copy"]) == 0, "checking alone needs no lock"
+
+    assert "is writing local index 'copy'" in capsys.readouterr().err
+    assert script.main(["--local", "--vector-index", "copy", "--fix"]) == 0

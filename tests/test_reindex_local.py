@@ -232,6 +232,7 @@ def test_a_second_run_of_the_same_replay_is_refused_while_the_first_holds_it(loc
 # Two replays of different sources (so different jobs) into one named index would be two writers of a document at
 # once, and an older version could win: the second is refused while the first writes.
 def test_a_replay_into_a_named_index_another_replay_is_writing_is_refused(local, tmp_path, capsys):
+    from rtrag.core.contract import LOCAL_INDEX_WRITER_LOCK
     from rtrag.core.files import file_lock
 
     assert reindex.main(["--local", "--to-index", "--vector-index", "rebuilt"]) == 0
@@ -239,11 +240,12 @@ def test_a_replay_into_a_named_index_another_replay_is_writing_is_refused(local,
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps(event("alpha", "An older alpha.", 1)) + "\n")
 
-    with file_lock(local.root / "indexes" / "rebuilt" / reindex.WRITER_LOCK) as held:  # as the first replay holds it
+    with file_lock(local.root / "indexes" / "rebuilt" / LOCAL_INDEX_WRITER_LOCK) as held:  # as the first replay holds it
         assert held
         assert reindex.main(["--local", "--to-index", "--vector-index", "rebuilt", "--from-jsonl", str(path)]) == 1
 
-    assert "error: another replay is writing local index 'rebuilt'" in capsys.readouterr().err
+    assert "error: another process (a reindex.py or check_index.py --fix) is writing local index 'rebuilt'" in (
+        capsys.readouterr().err)
     assert reindex.main(["--local", "--to-index", "--vector-index", "rebuilt", "--from-jsonl", str(path)]) == 0
 
 

@@ -24,6 +24,15 @@ FIX_HINTS = {
 SOURCE_FLAGS = {"directory": "--from-dir", "file": "--from-jsonl"}
 
 
+def pause_indexer(function: str | None) -> str:
+    """How to keep the deployed indexer off its index for a while (a replay or repair into it), and back."""
+    name = function or "<the stack's IndexerFunctionName>"
+    return (f"disable the indexer's event source mapping (`aws lambda list-event-source-mappings --function-name {name}` "
+            "gives its UUID; `aws lambda update-event-source-mapping --uuid UUID --no-enabled`), run this with "
+            "--indexer-disabled, then enable it again (`--enabled`): what was put on the stream meanwhile is indexed "
+            "then")
+
+
 def with_fix(message: str, fix: Fix | None) -> str:
     """``message`` followed by the command line's wording of ``fix``, if there is one."""
     return f"{message} ({FIX_HINTS[fix.name]})" if fix is not None else message

@@ -94,6 +94,13 @@ class AwsResources:
         except UserError:
             return None
 
+    def indexer_function(self) -> str | None:
+        """The deployed indexer's function name (the stack's output), or None when the stack does not say."""
+        try:
+            return self.outputs.get(contract.OUTPUT_INDEXER_FUNCTION)
+        except UserError:
+            return None
+
     def max_ts_skew_seconds(self) -> int:
         """How far ahead of its arrival the deployed indexer lets an event's ts be (``$MAX_TS_SKEW_SECONDS``, else
         the stack's output), which events put back on its stream must meet; the default for a stack deployed before

@@ -15,14 +15,17 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rtrag.core import contract
 from rtrag.core.config import ChunkSettings
 from rtrag.core.errors import UserError
 from rtrag.core.events import DELETE, DocumentEvent, partition_key_of
+from rtrag.core.files import file_lock
 from rtrag.core.names import InvalidName, validate_index_name
 from rtrag.core.versions import LIVE, Version, event_version
 from rtrag.indexing.batch import BatchIndexer
@@ -209,6 +212,22 @@ class LocalBackend:
         index = index or self.index
         return Asker(embedder=self.embedder, index=index, answerer=answerer or self.answerer(index),
                      max_distance=LOCAL_MAX_DISTANCE, sentence_embedder=self.embedder)
+
+    @contextmanager
+    def sole_writer(self, name: str | None = None) -> Iterator[None]:
+        """Be the one writer of an index, which the version guarantee relies on: of the pipeline's own (``name``
+        None), by holding the local runner's shard locks (waiting for a runner that holds one); of a named index, by
+        its writer lock (another process writing it, a replay say, is refused)."""
+        if name is None:
+            with self.runner.exclusive():
+                yield
+            return
+        with file_lock(self.root / "indexes" / name / contract.LOCAL_INDEX_WRITER_LOCK) as held:
+            if not held:
+                raise UserError(f"another process (a reindex.py or check_index.py --fix) is writing local index "
+                                f"{name!r}: wait for it to finish; two writers could leave an older version of a "
+                                "document in it")
+            yield
 
     @property
     def runner(self) -> LocalEventSourceMapping:
