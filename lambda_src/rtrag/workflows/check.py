@@ -121,13 +121,15 @@ def _repair(index: ListedIndex, ledger: Ledger, report: CheckReport, chunks: dic
     for start in range(0, len(doc_ids), LEDGER_READ):
         fresh.update(ledger.get(doc_ids[start:start + LEDGER_READ]))
     doomed = [key for f in report.orphans if not f.doc_id for key in f.keys]  # not chunk keys at all
+    said: dict[str, set[str]] = {}  # the orphans the first read found, by document
+    for f in report.orphans:
+        said.setdefault(f.doc_id, set()).update(f.keys)
     marked = []
     for doc_id in doc_ids:
         now_found = judge(doc_id, chunks[doc_id], fresh.get(doc_id), now=now)
         if not isinstance(now_found, list):
             continue  # its entry changed meanwhile (a writer ran after all): left alone
-        said = {key for f in report.findings if f.doc_id == doc_id and f.kind == "orphan" for key in f.keys}
-        doomed += [key for f in now_found if f.kind == "orphan" for key in f.keys if key in said]
+        doomed += [key for f in now_found if f.kind == "orphan" for key in f.keys if key in said.get(doc_id, ())]
         if any(f.kind == "missing" for f in now_found):
             marked.append(fresh[doc_id]._replace(dirty=True))
     if doomed:
