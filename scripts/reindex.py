@@ -125,7 +125,7 @@ class Local:
 
     def stream_target(self) -> StreamTarget:
         return StreamTarget(self.backend.producer, dead_letters=self.backend.dead_letters,
-                            description=f"local-stream:{self.backend.stream.directory.resolve()}",
+                            description=f"local-stream:{self.backend.stream.directory.resolve()}", keep_receipts=True,
                             identity=self.backend.index.identity)  # the local runner indexes into it
 
     def index_target(self) -> IndexTarget:

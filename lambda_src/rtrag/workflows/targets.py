@@ -167,7 +167,7 @@ class StreamTarget:
     def __init__(self, stream: Stream, *, dead_letters: DeadLetterSink, description: str,
                  shard_id: str = DEFAULT_SHARD, max_attempts: int = 12,
                  sleep: Callable[[float], None] | None = None, identity: str | None = None,
-                 max_ts_skew_seconds: int = DEFAULT_MAX_TS_SKEW_SECONDS):
+                 max_ts_skew_seconds: int = DEFAULT_MAX_TS_SKEW_SECONDS, keep_receipts: bool = False):
         # More attempts than put_event's: a bulk replay can keep a shard at its write limit for a while (the
         # backoff ceiling doubles from 0.1 s to 10 s: up to about 50 s in all, half that on average).
         self.stream = stream
@@ -177,7 +177,10 @@ class StreamTarget:
         self.identity = identity  # of the index the pipeline behind the stream writes, when known
         self.max_attempts = max_attempts
         self.sleep = sleep if sleep is not None else time.sleep
-        self.receipts: list[Receipt] = []  # where this run put each record (what became of them can be looked up)
+        # With ``keep_receipts``, where this run put each record, so that what became of them can be looked up (a
+        # local replay does; an archive of millions replayed to AWS keeps no such list).
+        self.keep_receipts = keep_receipts
+        self.receipts: list[Receipt] = []
         self.max_ts_skew_seconds = max_ts_skew_seconds  # the indexer's, which a re-put record meets
 
     def deliver(self, batch: Sequence[tuple[int, SourceRecord]]) -> ReplayCounts:
@@ -203,7 +206,8 @@ class StreamTarget:
         report = send_all(self.stream, sendable, max_attempts=self.max_attempts,  # type: ignore[arg-type]
                           sleep=self.sleep)
         counts.sent, counts.retried = len(report.sent), report.retries
-        self.receipts += report.sent
+        if self.keep_receipts:
+            self.receipts += report.sent
         if report.failed:
             counts.failed = len(report.failed)
             codes = sorted({code for _, code in report.failed})
