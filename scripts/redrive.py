@@ -110,59 +110,56 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         session = Session(args)
         sent = False
-        stack = ExitStack()
-        try:
-            redriver = session.redriver
-            if args.command == "list":
-                letters = [x for x in redriver.letters(args.kind) if not (args.pending and x.marker)]
-                if args.json:
-                    print(safe_json([x.summary() for x in letters]))
-                else:
-                    print_letters(letters)
-                return 0
-            if args.command == "show":
-                shown = redriver.show(args.key)
-                if shown.get("records_fix"):
-                    shown["records_error"] = with_fix(shown["records_error"], Fix(shown["records_fix"]))
-                print(safe_json(shown, indent=2))
-                return 0
-            if session.local is not None and not args.dry_run:
-                held = stack.enter_context(file_lock(session.local.root / "redrive.lock"))
-                if not held:
-                    raise UserError("another redrive.py send is running on the local dead letters: wait for it to "
-                                    "finish (two at once would send the same letters twice)")
-            letters = redriver.letters(args.kind) if args.all else redriver.find(args.keys)
-            if args.all and not args.force:
-                letters = [x for x in letters if not x.marker]
-            outcomes = redriver.send(letters, force=args.force, dry_run=args.dry_run,
-                                     progress=progress_printer("redriving"))
-            sent = any(o.status == "sent" for o in outcomes)
-            if args.json:
-                print(safe_json([o.to_json() for o in outcomes]))
-            else:
-                for o in outcomes:
-                    new = f" -> {', '.join(r.sequence_number for r in o.receipts)}" if o.receipts else ""
-                    print(f"{o.status} {o.key}: {with_fix(o.message, o.fix)}{new}")
-                counts = {s: sum(1 for o in outcomes if o.status == s)
-                          for s in ("sent", "would-send", "skipped", "refused", "failed")}
-                print(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to redrive")
-            code = 1 if any(o.status in ("refused", "failed") for o in outcomes) else 0
-            if session.local is not None and sent:
-                # The local "event source mapping": indexed before the command returns, and what failed again said.
-                session.local.drain()
-                sent = False
-                again = session.local.dead_lettered([r for o in outcomes for r in o.receipts])
-                for receipt, key, reason in again:
-                    print(f"dead-lettered again: doc_id={one_line(receipt.doc_id)} (now {key}): {one_line(reason)}",
-                          file=sys.stderr)
-                if again:
-                    code = 1
-            return code
-        finally:
+        with ExitStack() as stack:  # the local send lock, released after the session closes
             try:
-                session.close(drain=sent)
+                redriver = session.redriver
+                if args.command == "list":
+                    letters = [x for x in redriver.letters(args.kind) if not (args.pending and x.marker)]
+                    if args.json:
+                        print(safe_json([x.summary() for x in letters]))
+                    else:
+                        print_letters(letters)
+                    return 0
+                if args.command == "show":
+                    shown = redriver.show(args.key)
+                    if shown.get("records_fix"):
+                        shown["records_error"] = with_fix(shown["records_error"], Fix(shown["records_fix"]))
+                    print(safe_json(shown, indent=2))
+                    return 0
+                if session.local is not None and not args.dry_run:
+                    held = stack.enter_context(file_lock(session.local.root / "redrive.lock"))
+                    if not held:
+                        raise UserError("another redrive.py send is running on the local dead letters: wait for it to "
+                                        "finish (two at once would send the same letters twice)")
+                letters = redriver.letters(args.kind) if args.all else redriver.find(args.keys)
+                if args.all and not args.force:
+                    letters = [x for x in letters if not x.marker]
+                outcomes = redriver.send(letters, force=args.force, dry_run=args.dry_run,
+                                         progress=progress_printer("redriving"))
+                sent = any(o.status == "sent" for o in outcomes)
+                if args.json:
+                    print(safe_json([o.to_json() for o in outcomes]))
+                else:
+                    for o in outcomes:
+                        new = f" -> {', '.join(r.sequence_number for r in o.receipts)}" if o.receipts else ""
+                        print(f"{o.status} {o.key}: {with_fix(o.message, o.fix)}{new}")
+                    counts = {s: sum(1 for o in outcomes if o.status == s)
+                              for s in ("sent", "would-send", "skipped", "refused", "failed")}
+                    print(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing to redrive")
+                code = 1 if any(o.status in ("refused", "failed") for o in outcomes) else 0
+                if session.local is not None and sent:
+                    # The local "event source mapping": indexed before the command returns, and what failed again said.
+                    session.local.drain()
+                    sent = False
+                    again = session.local.dead_lettered([r for o in outcomes for r in o.receipts])
+                    for receipt, key, reason in again:
+                        print(f"dead-lettered again: doc_id={one_line(receipt.doc_id)} (now {key}): {one_line(reason)}",
+                              file=sys.stderr)
+                    if again:
+                        code = 1
+                return code
             finally:
-                stack.close()
+                session.close(drain=sent)
 
     return run_cli(body, region=lambda: current_region(args))
 
